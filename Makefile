@@ -1,0 +1,37 @@
+# rollback-rehearsal entry points. Every target does the set-up it needs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_CONNECTION_MODE ?= docker_host
+export TC_HOST ?= 127.0.0.1
+
+.PHONY: env venv test unit e2e demo clean-clusters help
+
+help:
+	@echo "make env    build the offline test environment (Docker, kind node image, Postgres, registry)"
+	@echo "make test   env + venv + the whole test suite (unit and e2e on the real environment)"
+	@echo "make demo   env + venv + rehearse the demo scenarios, reports in reports/demo/"
+
+env:
+	env/bootstrap.sh
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -U pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: env venv
+	$(VENV)/bin/pytest tests
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+demo: env venv
+	$(VENV)/bin/rehearse run scenarios/ --report-dir reports/demo
+
+clean-clusters:
+	$(PY) -m harness.cleanup

@@ -1,0 +1,3 @@
+module rollback-rehearsal.local/capwrap
+
+go 1.22

@@ -1,0 +1,118 @@
+"""RehearsalContext: everything the phases share for one scenario run."""
+
+from __future__ import annotations
+
+import os
+import string
+import subprocess
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import tools
+from harness.journal import Journal
+from harness.providers.database import DatabaseHandle, DatabaseProvider
+from harness.redact import Redactor
+from harness.scenario.models import Scenario
+
+
+@dataclass
+class Infrastructure:
+    """Session-wide resources (one cluster, one Postgres, one registry)."""
+
+    cluster: Any            # ClusterProvider
+    database: DatabaseProvider
+    registry: Any | None = None  # RegistryContainer
+
+
+@dataclass
+class RehearsalContext:
+    scenario: Scenario
+    infra: Infrastructure
+    journal: Journal
+    report_dir: Path
+    keep: bool = False
+    namespace: str = ""
+    db: DatabaseHandle | None = None
+    redactor: Redactor = field(default_factory=Redactor)
+    cleanup: ExitStack = field(default_factory=ExitStack)
+    # Filled by phases.
+    bad_deployed_at: float | None = None
+    runbook_started_at: float | None = None
+    snapshots: dict[str, Any] = field(default_factory=dict)
+
+    # ── Kubernetes access ────────────────────────────────────────────────
+    @property
+    def kubeconfig(self) -> Path:
+        return self.infra.cluster.kubeconfig
+
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 120,
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [str(tools.tool("kubectl")), f"--kubeconfig={self.kubeconfig}", *args]
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise RuntimeError(self.redactor(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"))
+        return proc
+
+    def api(self) -> tuple[Any, Any, Any]:
+        """(AppsV1Api, CoreV1Api, BatchV1Api) for the rehearsal cluster."""
+        from kubernetes import client, config  # noqa: PLC0415
+
+        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        return client.AppsV1Api(api_client), client.CoreV1Api(api_client), client.BatchV1Api(api_client)
+
+    # ── Variables and the runbook's environment ──────────────────────────
+    def variables(self, image: str = "") -> dict[str, str]:
+        """Values available as ${NAME} in manifests and as env vars in runbooks."""
+        assert self.db is not None
+        s = self.scenario
+        out = {
+            "NAMESPACE": self.namespace,
+            "DATABASE_URL": self.db.host_dsn,
+            "CLUSTER_DATABASE_URL": self.db.cluster_dsn,
+            "GOOD_IMAGE": s.versions.good.image,
+            "BAD_IMAGE": s.versions.bad.image,
+        }
+        if image:
+            out["APP_IMAGE"] = image
+        reg = self.infra.registry
+        if reg is not None and s.registry is not None:
+            out["REGISTRY"] = reg.address
+            out["REPOSITORY"] = s.registry.repository
+            out["GOOD_TAG"] = s.versions.good.tag or ""
+            out["BAD_TAG"] = s.versions.bad.tag or ""
+        out.update({k: v.value for k, v in s.variables.items()})
+        return out
+
+    def runbook_env(self) -> dict[str, str]:
+        """Only what the runbook is declared to see: never the user's whole environment."""
+        kubectl_dir = str(tools.tool("kubectl").parent)
+        env = {
+            "PATH": f"{kubectl_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(self.report_dir / ".home"),
+            "KUBECONFIG": str(self.kubeconfig),
+            "LANG": "C.UTF-8",
+        }
+        if os.environ.get("DOCKER_HOST"):
+            env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+        env.update(self.variables())
+        for name in self.scenario.pass_env:
+            if name in os.environ:
+                env[name] = os.environ[name]
+        Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+        return env
+
+    def render(self, text: str, image: str) -> str:
+        return string.Template(text).safe_substitute(self.variables(image))
+
+    def manifests(self, image: str) -> str:
+        """The app's manifests with ${VAR} substituted (kustomize dirs are built first)."""
+        p = self.scenario.path(self.scenario.app.manifests)
+        if p.is_dir() and (p / "kustomization.yaml").exists():
+            text = self.kubectl("kustomize", str(p)).stdout
+        elif p.is_dir():
+            text = "\n---\n".join(f.read_text() for f in sorted(p.glob("*.y*ml")))
+        else:
+            text = p.read_text()
+        return self.render(text, image)

@@ -1,0 +1,98 @@
+"""The rehearsal journal: phases append records; report writers only format it.
+
+One journal per scenario run. It is the single source of every report
+(JSON, JUnit, summary): nothing is measured twice, nothing is re-derived.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JOURNAL_SCHEMA_VERSION = 1
+PhaseStatus = Literal["ok", "failed", "skipped", "error"]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PhaseRecord(Record):
+    name: str
+    status: PhaseStatus
+    started_at: str
+    duration_s: float
+    detail: str = ""
+
+
+class RunbookStepRecord(Record):
+    index: int
+    command: str
+    line: int
+    started_at: str
+    exit_code: int | None
+    timed_out: bool
+    duration_s: float
+    output_tail: str
+
+
+class Difference(Record):
+    """One way the state after the rollback differs from the baseline."""
+
+    area: str  # app | schema | data | migrations | registry | runbook | health
+    object: str
+    message: str
+
+
+class Event(Record):
+    at: str
+    kind: str
+    message: str
+
+
+class Journal(BaseModel):
+    """Mutable during the run; serialised as report.json."""
+
+    schema_version: int = JOURNAL_SCHEMA_VERSION
+    scenario: str
+    description: str = ""
+    expect: str
+    verdict: str = "ERROR"
+    reasons: list[str] = Field(default_factory=list)
+    started_at: str = Field(default_factory=now_iso)
+    finished_at: str | None = None
+    phases: list[PhaseRecord] = Field(default_factory=list)
+    runbook_steps: list[RunbookStepRecord] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    time_to_detect_s: float | None = None
+    time_to_recover_s: float | None = None
+    baseline: dict[str, Any] | None = None
+    after_bad_deploy: dict[str, Any] | None = None
+    after_rollback: dict[str, Any] | None = None
+    differences: list[Difference] = Field(default_factory=list)
+    environment: dict[str, str] = Field(default_factory=dict)
+
+    def event(self, kind: str, message: str) -> None:
+        self.events.append(Event(at=now_iso(), kind=kind, message=message))
+
+    def phase_passed(self, name: str) -> bool:
+        return any(p.name == name and p.status == "ok" for p in self.phases)
+
+
+class Stopwatch:
+    """Monotonic timing with the wall-clock start kept for the timeline."""
+
+    def __init__(self) -> None:
+        self.started_at = now_iso()
+        self._t0 = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self._t0, 3)

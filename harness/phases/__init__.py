@@ -1,0 +1,1 @@
+"""One module per rehearsal phase; each exposes NAME and execute(ctx)."""

@@ -1,0 +1,113 @@
+"""Shared release mechanics: how a version reaches the cluster (used by the
+good and the bad deploy phases, never by the runbook)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import yaml
+
+from harness.context import RehearsalContext
+from harness.progress import say
+from harness.scenario.models import MigrationPlace, Version
+from harness.wait import Wait
+
+DB_SECRET = "rehearsal-db"
+
+
+def docker(*args: str, timeout: float = 300) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
+
+
+class JobFailed(Exception):
+    """A Job reported failure: waiting longer cannot help."""
+
+
+def ensure_image(ctx: RehearsalContext, version: Version) -> None:
+    """Build the version's image if the scenario says how, then check it exists."""
+    if version.build is not None:
+        b = version.build
+        args = [f"--build-arg={k}={v}" for k, v in b.args.items()]
+        say(f"building {version.image}")
+        docker("build", "-q", "-t", version.image, "-f", str(ctx.scenario.path(b.context) / b.dockerfile),
+               *args, str(ctx.scenario.path(b.context)), timeout=900)
+    probe = subprocess.run(["docker", "image", "inspect", version.image], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        raise RuntimeError(f"image {version.image} not found locally. Hint: build it (`make env` builds the demo images)")
+
+
+def deployed_image(ctx: RehearsalContext, version: Version) -> str:
+    """The image reference the manifests use for this version."""
+    s = ctx.scenario
+    if s.registry is not None and ctx.infra.registry is not None:
+        return f"{ctx.infra.registry.address}/{s.registry.repository}:{s.registry.production_tag}"
+    return version.image
+
+
+def publish(ctx: RehearsalContext, version: Version) -> None:
+    """Make the version's image reachable by the cluster: kind load, or push
+    to the rehearsal registry under its SHA tag and promote it to production."""
+    ensure_image(ctx, version)
+    s, reg = ctx.scenario, ctx.infra.registry
+    if s.registry is not None and reg is not None:
+        sha_ref = f"{reg.address}/{s.registry.repository}:{version.tag}"
+        prod_ref = f"{reg.address}/{s.registry.repository}:{s.registry.production_tag}"
+        say(f"promoting {version.image} as {sha_ref} → {s.registry.production_tag}")
+        docker("tag", version.image, sha_ref)
+        docker("push", sha_ref)
+        docker("tag", sha_ref, prod_ref)
+        docker("push", prod_ref)
+        ctx.journal.event("release", f"pushed {sha_ref} and promoted it to {s.registry.production_tag}")
+    # Loaded too: the migration Job runs the version's own image by its name.
+    ctx.infra.cluster.load_image(version.image)
+
+
+def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
+    """Run `migrations.up` with the version's image (Job) or on the host."""
+    m = ctx.scenario.migrations
+    if m is None:
+        return
+    if m.runs_in == MigrationPlace.HOST:
+        proc = subprocess.run(["bash", "-o", "pipefail", "-c", m.up], env=ctx.runbook_env(), capture_output=True,
+                              text=True, timeout=ctx.scenario.timeouts.migrate_s, cwd=ctx.scenario.directory)
+        if proc.returncode != 0:
+            raise RuntimeError(ctx.redactor(f"migration ({label}) failed on the host: {proc.stdout[-1500:]}{proc.stderr[-1500:]}"))
+        return
+    name = f"migrate-{label}-{int(time.time()) % 100000}"
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": ctx.namespace, "labels": {"rollback-rehearsal/role": "migration"}},
+        "spec": {
+            "backoffLimit": 0, "activeDeadlineSeconds": int(ctx.scenario.timeouts.migrate_s),
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{
+                "name": "migrate", "image": version.image, "imagePullPolicy": "IfNotPresent",
+                "command": ["sh", "-c", m.up],
+                "env": [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": DB_SECRET, "key": "DATABASE_URL"}}}],
+            }]}},
+        },
+    }
+    say(f"migrating up with {version.image} (Job {name})")
+    ctx.kubectl("apply", "-f", "-", input=yaml.safe_dump(job))
+
+    def done() -> tuple[bool, str]:
+        st = ctx.kubectl("get", "job", name, "-n", ctx.namespace, "-o",
+                         "jsonpath={.status.succeeded}/{.status.failed}").stdout
+        ok, failed = (st.split("/") + ["", ""])[:2]
+        if failed and failed != "0":
+            raise JobFailed(st)
+        return ok == "1", f"succeeded/failed={st}"
+
+    logs = lambda: ctx.redactor(ctx.kubectl("logs", f"job/{name}", "-n", ctx.namespace, "--tail=50", check=False).stdout)  # noqa: E731
+    try:
+        Wait(f"migration Job {name}", ctx.scenario.timeouts.migrate_s, 1.0,
+             hint="check the migrate command and DATABASE_URL", evidence=logs, fatal=(JobFailed,)).until(done)
+    except JobFailed:
+        raise RuntimeError(f"migration Job {name} ({label}) failed:\n{logs()}") from None
+
+
+def apply_manifests(ctx: RehearsalContext, image: str) -> None:
+    ctx.kubectl("apply", "-n", ctx.namespace, "-f", "-", input=ctx.manifests(image))

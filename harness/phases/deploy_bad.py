@@ -1,0 +1,24 @@
+"""Deploy the bad version the way a release would: its migration, then the app."""
+
+from __future__ import annotations
+
+import time
+
+from harness.context import RehearsalContext
+from harness.phases import _release
+
+NAME = "deploy_bad"
+
+
+def execute(ctx: RehearsalContext) -> str:
+    s = ctx.scenario
+    bad = s.versions.bad
+    _release.publish(ctx, bad)
+    _release.run_migration(ctx, bad, "bad")
+    ctx.bad_deployed_at = time.monotonic()
+    _release.apply_manifests(ctx, _release.deployed_image(ctx, bad))
+    if s.registry is not None:
+        # Promotion changes the tag's content, not the manifest: restart to pick it up.
+        for w in s.app.workloads:
+            ctx.kubectl("rollout", "restart", f"deployment/{w.deployment}", "-n", ctx.namespace)
+    return f"released {bad.image}" + (f" as {s.registry.production_tag}" if s.registry else "")

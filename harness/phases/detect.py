@@ -1,0 +1,76 @@
+"""Detect the bad version's failure the way the scenario says it fails."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from harness.context import RehearsalContext
+from harness.phases.health import events_text, smoke_ok
+from harness.scenario.models import FailureMode
+from harness.snapshot.state import take_snapshot
+from harness.wait import Wait, WaitTimeout
+
+NAME = "detect"
+
+
+def _pods(ctx: RehearsalContext) -> list[dict]:
+    out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-o", "json").stdout
+    return json.loads(out)["items"]
+
+
+def _crashloop(ctx: RehearsalContext) -> tuple[bool, str]:
+    for pod in _pods(ctx):
+        for st in pod.get("status", {}).get("containerStatuses", []):
+            waiting = st.get("state", {}).get("waiting", {}).get("reason", "")
+            if st.get("restartCount", 0) >= 1 or waiting in ("CrashLoopBackOff", "Error"):
+                return True, f"pod {pod['metadata']['name']}: restarts={st.get('restartCount')} {waiting}"
+    return False, "no crashing container yet"
+
+
+def _readiness(ctx: RehearsalContext) -> tuple[bool, str]:
+    ev = json.loads(ctx.kubectl("get", "events", "-n", ctx.namespace, "-o", "json").stdout)["items"]
+    for e in ev:
+        if e.get("reason") == "Unhealthy" and "Readiness probe failed" in e.get("message", ""):
+            return True, f"{e['involvedObject'].get('name')}: {e['message'][:160]}"
+    return False, "no readiness failure yet"
+
+
+def _deadline(ctx: RehearsalContext) -> tuple[bool, str]:
+    for w in ctx.scenario.app.workloads:
+        dep = json.loads(ctx.kubectl("get", "deployment", w.deployment, "-n", ctx.namespace, "-o", "json").stdout)
+        for c in dep.get("status", {}).get("conditions", []):
+            if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
+                return True, f"deployment {w.deployment}: {c.get('message')}"
+    return False, "rollout still progressing"
+
+
+def _smoke_fails(ctx: RehearsalContext) -> tuple[bool, str]:
+    ok, out = smoke_ok(ctx)
+    return (not ok), f"smoke {'ok' if ok else 'failed'}: {out}"
+
+
+CHECKS = {
+    FailureMode.CRASHLOOP: _crashloop,
+    FailureMode.READINESS: _readiness,
+    FailureMode.ROLLOUT_DEADLINE: _deadline,
+    FailureMode.SMOKE: _smoke_fails,
+}
+
+
+def execute(ctx: RehearsalContext) -> str:
+    f = ctx.scenario.failure
+    try:
+        Wait(f"the bad version to fail ({f.mode.value})", f.within_s, 1.0,
+             hint="the bad version did not fail as the scenario says; check failure.mode",
+             evidence=lambda: events_text(ctx)).until(CHECKS[f.mode])
+    except WaitTimeout as exc:
+        ctx.journal.event("detect", f"not detected: {exc.last}")
+        raise
+    assert ctx.bad_deployed_at is not None
+    ctx.journal.time_to_detect_s = round(time.monotonic() - ctx.bad_deployed_at, 2)
+    # What the bad version looks like, so the final diff can say "(bad version)".
+    snap = take_snapshot(ctx)
+    ctx.snapshots["bad"] = snap
+    ctx.journal.after_bad_deploy = snap.model_dump(mode="json")
+    return f"{f.mode.value} detected after {ctx.journal.time_to_detect_s}s"

@@ -1,0 +1,48 @@
+"""Shared health checks of the tracked workloads."""
+
+from __future__ import annotations
+
+import time
+
+from harness.context import RehearsalContext
+from harness.snapshot.app import WorkloadState, snapshot_workload
+from harness.wait import Wait
+
+
+def workload_states(ctx: RehearsalContext) -> list[WorkloadState]:
+    apps, core, _ = ctx.api()
+    return [snapshot_workload(apps, core, ctx.namespace, w.deployment, w.container) for w in ctx.scenario.app.workloads]
+
+
+def smoke_ok(ctx: RehearsalContext) -> tuple[bool, str]:
+    """The smoke request through the API server's service proxy (no port-forward)."""
+    sm = ctx.scenario.app.smoke
+    if sm is None:
+        return True, "no smoke request"
+    path = f"/api/v1/namespaces/{ctx.namespace}/services/{sm.service}:{sm.port}/proxy{sm.path}"
+    proc = ctx.kubectl("get", "--raw", path, check=False, timeout=30)
+    return proc.returncode == 0, (proc.stdout or proc.stderr).strip()[:200]
+
+
+def events_text(ctx: RehearsalContext) -> str:
+    proc = ctx.kubectl("get", "events", "-n", ctx.namespace, "--sort-by=.lastTimestamp", check=False)
+    return ctx.redactor("\n".join(proc.stdout.splitlines()[-25:]))
+
+
+def wait_healthy(ctx: RehearsalContext, timeout_s: float, what: str) -> float:
+    def check() -> tuple[bool, str]:
+        states = workload_states(ctx)
+        healthy = all(w.healthy for w in states)
+        detail = "; ".join(f"{w.deployment}: {w.ready_replicas}/{w.replicas} ready, pods "
+                           + ",".join(f"{p.phase}{'' if p.ready else '(unready)'}" for p in w.pods) for w in states)
+        if healthy:
+            ok, out = smoke_ok(ctx)
+            return ok, f"{detail}; smoke: {out}"
+        return False, detail
+
+    return Wait(what, timeout_s, 1.0, hint="the pods' events are above; `kubectl describe` the deployment",
+                evidence=lambda: events_text(ctx)).until(check)
+
+
+def now() -> float:
+    return time.monotonic()

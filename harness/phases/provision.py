@@ -1,0 +1,42 @@
+"""Provision: the scenario's own namespace and database on the shared
+cluster and Postgres, the database secret, and the registry wiring."""
+
+from __future__ import annotations
+
+import yaml
+
+from harness.context import RehearsalContext
+from harness.phases._release import DB_SECRET
+from harness.progress import say
+
+NAME = "provision"
+
+
+def execute(ctx: RehearsalContext) -> str:
+    s = ctx.scenario
+    ctx.namespace = f"rr-{s.name}"
+    say(f"namespace {ctx.namespace}, database for {s.name}")
+    ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=true", timeout=180)
+    ctx.kubectl("create", "namespace", ctx.namespace)
+    ctx.kubectl("label", "namespace", ctx.namespace, "rollback-rehearsal/scenario=" + s.name)
+    ctx.cleanup.callback(_delete_namespace, ctx)
+    ctx.db = ctx.infra.database.create_database(s.name)
+    ctx.cleanup.callback(ctx.infra.database.drop_database, ctx.db)
+    # The role's password is a secret: mask it everywhere from now on.
+    ctx.redactor = ctx.redactor.with_secrets([ctx.db.password, *s.secret_values])
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": DB_SECRET, "namespace": ctx.namespace},
+              "stringData": {"DATABASE_URL": ctx.db.cluster_dsn}}
+    ctx.kubectl("apply", "-f", "-", input=yaml.safe_dump(secret))
+    reg = ctx.infra.registry
+    if s.registry is not None:
+        if reg is None:
+            raise RuntimeError("scenario declares `registry` but no rehearsal registry was started")
+        for node in ctx.infra.cluster.node_containers():
+            reg.configure_node(node)
+    return f"namespace {ctx.namespace}, database {ctx.db.name}"
+
+
+def _delete_namespace(ctx: RehearsalContext) -> None:
+    if ctx.keep:
+        return
+    ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=false", check=False, timeout=60)

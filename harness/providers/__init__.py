@@ -1,0 +1,2 @@
+"""Infrastructure providers: cluster (kind | existing kubeconfig), database
+(Postgres container | existing DSN), registry (container)."""

@@ -1,0 +1,144 @@
+"""Cluster providers: a disposable kind cluster, or an existing kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from pytest_kind import KindCluster
+
+from harness import tools
+from harness.progress import say
+
+KIND_CONFIG = """\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+nodes:
+  - role: control-plane
+"""
+
+
+class ClusterProvider(Protocol):
+    name: str
+    kubeconfig: Path
+
+    def load_image(self, image: str) -> None: ...
+    def node_containers(self) -> list[str]: ...
+    def docker_network(self) -> str | None: ...
+    def delete(self) -> None: ...
+
+
+class RehearsalKindCluster(KindCluster):
+    """pytest-kind's KindCluster with our built kind/kubectl, a bounded create and a readiness wait."""
+
+    def __init__(self, name: str, image: str | None = None, workdir: Path | None = None) -> None:
+        workdir = workdir or Path(tempfile.gettempdir()) / "rollback-rehearsal" / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            name=name, image=image or tools.NODE_IMAGE, kubeconfig=workdir / "kubeconfig",
+            kind_path=tools.tool("kind"), kubectl_path=tools.tool("kubectl"),
+        )
+
+    def create(self, config_file: str | Path | None = None, timeout_s: float = 420) -> None:  # type: ignore[override]
+        """Create (or reuse) the cluster; fail with kind's output, never hang."""
+        existing = subprocess.run([str(self.kind_path), "get", "clusters"], capture_output=True, text=True, timeout=30)
+        if self.name in existing.stdout.split():
+            say(f"reusing kind cluster {self.name}")
+            self._export_kubeconfig()
+            return
+        if config_file is None:
+            config_file = self.path / "kind-config.yaml"
+            Path(config_file).write_text(KIND_CONFIG)
+        cmd = [str(self.kind_path), "create", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig_path}",
+               f"--image={self.image}", f"--config={config_file}", "--wait=3m", "--retain"]
+        say(f"creating kind cluster {self.name} on {self.image} (about a minute)")
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            self.delete()
+            raise RuntimeError(f"kind create cluster timed out after {timeout_s:.0f}s: {exc.output}\n"
+                               "Hint: check `docker logs {self.name}-control-plane`") from None
+        if proc.returncode != 0:
+            logs = self._node_logs()
+            self.delete()
+            raise RuntimeError(f"kind create cluster failed ({proc.returncode}):\n{proc.stderr[-4000:]}\n"
+                               f"node log tail:\n{logs}\nHint: run `make env` to rebuild the node image")
+
+    def _export_kubeconfig(self) -> None:
+        subprocess.run([str(self.kind_path), "export", "kubeconfig", f"--name={self.name}",
+                        f"--kubeconfig={self.kubeconfig_path}"], check=True, capture_output=True, timeout=30)
+
+    def _node_logs(self) -> str:
+        out = subprocess.run(["docker", "logs", "--tail", "40", f"{self.name}-control-plane"],
+                             capture_output=True, text=True, timeout=30)
+        return out.stdout + out.stderr
+
+    def delete(self) -> None:
+        subprocess.run([str(self.kind_path), "delete", "cluster", f"--name={self.name}"],
+                       capture_output=True, timeout=120)
+
+
+class KindProvider:
+    """A kind cluster owned by the harness: created here, deleted at teardown."""
+
+    def __init__(self, name: str, image: str | None = None, reuse: bool = False) -> None:
+        self.name = name
+        self.cluster = RehearsalKindCluster(name, image)
+        self.kubeconfig = Path(self.cluster.kubeconfig_path)
+        self.reuse = reuse
+
+    def start(self) -> KindProvider:
+        self.cluster.create()
+        return self
+
+    def load_image(self, image: str) -> None:
+        say(f"loading {image} into {self.name}")
+        proc = subprocess.run([str(self.cluster.kind_path), "load", "docker-image", "--name", self.name, image],
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"kind load docker-image {image} failed: {proc.stderr[-2000:]}\n"
+                               f"Hint: is the image built? `docker image inspect {image}`")
+
+    def node_containers(self) -> list[str]:
+        out = subprocess.run([str(self.cluster.kind_path), "get", "nodes", "--name", self.name],
+                             capture_output=True, text=True, timeout=30)
+        return out.stdout.split()
+
+    def docker_network(self) -> str | None:
+        return "kind"
+
+    def node_ip(self) -> str:
+        node = self.node_containers()[0]
+        out = subprocess.run(["docker", "inspect", node], capture_output=True, text=True, timeout=30, check=True)
+        return json.loads(out.stdout)[0]["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
+
+    def delete(self) -> None:
+        say(f"deleting kind cluster {self.name}")
+        self.cluster.delete()
+
+
+class ExistingClusterProvider:
+    """A cluster the user already has (kubeconfig): never created nor deleted here."""
+
+    def __init__(self, kubeconfig: Path, name: str = "existing") -> None:
+        self.name = name
+        self.kubeconfig = Path(kubeconfig)
+
+    def start(self) -> ExistingClusterProvider:
+        return self
+
+    def load_image(self, image: str) -> None:
+        # Images must be pullable by that cluster; nothing to load.
+        return None
+
+    def node_containers(self) -> list[str]:
+        return []
+
+    def docker_network(self) -> str | None:
+        return None
+
+    def delete(self) -> None:
+        return None

@@ -1,0 +1,135 @@
+"""Database providers: a Postgres container (testcontainers), or an existing DSN.
+
+One server serves a whole session; each scenario gets its own database and
+role (created by `create_database`, dropped at teardown), so scenarios run
+one after another without re-provisioning.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from harness import tools
+from harness.progress import say
+
+
+@dataclass(frozen=True)
+class DatabaseHandle:
+    """One scenario's database, as seen from the host and from pods."""
+
+    name: str
+    role: str
+    password: str
+    host_dsn: str      # for the harness and host-side runbook commands
+    cluster_dsn: str   # for pods (DATABASE_URL in the cluster)
+
+
+class DatabaseProvider(Protocol):
+    admin_dsn: str
+
+    def create_database(self, name: str) -> DatabaseHandle: ...
+    def drop_database(self, handle: DatabaseHandle) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _dsn(user: str, password: str, host: str, port: int, db: str) -> str:
+    return f"postgresql://{quote(user)}:{quote(password)}@{host}:{port}/{quote(db)}"
+
+
+def with_database(dsn: str, db: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+class _ServerBase:
+    """Database/role lifecycle shared by both providers."""
+
+    admin_dsn: str
+    cluster_host: str
+    cluster_port: int
+    host: str
+    port: int
+
+    def create_database(self, name: str) -> DatabaseHandle:
+        db = role = "rr_" + name.replace("-", "_")
+        password = secrets.token_urlsafe(18)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            self._drop(conn, db, role)  # a crashed earlier run may have left it
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(role)))
+        return DatabaseHandle(
+            name=db, role=role, password=password,
+            host_dsn=_dsn(role, password, self.host, self.port, db),
+            cluster_dsn=_dsn(role, password, self.cluster_host, self.cluster_port, db),
+        )
+
+    @staticmethod
+    def _drop(conn: psycopg.Connection, db: str, role: str) -> None:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (db,))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(db)))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+    def drop_database(self, handle: DatabaseHandle) -> None:
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            self._drop(conn, handle.name, handle.role)
+
+
+class PostgresContainerProvider(_ServerBase):
+    """Postgres in a container (testcontainers' PostgresContainer), joined to the
+    cluster's Docker network so pods reach it by its address there."""
+
+    def __init__(self, major: str = "15", network: str | None = None, owner: str = "rehearsal") -> None:
+        from testcontainers.postgres import PostgresContainer  # noqa: PLC0415 (deprecation shim is fine)
+
+        self.image = tools.POSTGRES_IMAGE.format(major=major)
+        self.network = network
+        self.container = PostgresContainer(self.image, username="rehearsal", password=secrets.token_urlsafe(18),
+                                           dbname="postgres", driver=None)
+        self.container.with_kwargs(labels={tools.OWNER_LABEL: owner})
+
+    def start(self) -> PostgresContainerProvider:
+        say(f"starting Postgres ({self.image})")
+        self.container.start()
+        self.host = self.container.get_container_host_ip()
+        self.port = int(self.container.get_exposed_port(5432))
+        self.admin_dsn = self.container.get_connection_url(driver=None)
+        self.cluster_host, self.cluster_port = self.host, self.port
+        if self.network:
+            wrapped = self.container.get_wrapped_container()
+            subprocess.run(["docker", "network", "connect", self.network, wrapped.id],
+                           check=True, capture_output=True, timeout=30)
+            wrapped.reload()
+            self.cluster_host = wrapped.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
+            self.cluster_port = 5432
+        return self
+
+    @property
+    def container_id(self) -> str:
+        return self.container.get_wrapped_container().id
+
+    def stop(self) -> None:
+        say("stopping Postgres")
+        self.container.stop()
+
+
+class ExistingDsnProvider(_ServerBase):
+    """A Postgres server the user runs; `cluster_host` is how pods reach it."""
+
+    def __init__(self, admin_dsn: str, cluster_host: str | None = None, cluster_port: int | None = None) -> None:
+        parts = urlsplit(admin_dsn)
+        self.admin_dsn = admin_dsn
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 5432
+        self.cluster_host, self.cluster_port = cluster_host or self.host, cluster_port or self.port
+
+    def start(self) -> ExistingDsnProvider:
+        return self
+
+    def stop(self) -> None:
+        return None

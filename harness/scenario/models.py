@@ -1,0 +1,207 @@
+"""Typed, frozen scenario models (the `scenario.yaml` format).
+
+Loading follows kind's config flow: parse → apply defaults → validate the
+whole document, collecting every problem before anything runs (see loader.py).
+Unknown keys are errors (`extra="forbid"`) so a typo never silently disables
+a check.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_VAR_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class Model(BaseModel):
+    """Base of every scenario model: immutable and strict about keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Verdict(str, Enum):
+    READY = "READY"
+    NOT_READY = "NOT_READY"
+    ERROR = "ERROR"
+
+
+class Expect(str, Enum):
+    READY = "READY"
+    NOT_READY = "NOT_READY"
+
+
+class Workload(Model):
+    """A workload whose running image the rehearsal tracks."""
+
+    deployment: Annotated[str, Field(pattern=_NAME_PATTERN, description="Deployment name.")]
+    container: Annotated[
+        str | None,
+        Field(default=None, description="Container to track; default: the first container."),
+    ] = None
+
+
+class Smoke(Model):
+    """An HTTP request that must succeed when the app is healthy."""
+
+    service: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    path: str = "/healthz"
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+
+
+class App(Model):
+    manifests: Annotated[
+        Path,
+        Field(description="Kubernetes manifest file or directory (kustomization.yaml → -k), "
+                          "relative to the scenario directory. ${VAR} placeholders are "
+                          "substituted from the rehearsal variables."),
+    ]
+    workloads: Annotated[list[Workload], Field(min_length=1)]
+    smoke: Smoke | None = None
+
+
+class Build(Model):
+    """A Docker build of a version's image."""
+
+    context: Path
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+
+
+class Version(Model):
+    """One release of the app: its image, and how it reaches the cluster."""
+
+    image: Annotated[str, Field(min_length=1, description="Local image reference (loaded into kind).")]
+    build: Build | None = None
+    tag: Annotated[
+        str | None,
+        Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+              description="Commit-SHA tag pushed to the rehearsal registry (promotion scenarios)."),
+    ] = None
+
+
+class Versions(Model):
+    good: Version
+    bad: Version
+
+
+class Database(Model):
+    postgres: Annotated[str, Field(pattern=r"^\d+$", description="Postgres major version.")] = "15"
+    seed: Annotated[Path | None, Field(description="SQL run once after the good version's migrations.")] = None
+    tracked_tables: Annotated[
+        list[str], Field(description="Tables whose rows must survive the rollback.")
+    ] = Field(default_factory=list)
+
+
+class MigrationPlace(str, Enum):
+    JOB = "job"
+    HOST = "host"
+
+
+class Migrations(Model):
+    up: Annotated[str, Field(min_length=1, description="Command that migrates up (shell syntax).")]
+    down: Annotated[str | None, Field(description="Command that migrates down one step.")] = None
+    runs_in: Annotated[
+        MigrationPlace,
+        Field(description="`job`: a Kubernetes Job using the version's image; `host`: run here."),
+    ] = MigrationPlace.JOB
+    files: Annotated[Path | None, Field(description="Migration files, for preflight checks.")] = None
+
+
+class FailureMode(str, Enum):
+    CRASHLOOP = "crashloop"
+    READINESS = "readiness"
+    ROLLOUT_DEADLINE = "rollout_deadline"
+    SMOKE = "smoke"
+
+
+class Failure(Model):
+    """How the bad version is expected to fail, and how long detection may take."""
+
+    mode: FailureMode
+    within_s: Annotated[float, Field(gt=0, le=1800)] = 120
+
+
+class Runbook(Model):
+    file: Path = Path("runbook.md")
+    section: Annotated[str, Field(min_length=1, description="Heading of the section to run.")] = "Rollback"
+    step_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180
+
+
+class Variable(Model):
+    value: str
+    secret: bool = False
+
+
+class Registry(Model):
+    """The rehearsal registry stands in for production's: runbooks name it ${REGISTRY}."""
+
+    repository: Annotated[str, Field(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")]
+    production_tag: str = "production"
+
+
+class Timeouts(Model):
+    deploy_s: Annotated[float, Field(gt=0, le=3600)] = 180
+    migrate_s: Annotated[float, Field(gt=0, le=3600)] = 180
+    verify_s: Annotated[float, Field(gt=0, le=3600)] = 180
+
+
+class Objectives(Model):
+    max_recover_s: Annotated[float | None, Field(gt=0)] = None
+
+
+class Scenario(Model):
+    """A rollback rehearsal: scenarios/<name>/scenario.yaml."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: Annotated[str, Field(pattern=_NAME_PATTERN, max_length=40)]
+    description: str = ""
+    expect: Expect = Expect.READY
+    app: App
+    versions: Versions
+    database: Database = Field(default_factory=Database)
+    migrations: Migrations | None = None
+    failure: Failure
+    runbook: Runbook = Field(default_factory=Runbook)
+    registry: Registry | None = None
+    variables: dict[Annotated[str, Field(pattern=_VAR_PATTERN)], Variable] = Field(default_factory=dict)
+    pass_env: Annotated[
+        list[str], Field(description="Names of the user's environment variables the runbook may see.")
+    ] = Field(default_factory=list)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    objectives: Objectives = Field(default_factory=Objectives)
+    # Set by the loader, not by users: where the scenario lives.
+    directory: Annotated[Path, Field(exclude=True, json_schema_extra={"readOnly": True})] = Path(".")
+
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _plain_values(cls, v: object) -> object:
+        """`FOO: bar` is shorthand for `FOO: {value: bar}`."""
+        if isinstance(v, dict):
+            return {k: ({"value": str(x)} if isinstance(x, (str, int, float)) else x) for k, x in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _promotion_needs_tags(self) -> Scenario:
+        if self.registry is not None:
+            missing = [n for n, ver in (("good", self.versions.good), ("bad", self.versions.bad)) if not ver.tag]
+            if missing:
+                raise ValueError(
+                    f"versions.{missing[0]}.tag is required when `registry` is set "
+                    "(the commit-SHA tag that promotion re-tags to production)"
+                )
+        return self
+
+    @property
+    def secret_values(self) -> list[str]:
+        return [v.value for v in self.variables.values() if v.secret and v.value]
+
+    def path(self, p: Path) -> Path:
+        """Resolve a path written in the scenario file."""
+        return (self.directory / p).resolve()

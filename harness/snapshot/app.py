@@ -1,0 +1,119 @@
+"""The application half of the state snapshot: what each tracked Deployment
+declares and what its pods actually run (resolved digests), read through the
+Kubernetes API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.journal import Difference
+
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+
+
+class PodState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    phase: str
+    ready: bool
+    image_id: str
+    restarts: int
+
+
+class WorkloadState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    deployment: str
+    container: str
+    exists: bool = True
+    spec_image: str = ""
+    revision: int | None = None
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    available_replicas: int = 0
+    revision_history_limit: int | None = None
+    rollout_complete: bool = False
+    image_ids: list[str] = []
+    pods: list[PodState] = []
+
+    @property
+    def healthy(self) -> bool:
+        """Rolled out, every replica ready, and all pods on one image."""
+        return (self.exists and self.rollout_complete and self.replicas > 0
+                and self.ready_replicas == self.replicas and len(self.image_ids) == 1
+                and all(p.ready for p in self.pods))
+
+
+def _pod_state(pod, container: str) -> PodState:
+    statuses = {s.name: s for s in (pod.status.container_statuses or [])}
+    st = statuses.get(container)
+    return PodState(
+        name=pod.metadata.name, phase=pod.status.phase or "Unknown",
+        ready=bool(st and st.ready), image_id=(st.image_id if st else "") or "",
+        restarts=st.restart_count if st else 0,
+    )
+
+
+def snapshot_workload(apps_api, core_api, namespace: str, deployment: str, container: str | None) -> WorkloadState:
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    try:
+        dep = apps_api.read_namespaced_deployment(deployment, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return WorkloadState(deployment=deployment, container=container or "", exists=False)
+        raise
+    containers = dep.spec.template.spec.containers
+    c = next((x for x in containers if x.name == container), containers[0]) if container else containers[0]
+    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+    pods = [p for p in core_api.list_namespaced_pod(namespace, label_selector=selector).items
+            if p.metadata.deletion_timestamp is None and p.status.phase in ("Running", "Pending")]
+    pod_states = sorted((_pod_state(p, c.name) for p in pods), key=lambda p: p.name)
+    st = dep.status
+    replicas = dep.spec.replicas if dep.spec.replicas is not None else 1
+    complete = (
+        (st.observed_generation or 0) >= (dep.metadata.generation or 0)
+        and (st.updated_replicas or 0) == replicas and (st.replicas or 0) == replicas
+        and (st.available_replicas or 0) == replicas and len(pod_states) == replicas
+    )
+    rev = (dep.metadata.annotations or {}).get(REVISION_ANNOTATION)
+    return WorkloadState(
+        deployment=deployment, container=c.name, spec_image=c.image, revision=int(rev) if rev else None,
+        replicas=replicas, ready_replicas=st.ready_replicas or 0, updated_replicas=st.updated_replicas or 0,
+        available_replicas=st.available_replicas or 0, revision_history_limit=dep.spec.revision_history_limit,
+        rollout_complete=complete,
+        image_ids=sorted({p.image_id for p in pod_states if p.image_id and p.phase == "Running"}),
+        pods=pod_states,
+    )
+
+
+def _short(image_id: str) -> str:
+    return image_id.split("@")[-1][:19] if image_id else "(none)"
+
+
+def diff_workloads(baseline: list[WorkloadState], after: list[WorkloadState],
+                   bad: list[WorkloadState] | None = None) -> list[Difference]:
+    """Differences of the app half; `bad` names the bad version's digests in messages."""
+    diffs: list[Difference] = []
+    bad_ids = {w.deployment: set(w.image_ids) for w in (bad or [])}
+    after_by = {w.deployment: w for w in after}
+    for base in baseline:
+        obj = f"deployment {base.deployment}"
+        a = after_by.get(base.deployment)
+        if a is None or not a.exists:
+            diffs.append(Difference(area="app", object=obj, message=f"{obj} no longer exists"))
+            continue
+        if a.spec_image != base.spec_image:
+            diffs.append(Difference(area="app", object=obj,
+                                    message=f"{obj} declares image {a.spec_image} (baseline {base.spec_image})"))
+        if a.image_ids != base.image_ids:
+            running = ", ".join(_short(i) for i in a.image_ids) or "nothing"
+            tag = " (bad version)" if set(a.image_ids) & bad_ids.get(base.deployment, set()) - set(base.image_ids) else ""
+            diffs.append(Difference(area="app", object=obj, message=(
+                f"{obj} runs {running}{tag}; baseline ran {', '.join(_short(i) for i in base.image_ids)}")))
+        if not a.healthy:
+            diffs.append(Difference(area="health", object=obj, message=(
+                f"{obj} is not healthy: {a.ready_replicas}/{a.replicas} ready, rollout "
+                f"{'complete' if a.rollout_complete else 'incomplete'}, pods "
+                + (", ".join(f"{p.name}={p.phase}{'' if p.ready else '/unready'}" for p in a.pods) or "none"))))
+    return diffs

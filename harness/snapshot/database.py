@@ -1,0 +1,579 @@
+"""Take the database half of a state snapshot from a live Postgres.
+
+Why the catalogs (pg_catalog) and not information_schema: information_schema
+hides what a rollback most often gets wrong - index definitions, enum label
+order, trigger and function bodies, extension versions, and objects owned by
+the current role only. Every ``pg_get_*def`` function used here renders the
+object the way ``pg_dump`` would, which makes definitions comparable as text.
+
+All queries run in one REPEATABLE READ, READ ONLY transaction (when the caller
+has no transaction open) so schema, version table and data are read from the
+same MVCC snapshot, with fixed session settings so the rendered text does not
+depend on the caller's search_path, TimeZone or float formatting. The
+transaction is always rolled back at the end, which also undoes those settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+from psycopg.rows import class_row
+
+from harness.snapshot.db_models import (
+    ColumnInfo,
+    ConstraintInfo,
+    DatabaseSnapshot,
+    DomainInfo,
+    EnumInfo,
+    ExtensionInfo,
+    FunctionInfo,
+    IndexInfo,
+    MigrationTable,
+    MigrationTool,
+    SchemaFingerprint,
+    SequenceInfo,
+    TableData,
+    TableInfo,
+    TriggerInfo,
+    ViewInfo,
+)
+
+
+class _Keyed(Protocol):
+    """Every snapshot model exposes the key it is sorted and matched by."""
+
+    @property
+    def key(self) -> str: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+
+# Schemas that never belong to the application; silently dropped from `schemas`.
+SYSTEM_SCHEMAS: frozenset[str] = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+
+# Settings that change how values and names are rendered as text. Fixing them
+# makes two snapshots comparable even when taken from differently configured
+# sessions. search_path=pg_catalog makes every user object render schema-qualified.
+_SESSION_SETTINGS: dict[str, str] = {
+    "search_path": "pg_catalog",
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+    "lc_monetary": "C",
+}
+
+
+# ------------------------------------------------------------------ public entry
+
+
+def snapshot_database(
+    conn: psycopg.Connection[Any],
+    tracked_tables: Sequence[str],
+    schemas: Sequence[str] = ("public",),
+) -> DatabaseSnapshot:
+    """Snapshot schema, migration version table(s) and tracked-table data.
+
+    ``tracked_tables`` are plain (unquoted) names, either ``table`` - looked up in
+    ``schemas`` in order, like a search_path - or ``schema.table``. A tracked table
+    that does not exist is recorded as missing rather than raising, because "the
+    table is absent" is a valid baseline (the migration under test may create it).
+    """
+    scope = _clean_schemas(schemas)
+    with _snapshot_session(conn):
+        return DatabaseSnapshot(
+            database=_scalar(conn, "SELECT current_database()"),
+            server_version=_scalar(conn, "SELECT current_setting('server_version')"),
+            schema_fingerprint=snapshot_schema(conn, scope),
+            migrations=snapshot_migrations(conn, scope),
+            data=snapshot_data(conn, tracked_tables, scope),
+        )
+
+
+def snapshot_schema(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> SchemaFingerprint:
+    """The structural part of the snapshot, one catalog query per object kind."""
+    scope = _clean_schemas(schemas)
+    params = {"schemas": list(scope)}
+    return SchemaFingerprint(
+        schemas=scope,
+        namespaces=tuple(r[0] for r in conn.execute(_NAMESPACES_SQL)),
+        tables=_fetch_sorted(conn, TableInfo, _TABLES_SQL, params),
+        columns=_fetch_sorted(conn, ColumnInfo, _COLUMNS_SQL, params),
+        indexes=_fetch_sorted(conn, IndexInfo, _INDEXES_SQL, params),
+        constraints=_fetch_sorted(conn, ConstraintInfo, _CONSTRAINTS_SQL, params),
+        views=_fetch_sorted(conn, ViewInfo, _VIEWS_SQL, params),
+        sequences=_fetch_sorted(conn, SequenceInfo, _SEQUENCES_SQL, params),
+        enums=_fetch_sorted(conn, EnumInfo, _ENUMS_SQL, params),
+        domains=_fetch_sorted(conn, DomainInfo, _DOMAINS_SQL, params),
+        functions=_fetch_sorted(conn, FunctionInfo, _FUNCTIONS_SQL, params),
+        triggers=_fetch_sorted(conn, TriggerInfo, _TRIGGERS_SQL, params),
+        extensions=_fetch_sorted(conn, ExtensionInfo, _EXTENSIONS_SQL, {}),
+    )
+
+
+# ------------------------------------------------------------- session handling
+
+
+@contextmanager
+def _snapshot_session(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Run the body in a transaction (or a savepoint inside the caller's open
+    transaction, so the snapshot sees the caller's uncommitted work) that is
+    always rolled back: the snapshot only reads, and rolling back restores the
+    caller's session settings."""
+    status = conn.info.transaction_status
+    if status not in (TransactionStatus.IDLE, TransactionStatus.INTRANS):
+        raise ValueError(f"cannot snapshot: connection is in transaction state {status.name}")
+    with conn.transaction() as tx:
+        if status == TransactionStatus.IDLE:
+            # Only possible as the first statement of a fresh transaction.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for name, value in _SESSION_SETTINGS.items():
+            conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+        yield
+        raise psycopg.Rollback(tx)
+
+
+def _clean_schemas(schemas: Sequence[str]) -> tuple[str, ...]:
+    """Dedupe while keeping order (order is the lookup order of tracked tables)
+    and drop system schemas, which are never part of an application's state."""
+    if isinstance(schemas, str):  # a bare "public" would otherwise become p,u,b,...
+        schemas = (schemas,)
+    seen: dict[str, None] = {}
+    for s in schemas:
+        if s not in SYSTEM_SCHEMAS:
+            seen.setdefault(s, None)
+    return tuple(seen)
+
+
+def _scalar(conn: psycopg.Connection[Any], query: str) -> str:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _fetch_sorted(
+    conn: psycopg.Connection[Any], model: type[K], query: sql.SQL | sql.Composed, params: dict[str, Any]
+) -> tuple[K, ...]:
+    """Run a catalog query whose column aliases equal the model's field names;
+    sort by the model's key so the snapshot does not depend on catalog order."""
+    with conn.cursor(row_factory=class_row(model)) as cur:
+        rows = cur.execute(query, params).fetchall()
+    return tuple(sorted(rows, key=lambda m: m.key))
+
+
+# ------------------------------------------------------------------ SQL helpers
+
+
+def _display_name(nsp: str, name: str) -> sql.Composable:
+    """SQL expression rendering an object name like the diff messages do:
+    quote_ident'ed, schema-qualified unless the schema is public."""
+    return sql.SQL(
+        "(CASE WHEN {nsp} = 'public' THEN '' ELSE quote_ident({nsp}) || '.' END || quote_ident({name}))"
+    ).format(nsp=sql.SQL(nsp), name=sql.SQL(name))
+
+
+def _not_extension_member(catalog: str, oid: str) -> sql.Composable:
+    """SQL predicate: the object is not a member of an extension (those are
+    versioned by the extension itself and recorded through pg_extension)."""
+    return sql.SQL(
+        "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {cat}::regclass"
+        " AND d.objid = {oid} AND d.deptype = 'e')"
+    ).format(cat=sql.Literal(catalog), oid=sql.SQL(oid))
+
+
+_IN_SCOPE = sql.SQL("n.nspname = ANY(%(schemas)s)")
+
+
+def _q(template: str, **parts: sql.Composable) -> sql.Composed:
+    """Build a catalog query from a template plus the shared fragments."""
+    return sql.SQL(template).format(in_scope=_IN_SCOPE, **parts)
+
+
+_NAMESPACES_SQL = sql.SQL(
+    "SELECT nspname FROM pg_namespace"
+    " WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY nspname"
+)
+
+_TABLES_SQL = _q(
+    """
+    SELECT {name} AS name,
+           CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
+                          ELSE 'foreign table' END AS kind,
+           CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'permanent' END AS persistence,
+           c.relrowsecurity AS row_security
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'f') AND {in_scope} AND {not_ext}
+    """,
+    name=_display_name("n.nspname", "c.relname"),
+    not_ext=_not_extension_member("pg_class", "c.oid"),
+)
+
+_COLUMNS_SQL = _q(
+    """
+    SELECT {table} AS "table",
+           quote_ident(a.attname) AS name,
+           row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)::int AS "position",
+           format_type(a.atttypid, a.atttypmod) AS "type",
+           CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS "default",
+           a.attnotnull AS not_null,
+           CASE WHEN a.attcollation <> t.typcollation THEN quote_ident(co.collname) END AS "collation",
+           CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END AS "identity",
+           CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS "generated"
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    LEFT JOIN pg_collation co ON co.oid = a.attcollation
+    WHERE a.attnum > 0 AND NOT a.attisdropped
+      AND c.relkind IN ('r', 'p', 'f') AND {in_scope} AND {not_ext}
+    """,
+    table=_display_name("n.nspname", "c.relname"),
+    not_ext=_not_extension_member("pg_class", "c.oid"),
+)
+
+_INDEXES_SQL = _q(
+    """
+    SELECT {index} AS name, {table} AS "table",
+           pg_get_indexdef(i.indexrelid) AS definition,
+           i.indisunique AS "unique", i.indisprimary AS "primary", i.indisvalid AS valid
+    FROM pg_index i
+    JOIN pg_class ic ON ic.oid = i.indexrelid
+    JOIN pg_class tc ON tc.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = ic.relnamespace
+    WHERE {in_scope} AND {not_ext}
+    """,
+    index=_display_name("n.nspname", "ic.relname"),
+    table=_display_name("n.nspname", "tc.relname"),
+    not_ext=_not_extension_member("pg_class", "tc.oid"),
+)
+
+_CONSTRAINTS_SQL = _q(
+    """
+    SELECT quote_ident(con.conname) AS name, {table} AS "table",
+           CASE con.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique'
+                            WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check'
+                            WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'trigger'
+                            WHEN 'n' THEN 'not null' ELSE con.contype::text END AS "type",
+           pg_get_constraintdef(con.oid) AS definition
+    FROM pg_constraint con
+    JOIN pg_class c ON c.oid = con.conrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE con.conrelid <> 0 AND {in_scope} AND {not_ext}
+    """,
+    table=_display_name("n.nspname", "c.relname"),
+    not_ext=_not_extension_member("pg_class", "c.oid"),
+)
+
+_VIEWS_SQL = _q(
+    """
+    SELECT {name} AS name,
+           CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END AS kind,
+           pg_get_viewdef(c.oid) AS definition
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('v', 'm') AND {in_scope} AND {not_ext}
+    """,
+    name=_display_name("n.nspname", "c.relname"),
+    not_ext=_not_extension_member("pg_class", "c.oid"),
+)
+
+_SEQUENCES_SQL = _q(
+    """
+    SELECT {name} AS name, format_type(s.seqtypid, NULL) AS "type",
+           s.seqstart AS start, s.seqincrement AS increment,
+           s.seqmin AS min_value, s.seqmax AS max_value,
+           s.seqcache AS cache, s.seqcycle AS cycle,
+           (SELECT {owner} || '.' || quote_ident(a.attname)
+              FROM pg_depend d
+              JOIN pg_class tc ON tc.oid = d.refobjid
+              JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+              JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+               AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+             LIMIT 1) AS owned_by
+    FROM pg_sequence s
+    JOIN pg_class c ON c.oid = s.seqrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {in_scope} AND {not_ext}
+    """,
+    name=_display_name("n.nspname", "c.relname"),
+    owner=_display_name("tn.nspname", "tc.relname"),
+    not_ext=_not_extension_member("pg_class", "c.oid"),
+)
+
+_ENUMS_SQL = _q(
+    """
+    SELECT {name} AS name,
+           coalesce(array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                    FILTER (WHERE e.enumlabel IS NOT NULL), '{{}}') AS labels
+    FROM pg_type t
+    JOIN pg_namespace n ON n.oid = t.typnamespace
+    LEFT JOIN pg_enum e ON e.enumtypid = t.oid
+    WHERE t.typtype = 'e' AND {in_scope} AND {not_ext}
+    GROUP BY n.nspname, t.typname
+    """,
+    name=_display_name("n.nspname", "t.typname"),
+    not_ext=_not_extension_member("pg_type", "t.oid"),
+)
+
+_DOMAINS_SQL = _q(
+    """
+    SELECT {name} AS name,
+           format_type(t.typbasetype, t.typtypmod) AS base_type,
+           pg_get_expr(t.typdefaultbin, 0) AS "default",
+           t.typnotnull AS not_null,
+           coalesce((SELECT array_agg(quote_ident(con.conname) || ': ' || pg_get_constraintdef(con.oid)
+                                      ORDER BY con.conname)
+                       FROM pg_constraint con WHERE con.contypid = t.oid), '{{}}') AS checks
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE t.typtype = 'd' AND {in_scope} AND {not_ext}
+    """,
+    name=_display_name("n.nspname", "t.typname"),
+    not_ext=_not_extension_member("pg_type", "t.oid"),
+)
+
+# pg_get_functiondef refuses aggregates, so those are fingerprinted from
+# pg_aggregate with every OID rendered as a name (OIDs change on re-creation).
+_FUNCTIONS_SQL = _q(
+    """
+    SELECT {name} || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature,
+           CASE p.prokind WHEN 'f' THEN 'function' WHEN 'p' THEN 'procedure'
+                          WHEN 'w' THEN 'window function' ELSE 'aggregate' END AS kind,
+           pg_get_function_result(p.oid) AS result,
+           md5(CASE WHEN p.prokind = 'a' THEN
+                 (SELECT concat_ws('|', ag.aggkind, ag.aggtransfn::regprocedure::text,
+                                   ag.aggfinalfn::text, ag.aggcombinefn::text,
+                                   format_type(ag.aggtranstype, NULL), ag.agginitval,
+                                   ag.aggsortop::regoperator::text)
+                    FROM pg_aggregate ag WHERE ag.aggfnoid = p.oid)
+               ELSE pg_get_functiondef(p.oid) END) AS definition_md5
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE {in_scope} AND {not_ext}
+    """,
+    name=_display_name("n.nspname", "p.proname"),
+    not_ext=_not_extension_member("pg_proc", "p.oid"),
+)
+
+_TRIGGERS_SQL = _q(
+    """
+    SELECT quote_ident(tg.tgname) AS name, {table} AS "table",
+           pg_get_triggerdef(tg.oid) AS definition,
+           CASE tg.tgenabled WHEN 'O' THEN 'origin' WHEN 'D' THEN 'disabled'
+                             WHEN 'R' THEN 'replica' ELSE 'always' END AS enabled
+    FROM pg_trigger tg
+    JOIN pg_class c ON c.oid = tg.tgrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT tg.tgisinternal AND {in_scope} AND {not_ext}
+    """,
+    table=_display_name("n.nspname", "c.relname"),
+    not_ext=_not_extension_member("pg_class", "c.oid"),
+)
+
+_EXTENSIONS_SQL = sql.SQL(
+    """
+    SELECT quote_ident(e.extname) AS name, e.extversion AS version, n.nspname AS schema_name
+    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    """
+)
+
+
+# ------------------------------------------------------------------- migrations
+
+# Version tables of the migration tools we recognise. "schema_migrations" is
+# shared by golang-migrate (version, dirty) and Rails (version only).
+MIGRATION_TABLES: dict[str, MigrationTool] = {
+    "alembic_version": "alembic",
+    "flyway_schema_history": "flyway",
+    "schema_migrations": "golang-migrate",
+    "goose_db_version": "goose",
+}
+
+# Bookkeeping columns that legitimately change when the same migration is
+# re-applied (timestamps, durations, who ran it): not evidence of state.
+VOLATILE_MIGRATION_COLUMNS: frozenset[str] = frozenset(
+    {"installed_on", "installed_by", "execution_time", "tstamp", "created_at", "applied_at"}
+)
+
+
+def snapshot_migrations(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> tuple[MigrationTable, ...]:
+    """Every recognised migration version table in scope, with its rows."""
+    found = [_read_migration_table(conn, nsp, rel) for nsp, rel in _find_migration_tables(conn, schemas)]
+    return tuple(sorted(found, key=lambda m: m.key))
+
+
+def _find_migration_tables(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s) AND n.nspname = ANY(%s)",
+        (list(MIGRATION_TABLES), list(_clean_schemas(schemas))),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _table_columns(conn: psycopg.Connection[Any], nsp: str, rel: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        (nsp, rel),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _read_migration_table(conn: psycopg.Connection[Any], nsp: str, rel: str) -> MigrationTable:
+    all_columns = _table_columns(conn, nsp, rel)
+    columns = [c for c in all_columns if c not in VOLATILE_MIGRATION_COLUMNS]
+    tool = MIGRATION_TABLES[rel]
+    if tool == "golang-migrate" and "dirty" not in all_columns:
+        tool = "rails"
+    query = sql.SQL("SELECT {cols} FROM {table}").format(
+        cols=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
+        table=sql.Identifier(nsp, rel),
+    )
+    rows = sorted((tuple(r) for r in conn.execute(query)), key=_row_sort_key) if columns else []
+    version, dirty = derive_migration_version(tool, columns, rows)
+    return MigrationTable(
+        tool=tool,
+        table=rel if nsp == "public" else f"{nsp}.{rel}",
+        columns=tuple(columns),
+        rows=tuple(rows),
+        version=version,
+        dirty=dirty,
+    )
+
+
+def _natural_key(value: str | None) -> tuple[int, int, str]:
+    """Numbers sort numerically (so rank 10 follows rank 9), text after, NULL last."""
+    if value is None:
+        return (2, 0, "")
+    if value.isdigit():
+        return (0, int(value), "")
+    return (1, 0, value)
+
+
+def _row_sort_key(row: tuple[str | None, ...]) -> tuple[tuple[int, int, str], ...]:
+    return tuple(_natural_key(v) for v in row)
+
+
+def _version_key(version: str) -> tuple[tuple[int, int, str], ...]:
+    """Order dotted versions (flyway "1.10" > "1.9") and plain numbers naturally."""
+    return tuple(_natural_key(part) for part in version.replace("_", ".").split("."))
+
+
+def derive_migration_version(
+    tool: MigrationTool, columns: Sequence[str], rows: Sequence[Sequence[str | None]]
+) -> tuple[str | None, bool]:
+    """The tool's current version (and dirty flag) from its version-table rows.
+
+    Pure function so the per-tool rules are unit-testable without a database.
+    """
+    records = [dict(zip(columns, row)) for row in rows]
+    if tool == "alembic":  # one row per head; several heads are possible
+        heads = sorted(v for r in records if (v := r.get("version_num")) is not None)
+        return (", ".join(heads) or None, False)
+    if tool == "golang-migrate":  # exactly one row: the version and whether it failed half-way
+        if not records:
+            return (None, False)
+        return (records[0].get("version"), records[0].get("dirty") == "true")
+    if tool == "rails":  # one row per applied migration
+        versions = [v for r in records if (v := r.get("version")) is not None]
+        return (max(versions, key=_version_key) if versions else None, False)
+    if tool == "flyway":
+        return _flyway_version(records)
+    return _goose_version(records)
+
+
+def _flyway_version(records: list[dict[str, str | None]]) -> tuple[str | None, bool]:
+    """Replay the history by installed_rank: versioned rows apply, UNDO rows revert;
+    repeatable (no version) rows do not move the version. A failed row marks dirty."""
+    applied: set[str] = set()
+    ordered = sorted(records, key=lambda r: _natural_key(r.get("installed_rank")))
+    for r in ordered:
+        version = r.get("version")
+        if r.get("success") != "true" or version is None:
+            continue
+        if (r.get("type") or "").upper().startswith("UNDO"):
+            applied.discard(version)
+        else:
+            applied.add(version)
+    dirty = any(r.get("success") == "false" for r in records)
+    return (max(applied, key=_version_key) if applied else None, dirty)
+
+
+def _goose_version(records: list[dict[str, str | None]]) -> tuple[str | None, bool]:
+    """Replay by id: is_applied=true applies version_id, false rolls it back
+    (older goose releases record down-migrations as rows instead of deleting)."""
+    applied: set[str] = set()
+    for r in sorted(records, key=lambda r: _natural_key(r.get("id"))):
+        version = r.get("version_id")
+        if version is None:
+            continue
+        if r.get("is_applied") == "false":
+            applied.discard(version)
+        else:
+            applied.add(version)
+    return (max(applied, key=_version_key) if applied else None, False)
+
+
+# ------------------------------------------------------------------------- data
+
+
+def snapshot_data(
+    conn: psycopg.Connection[Any], tracked_tables: Sequence[str], schemas: Sequence[str]
+) -> tuple[TableData, ...]:
+    """Row count and content checksum for each tracked table (missing marker if absent)."""
+    scope = _clean_schemas(schemas)
+    names = dict.fromkeys(tracked_tables)  # dedupe, keep a stable order
+    return tuple(sorted((_table_data(conn, name, scope) for name in names), key=lambda d: d.key))
+
+
+def _resolve_table(conn: psycopg.Connection[Any], name: str, schemas: Sequence[str]) -> tuple[str, str] | None:
+    """(schema, table) of a tracked name; ``schema.table`` is explicit, a bare
+    name is searched in ``schemas`` in order. Views are accepted too: a view over
+    the real data is a legitimate thing to compare."""
+    if "." in name:
+        nsp, rel = name.split(".", 1)
+        candidates = [nsp]
+    else:
+        rel, candidates = name, list(schemas)
+    row = conn.execute(
+        "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relname = %s AND n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+        " ORDER BY array_position(%s, n.nspname::text) LIMIT 1",
+        (rel, candidates, candidates),
+    ).fetchone()
+    return (row[0], rel) if row else None
+
+
+# Order-independent multiset hash: each row is hashed (md5 of its JSON text)
+# and the 128-bit row hashes are summed as two 64-bit halves in arbitrary-
+# precision numeric. Unlike string_agg(... ORDER BY ...) this needs no sort and
+# has no 1 GB text limit, and unlike XOR it still sees duplicated rows. The
+# alias ``_rr_row.*`` is a whole-row reference even if the table has a column
+# whose name equals the alias.
+_CHECKSUM_SQL = """
+    SELECT count(*),
+           coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text,
+           coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text
+    FROM (SELECT md5(row_to_json(_rr_row.*)::text) AS h FROM {table} AS _rr_row) AS _rr_hashes
+"""
+
+
+def _table_data(conn: psycopg.Connection[Any], name: str, schemas: Sequence[str]) -> TableData:
+    resolved = _resolve_table(conn, name, schemas)
+    if resolved is None:
+        return TableData(table=name, missing=True)
+    query = sql.SQL(_CHECKSUM_SQL).format(table=sql.Identifier(*resolved))
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    count, high, low = int(row[0]), row[1], row[2]
+    checksum = hashlib.sha256(f"{count}:{high}:{low}".encode()).hexdigest()
+    return TableData(table=name, row_count=count, checksum=checksum)

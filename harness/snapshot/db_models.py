@@ -1,0 +1,317 @@
+"""Pydantic models of the database half of a state snapshot.
+
+Every model is frozen and holds only JSON-friendly values (str, int, bool,
+None, tuples), so a snapshot taken before a rehearsal can be written to the
+report, read back later and compared with one taken after the rollback.
+
+Collections are tuples sorted by ``key`` (validators sort them on construction), which
+keeps the canonical JSON - and therefore the schema hash - independent of the
+order in which the catalogs happened to return rows.
+
+Naming: object names are rendered the way the diff messages show them -
+``quote_ident(name)``, prefixed with ``quote_ident(schema) + "."`` unless the
+schema is ``public``. Quoting keeps keys unambiguous (a table literally named
+``a.b`` in ``public`` renders as ``"a.b"``, not as table ``b`` of schema ``a``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, computed_field, field_validator, model_validator
+
+Area = Literal["schema", "data", "migrations"]
+
+
+def _sorted_by_key(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Collections are kept sorted by object key so that canonical JSON, hash and
+    diff order never depend on the order the objects were produced in."""
+    return tuple(sorted(items, key=lambda item: item.key))
+
+
+class _Frozen(BaseModel):
+    """Base of every snapshot model: immutable, and strict about unknown fields
+    so a typo in a hand-built test snapshot fails loudly instead of being ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- schema
+
+
+class TableInfo(_Frozen):
+    """A table (or partitioned table / foreign table) in one of the snapshotted schemas."""
+
+    name: str
+    kind: str  # "table" | "partitioned table" | "foreign table"
+    persistence: str  # "permanent" | "unlogged"
+    row_security: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class ColumnInfo(_Frozen):
+    """One live column. ``position`` is the ordinal among live columns (not the raw
+    attnum, which keeps gaps from dropped columns): a column dropped and re-added
+    by a rollback moves to the end, which changes ``SELECT *`` and is worth reporting."""
+
+    table: str
+    name: str
+    position: int
+    type: str  # format_type(atttypid, atttypmod), e.g. "character varying(80)"
+    default: str | None = None  # pg_get_expr(adbin, adrelid)
+    not_null: bool = False
+    collation: str | None = None  # only when it differs from the type's default collation
+    identity: str | None = None  # "always" | "by default"
+    generated: str | None = None  # generation expression of a GENERATED ... STORED column
+
+    @property
+    def key(self) -> str:
+        return f"{self.table}.{self.name}"
+
+
+class IndexInfo(_Frozen):
+    """An index; ``definition`` is pg_get_indexdef, which already covers method,
+    columns, opclasses and predicate."""
+
+    name: str
+    table: str
+    definition: str
+    unique: bool = False
+    primary: bool = False
+    valid: bool = True  # False after a failed CREATE INDEX CONCURRENTLY
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class ConstraintInfo(_Frozen):
+    """A table constraint. Constraint names are unique per table only, hence the key."""
+
+    name: str
+    table: str
+    type: str  # "primary key" | "unique" | "foreign key" | "check" | "exclusion" | "trigger" | "not null"
+    definition: str  # pg_get_constraintdef
+
+    @property
+    def key(self) -> str:
+        return f"{self.table}.{self.name}"
+
+
+class ViewInfo(_Frozen):
+    """A view or materialized view with its pg_get_viewdef text."""
+
+    name: str
+    kind: str  # "view" | "materialized view"
+    definition: str
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class SequenceInfo(_Frozen):
+    """Sequence parameters (not its current value: sequences advance during any
+    rehearsal and are not rolled back by design, so last_value is no evidence)."""
+
+    name: str
+    type: str
+    start: int
+    increment: int
+    min_value: int
+    max_value: int
+    cache: int
+    cycle: bool
+    owned_by: str | None = None  # "table.column" of an owning serial/identity column
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class EnumInfo(_Frozen):
+    """An enum type with its labels in sort order (order is part of the type's meaning)."""
+
+    name: str
+    labels: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class DomainInfo(_Frozen):
+    """A domain: base type, default, NOT NULL and its CHECK constraints
+    (pg_get_constraintdef), which validate every column of that type."""
+
+    name: str
+    base_type: str
+    default: str | None = None
+    not_null: bool = False
+    checks: tuple[str, ...] = ()  # "name: definition", sorted
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class FunctionInfo(_Frozen):
+    """A function/procedure identified by its signature; the body is kept as an md5
+    of pg_get_functiondef so the snapshot stays small."""
+
+    signature: str  # name(identity arguments)
+    kind: str  # "function" | "procedure" | "window function" | "aggregate"
+    result: str | None = None  # pg_get_function_result
+    definition_md5: str
+
+    @property
+    def key(self) -> str:
+        return self.signature
+
+
+class TriggerInfo(_Frozen):
+    """A user trigger (internal FK triggers are excluded: constraints cover them)."""
+
+    name: str
+    table: str
+    definition: str  # pg_get_triggerdef
+    enabled: str  # "origin" | "disabled" | "replica" | "always"
+
+    @property
+    def key(self) -> str:
+        return f"{self.table}.{self.name}"
+
+
+class ExtensionInfo(_Frozen):
+    """An installed extension. Extensions are database-wide, so they are recorded
+    whatever ``schemas`` the snapshot was limited to."""
+
+    name: str
+    version: str
+    schema_name: str
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class SchemaFingerprint(_Frozen):
+    """Everything about the database structure that a rollback must restore."""
+
+    schemas: tuple[str, ...]  # the scope the snapshot was limited to
+    namespaces: tuple[str, ...] = ()  # every non-system schema in the database, to catch new ones
+    tables: tuple[TableInfo, ...] = ()
+    columns: tuple[ColumnInfo, ...] = ()
+    indexes: tuple[IndexInfo, ...] = ()
+    constraints: tuple[ConstraintInfo, ...] = ()
+    views: tuple[ViewInfo, ...] = ()
+    sequences: tuple[SequenceInfo, ...] = ()
+    enums: tuple[EnumInfo, ...] = ()
+    domains: tuple[DomainInfo, ...] = ()
+    functions: tuple[FunctionInfo, ...] = ()
+    triggers: tuple[TriggerInfo, ...] = ()
+    extensions: tuple[ExtensionInfo, ...] = ()
+
+    _sort_sections = field_validator(
+        "tables", "columns", "indexes", "constraints", "views", "sequences", "enums", "domains", "functions",
+        "triggers", "extensions",
+    )(_sorted_by_key)
+
+    @field_validator("namespaces")
+    @classmethod
+    def _sort_namespaces(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(value))
+
+    def canonical_json(self) -> str:
+        """Compact, key-sorted JSON: the exact bytes the hash is computed over."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------- migrations
+
+
+MigrationTool = Literal["alembic", "flyway", "golang-migrate", "rails", "goose"]
+
+
+class MigrationTable(_Frozen):
+    """The version table of a migration tool and its rows.
+
+    ``rows`` hold text values of ``columns`` only; volatile bookkeeping columns
+    (install timestamps, durations, installing user) are left out on purpose,
+    because re-running the same migration legitimately changes them.
+    ``version`` is the tool's notion of "current version", derived from the rows.
+    """
+
+    tool: MigrationTool
+    table: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str | None, ...], ...]
+    version: str | None = None
+    dirty: bool = False  # golang-migrate's "a migration failed half-way" flag
+
+    @property
+    def key(self) -> str:
+        return self.table
+
+
+# ---------------------------------------------------------------------------- data
+
+
+class TableData(_Frozen):
+    """Row count and an order-independent content checksum of one tracked table,
+    or ``missing=True`` when the table does not exist (a legitimate baseline state,
+    e.g. a table that the migration under test creates)."""
+
+    table: str  # the name as the caller passed it in tracked_tables
+    missing: bool = False
+    row_count: int | None = None
+    checksum: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.table
+
+
+# ------------------------------------------------------------------------ snapshot
+
+
+class DatabaseSnapshot(_Frozen):
+    """Database half of the state snapshot: schema, migration version tables, tracked data."""
+
+    database: str
+    server_version: str
+    schema_fingerprint: SchemaFingerprint
+    migrations: tuple[MigrationTable, ...] = ()
+    data: tuple[TableData, ...] = ()
+
+    _sort_sections = field_validator("migrations", "data")(_sorted_by_key)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def schema_hash(self) -> str:
+        """sha256 of the canonical schema JSON: equal hashes mean equal schemas,
+        so callers can skip the detailed diff in the common case."""
+        return self.schema_fingerprint.sha256()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_written_hash(cls, data: Any) -> Any:
+        """Accept the output of model_dump / model_dump_json as input: the written
+        ``schema_hash`` is dropped and recomputed, so a hand-edited file cannot
+        carry a stale hash."""
+        if isinstance(data, dict) and "schema_hash" in data:
+            data = {k: v for k, v in data.items() if k != "schema_hash"}
+        return data
+
+    @classmethod
+    def from_json(cls, text: str) -> DatabaseSnapshot:
+        """Read a snapshot written with ``model_dump_json``."""
+        return cls.model_validate_json(text)

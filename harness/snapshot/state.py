@@ -1,0 +1,48 @@
+"""The whole state snapshot (app + database + registry) and its diff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from pydantic import BaseModel, ConfigDict
+
+from harness.journal import Difference
+from harness.snapshot.app import WorkloadState, diff_workloads
+
+
+class StateSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    workloads: list[WorkloadState]
+    database: Any  # harness.snapshot.database.DatabaseSnapshot
+    registry: dict[str, str | None] = {}  # "repo:tag" -> digest served
+
+
+def take_snapshot(ctx) -> StateSnapshot:  # ctx: RehearsalContext (import cycle otherwise)
+    from harness.phases.health import workload_states  # noqa: PLC0415
+    from harness.snapshot.database import snapshot_database  # noqa: PLC0415
+
+    s = ctx.scenario
+    with psycopg.connect(ctx.db.host_dsn, autocommit=True) as conn:
+        db = snapshot_database(conn, s.database.tracked_tables)
+    registry: dict[str, str | None] = {}
+    if s.registry is not None and ctx.infra.registry is not None:
+        tag = s.registry.production_tag
+        registry[f"{s.registry.repository}:{tag}"] = ctx.infra.registry.digest(s.registry.repository, tag)
+    return StateSnapshot(workloads=workload_states(ctx), database=db, registry=registry)
+
+
+def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapshot | None = None) -> list[Difference]:
+    from harness.snapshot.diff_db import diff_database  # noqa: PLC0415
+
+    diffs = diff_workloads(baseline.workloads, after.workloads, bad.workloads if bad else None)
+    for d in diff_database(baseline.database, after.database):
+        diffs.append(Difference(area=str(d.area), object=d.object, message=d.message))
+    for ref, digest in baseline.registry.items():
+        now = after.registry.get(ref)
+        if now != digest:
+            bad_digest = bad.registry.get(ref) if bad else None
+            tag = " (the bad version)" if now and now == bad_digest else ""
+            diffs.append(Difference(area="registry", object=f"tag {ref}",
+                                    message=f"registry serves {ref} as {now}{tag}; baseline {digest}"))
+    return diffs

@@ -1,0 +1,422 @@
+"""Unit tests of the database diff on hand-built snapshots (pure logic, no database)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pydantic
+import pytest
+
+from harness.snapshot.database import derive_migration_version
+from harness.snapshot.db_models import (
+    ColumnInfo,
+    ConstraintInfo,
+    DatabaseSnapshot,
+    DomainInfo,
+    EnumInfo,
+    ExtensionInfo,
+    FunctionInfo,
+    IndexInfo,
+    MigrationTable,
+    SchemaFingerprint,
+    SequenceInfo,
+    TableData,
+    TableInfo,
+    TriggerInfo,
+    ViewInfo,
+)
+from harness.snapshot.diff_db import Difference, diff_database
+
+# ------------------------------------------------------------------ fixtures
+
+
+def _schema(**changes: Any) -> SchemaFingerprint:
+    """A small but complete schema: users/orders, an enum, a view, a function..."""
+    base: dict[str, Any] = {
+        "schemas": ("public",),
+        "namespaces": ("public",),
+        "tables": (TableInfo(name="orders", kind="table", persistence="permanent"),
+                TableInfo(name="users", kind="table", persistence="permanent")),
+        "columns": (
+            ColumnInfo(table="orders", name="created_at", position=3, type="timestamp with time zone",
+                       default="now()", not_null=True),
+            ColumnInfo(table="orders", name="id", position=1, type="bigint", not_null=True, identity="always"),
+            ColumnInfo(table="orders", name="user_id", position=2, type="bigint", not_null=True),
+            ColumnInfo(table="users", name="age", position=3, type="integer"),
+            ColumnInfo(table="users", name="email", position=2, type="text", not_null=True),
+            ColumnInfo(table="users", name="id", position=1, type="bigint", not_null=True,
+                       default="nextval('public.users_id_seq'::regclass)"),
+        ),
+        "indexes": (
+            IndexInfo(name="orders_created_idx", table="orders",
+                      definition="CREATE INDEX orders_created_idx ON public.orders USING btree (created_at)"),
+            IndexInfo(name="orders_pkey", table="orders", unique=True, primary=True,
+                      definition="CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id)"),
+            IndexInfo(name="users_pkey", table="users", unique=True, primary=True,
+                      definition="CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)"),
+        ),
+        "constraints": (
+            ConstraintInfo(name="orders_pkey", table="orders", type="primary key", definition="PRIMARY KEY (id)"),
+            ConstraintInfo(name="orders_user_id_fkey", table="orders", type="foreign key",
+                           definition="FOREIGN KEY (user_id) REFERENCES public.users(id)"),
+            ConstraintInfo(name="users_pkey", table="users", type="primary key", definition="PRIMARY KEY (id)"),
+        ),
+        "views": (ViewInfo(name="recent_orders", kind="view",
+                        definition=" SELECT orders.id\n   FROM public.orders\n  WHERE (orders.created_at > now());"),),
+        "sequences": (SequenceInfo(name="users_id_seq", type="bigint", start=1, increment=1, min_value=1,
+                                max_value=9223372036854775807, cache=1, cycle=False, owned_by="users.id"),),
+        "enums": (EnumInfo(name="mood", labels=("a", "b")),),
+        "functions": (FunctionInfo(signature="touch()", kind="function", result="trigger",
+                                definition_md5="0" * 32),),
+        "triggers": (TriggerInfo(name="orders_touch", table="orders", enabled="origin",
+                              definition="CREATE TRIGGER orders_touch BEFORE UPDATE ON public.orders "
+                                         "FOR EACH ROW EXECUTE FUNCTION public.touch()"),),
+        "extensions": (ExtensionInfo(name="plpgsql", version="1.0", schema_name="pg_catalog"),),
+    }
+    base.update(changes)
+    return SchemaFingerprint(**base)
+
+
+def _migrations(version: str = "1", dirty: bool = False) -> tuple[MigrationTable, ...]:
+    return (MigrationTable(tool="golang-migrate", table="schema_migrations", columns=("version", "dirty"),
+                           rows=((version, "true" if dirty else "false"),), version=version, dirty=dirty),)
+
+
+def _data(**counts: tuple[int, str] | None) -> tuple[TableData, ...]:
+    """_data(orders=(10, "c1")) ; None marks the table missing."""
+    out = []
+    for name, value in sorted(counts.items()):
+        if value is None:
+            out.append(TableData(table=name, missing=True))
+        else:
+            out.append(TableData(table=name, row_count=value[0], checksum=value[1]))
+    return tuple(out)
+
+
+def snap(schema: SchemaFingerprint | None = None, migrations: tuple[MigrationTable, ...] | None = None,
+         data: tuple[TableData, ...] | None = None) -> DatabaseSnapshot:
+    return DatabaseSnapshot(
+        database="app",
+        server_version="15.8",
+        schema_fingerprint=schema or _schema(),
+        migrations=_migrations() if migrations is None else migrations,
+        data=_data(orders=(10, "c-orders"), users=(5, "c-users")) if data is None else data,
+    )
+
+
+def replace(items: tuple[Any, ...], key: str, **changes: Any) -> tuple[Any, ...]:
+    """Copy of a section with the object ``key`` modified."""
+    assert any(i.key == key for i in items), key
+    return tuple(i.model_copy(update=changes) if i.key == key else i for i in items)
+
+
+def drop(items: tuple[Any, ...], key: str) -> tuple[Any, ...]:
+    assert any(i.key == key for i in items), key
+    return tuple(i for i in items if i.key != key)
+
+
+def messages(diffs: list[Difference]) -> list[str]:
+    return [d.message for d in diffs]
+
+
+BASE = _schema()
+
+# ------------------------------------------------------------------ equality
+
+
+def test_identical_snapshots_have_no_difference_and_equal_hash() -> None:
+    assert diff_database(snap(), snap()) == []
+    assert snap().schema_hash == snap().schema_hash
+
+
+def test_schema_hash_changes_with_schema_but_not_with_data() -> None:
+    changed = _schema(enums=(EnumInfo(name="mood", labels=("a", "b", "c")),))
+    assert snap(changed).schema_hash != snap().schema_hash
+    assert snap(data=_data(orders=(1, "x"))).schema_hash == snap().schema_hash
+    assert len(snap().schema_hash) == 64
+
+
+def test_snapshot_round_trips_through_json() -> None:
+    original = snap()
+    text = original.model_dump_json()
+    assert '"schema_hash"' in text  # the hash is part of the written report
+    restored = DatabaseSnapshot.from_json(text)
+    assert restored == original
+    assert restored.schema_hash == original.schema_hash
+    assert diff_database(original, restored) == []
+    assert DatabaseSnapshot.model_validate(original.model_dump()) == original
+    tampered = original.model_dump(mode="json") | {"schema_hash": "0" * 64}
+    assert DatabaseSnapshot.model_validate(tampered).schema_hash == original.schema_hash
+
+
+def test_models_are_frozen() -> None:
+    s = snap()
+    with pytest.raises(pydantic.ValidationError):
+        s.database = "other"
+    d = Difference(area="schema", object="x", message="x is missing")
+    with pytest.raises(pydantic.ValidationError):
+        d.message = "y"
+    assert hash(d) == hash(Difference(area="schema", object="x", message="x is missing"))
+
+
+# ------------------------------------------------------------------ columns
+
+
+def test_added_column_is_reported_as_still_present() -> None:
+    after = _schema(columns=BASE.columns + (ColumnInfo(table="users", name="nickname", position=4, type="text"),))
+    diffs = diff_database(snap(), snap(after))
+    assert diffs == [Difference(area="schema", object="column users.nickname",
+                                message="column users.nickname is still present (added after baseline)")]
+
+
+def test_missing_column() -> None:
+    after = _schema(columns=drop(BASE.columns, "users.email"))
+    assert messages(diff_database(snap(), snap(after))) == ["column users.email is missing"]
+
+
+def test_column_type_change() -> None:
+    after = _schema(columns=replace(BASE.columns, "users.age", type="bigint"))
+    assert messages(diff_database(snap(), snap(after))) == ["column users.age type changed: integer -> bigint"]
+
+
+def test_column_nullability_default_and_position_changes() -> None:
+    cols = replace(BASE.columns, "users.email", not_null=False, default="''::text", position=3)
+    cols = replace(cols, "users.age", position=2)
+    assert messages(diff_database(snap(), snap(_schema(columns=cols)))) == [
+        "column users.age position changed: 3 -> 2",
+        "column users.email position changed: 2 -> 3",
+        "column users.email default changed: none -> ''::text",
+        "column users.email nullability changed: NOT NULL -> NULL",
+    ]
+
+
+# ------------------------------------------------------------------ other object kinds
+
+
+def test_missing_and_added_index() -> None:
+    extra = IndexInfo(name="users_email_idx", table="users",
+                      definition="CREATE INDEX users_email_idx ON public.users USING btree (email)")
+    after = _schema(indexes=drop(BASE.indexes, "orders_created_idx") + (extra,))
+    assert messages(diff_database(snap(), snap(after))) == [
+        "index orders_created_idx is missing",
+        "index users_email_idx is still present (added after baseline)",
+    ]
+
+
+def test_index_definition_and_validity() -> None:
+    after = _schema(indexes=replace(
+        BASE.indexes, "orders_created_idx", valid=False,
+        definition="CREATE INDEX orders_created_idx ON public.orders USING btree (created_at DESC)"))
+    assert messages(diff_database(snap(), snap(after))) == [
+        ("index orders_created_idx definition changed: "
+        "CREATE INDEX orders_created_idx ON public.orders USING btree (created_at) -> "
+        "CREATE INDEX orders_created_idx ON public.orders USING btree (created_at DESC)"),
+        "index orders_created_idx is invalid (baseline valid; a failed or unfinished concurrent build?)",
+    ]
+
+
+def test_enum_values_changed() -> None:
+    after = _schema(enums=(EnumInfo(name="mood", labels=("a", "b", "c")),))
+    assert diff_database(snap(), snap(after)) == [Difference(
+        area="schema", object="enum type mood", message="enum type mood: values changed [a, b] -> [a, b, c]")]
+
+
+def test_enum_reorder_is_a_change() -> None:
+    after = _schema(enums=(EnumInfo(name="mood", labels=("b", "a")),))
+    assert messages(diff_database(snap(), snap(after))) == ["enum type mood: values changed [a, b] -> [b, a]"]
+
+
+def test_constraint_view_function_trigger_sequence_extension_changes() -> None:
+    after = _schema(
+        constraints=replace(BASE.constraints, "orders.orders_user_id_fkey",
+                            definition="FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE"),
+        views=replace(BASE.views, "recent_orders",
+                      definition=" SELECT orders.id,\n    orders.user_id\n   FROM public.orders;"),
+        functions=replace(BASE.functions, "touch()", definition_md5="1" * 32),
+        triggers=(),
+        sequences=replace(BASE.sequences, "users_id_seq", increment=10),
+        extensions=replace(BASE.extensions, "plpgsql", version="1.1"),
+    )
+    assert messages(diff_database(snap(), snap(after))) == [
+        ("foreign key constraint orders.orders_user_id_fkey definition changed: "
+        "FOREIGN KEY (user_id) REFERENCES public.users(id) -> "
+        "FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE"),
+        ("view recent_orders definition changed: SELECT orders.id FROM public.orders WHERE (orders.created_at > now());"
+        " -> SELECT orders.id, orders.user_id FROM public.orders;"),
+        "sequence users_id_seq increment changed: 1 -> 10",
+        "function touch() definition changed: md5 000000000000 -> md5 111111111111",
+        "trigger orders.orders_touch is missing",
+        "extension plpgsql version changed: 1.0 -> 1.1",
+    ]
+
+
+def test_domain_check_changed() -> None:
+    base = _schema(domains=(DomainInfo(name="percent", base_type="integer", checks=("percent_check: CHECK (...)",)),))
+    after = _schema(domains=(DomainInfo(name="percent", base_type="integer"),))
+    assert messages(diff_database(snap(base), snap(after))) == [
+        "domain percent check constraints changed: [percent_check: CHECK (...)] -> []"]
+
+
+def test_long_definitions_are_shortened_to_one_line() -> None:
+    long_def = "SELECT " + ",\n  ".join(f"c{i}" for i in range(200)) + " FROM t"
+    after = _schema(views=replace(BASE.views, "recent_orders", definition=long_def))
+    (diff,) = diff_database(snap(), snap(after))
+    assert "\n" not in diff.message
+    assert diff.message.endswith("…")
+    assert len(diff.message) < 400
+
+
+def test_dropped_table_is_one_line_not_one_per_child() -> None:
+    """Columns, indexes, constraints, triggers of a dropped table are implied."""
+    after = _schema(
+        tables=drop(BASE.tables, "orders"),
+        columns=tuple(c for c in BASE.columns if c.table != "orders"),
+        indexes=tuple(i for i in BASE.indexes if i.table != "orders"),
+        constraints=tuple(c for c in BASE.constraints if c.table != "orders"),
+        views=(), triggers=(),
+    )
+    assert messages(diff_database(snap(), snap(after))) == [
+        "table orders is missing",
+        "view recent_orders is missing",
+    ]
+
+
+def test_added_table_suppresses_its_owned_sequence() -> None:
+    tables = BASE.tables + (TableInfo(name="audit", kind="table", persistence="permanent"),)
+    columns = BASE.columns + (ColumnInfo(table="audit", name="id", position=1, type="integer", not_null=True),)
+    seqs = BASE.sequences + (SequenceInfo(name="audit_id_seq", type="integer", start=1, increment=1, min_value=1,
+                                          max_value=2147483647, cache=1, cycle=False, owned_by="audit.id"),)
+    after = _schema(tables=tables, columns=columns, sequences=seqs)
+    assert messages(diff_database(snap(), snap(after))) == ["table audit is still present (added after baseline)"]
+
+
+def test_new_schema_and_scope_mismatch() -> None:
+    after = _schema(namespaces=("app2", "public"))
+    assert messages(diff_database(snap(), snap(after))) == ["schema app2 is still present (added after baseline)"]
+    other_scope = _schema(schemas=("public", "app"))
+    assert messages(diff_database(snap(), snap(other_scope))) == [
+        "snapshot scope differs: schemas [public] -> [public, app]"]
+
+
+# ------------------------------------------------------------------ migrations
+
+
+def test_migration_version_not_rolled_back() -> None:
+    diffs = diff_database(snap(), snap(migrations=_migrations("2")))
+    assert diffs == [Difference(area="migrations", object="migration version table schema_migrations",
+                                message="migration version table schema_migrations: 2 -> 1 expected")]
+
+
+def test_migration_dirty_flag() -> None:
+    assert messages(diff_database(snap(), snap(migrations=_migrations("1", dirty=True)))) == [
+        "migration version table schema_migrations is dirty (a migration failed half-way); baseline dirty=false"]
+
+
+def test_migration_table_missing_or_added() -> None:
+    assert messages(diff_database(snap(), snap(migrations=()))) == [
+        "migration version table schema_migrations is missing (baseline version 1)"]
+    assert messages(diff_database(snap(migrations=()), snap())) == [
+        "migration version table schema_migrations is still present (added after baseline, version 1)"]
+
+
+def test_migration_history_rows_differ_with_same_version() -> None:
+    def flyway(*rows: tuple[str | None, ...]) -> tuple[MigrationTable, ...]:
+        cols = ("installed_rank", "version", "type", "checksum", "success")
+        version, dirty = derive_migration_version("flyway", cols, rows)
+        return (MigrationTable(tool="flyway", table="flyway_schema_history", columns=cols, rows=rows,
+                               version=version, dirty=dirty),)
+
+    base = flyway(("1", "1", "SQL", "11", "true"))
+    after = flyway(("1", "1", "SQL", "11", "true"), ("2", None, "SQL", "99", "true"))  # repeatable R__ row
+    assert messages(diff_database(snap(migrations=base), snap(migrations=after))) == [
+        ("migration version table flyway_schema_history: history rows differ "
+        "(1 added, 0 removed; current version unchanged)")]
+
+
+@pytest.mark.parametrize(
+    ("tool", "columns", "rows", "expected"),
+    [
+        ("alembic", ("version_num",), [("b2",), ("a1",)], ("a1, b2", False)),
+        ("alembic", ("version_num",), [], (None, False)),
+        ("golang-migrate", ("version", "dirty"), [("20240101", "true")], ("20240101", True)),
+        ("rails", ("version",), [("20231231235959",), ("20240101000000",)], ("20240101000000", False)),
+        ("flyway", ("installed_rank", "version", "type", "success"),
+         [("1", "1", "SQL", "true"), ("2", "1.10", "SQL", "true"), ("3", "1.9", "SQL", "true")], ("1.10", False)),
+        ("flyway", ("installed_rank", "version", "type", "success"),
+         [("1", "1", "SQL", "true"), ("2", "2", "SQL", "true"), ("3", "2", "UNDO_SQL", "true")], ("1", False)),
+        ("flyway", ("installed_rank", "version", "type", "success"),
+         [("1", "1", "SQL", "true"), ("2", "2", "SQL", "false")], ("1", True)),
+        ("goose", ("id", "version_id", "is_applied"),
+         [("1", "0", "true"), ("2", "1", "true"), ("3", "2", "true"), ("4", "2", "false")], ("1", False)),
+    ],
+)
+def test_derive_migration_version(tool: Any, columns: tuple[str, ...], rows: list[tuple[str | None, ...]],
+                                  expected: tuple[str | None, bool]) -> None:
+    assert derive_migration_version(tool, columns, rows) == expected
+
+
+# ------------------------------------------------------------------ data
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        ((7, "c-x"), "table orders: 3 rows lost (10 -> 7)"),
+        ((9, "c-x"), "table orders: 1 row lost (10 -> 9)"),
+        ((12, "c-x"), "table orders: 2 rows added (10 -> 12)"),
+        ((10, "c-x"), "table orders: content changed (same row count 10, checksum differs)"),
+        (None, "table orders is missing (baseline had 10 rows)"),
+    ],
+)
+def test_data_differences(after: tuple[int, str] | None, expected: str) -> None:
+    diffs = diff_database(snap(), snap(data=_data(orders=after, users=(5, "c-users"))))
+    assert diffs == [Difference(area="data", object="table orders", message=expected)]
+
+
+def test_tracked_table_missing_at_baseline() -> None:
+    base = _data(orders=(10, "c-orders"), users=(5, "c-users"), audit=None)
+    assert diff_database(snap(data=base), snap(data=base)) == []
+    after = _data(orders=(10, "c-orders"), users=(5, "c-users"), audit=(2, "c-a"))
+    assert messages(diff_database(snap(data=base), snap(data=after))) == [
+        "table audit is still present (added after baseline, 2 rows)"]
+
+
+def test_table_tracked_in_one_snapshot_only() -> None:
+    after = _data(orders=(10, "c-orders"))
+    assert messages(diff_database(snap(), snap(data=after))) == [
+        "table users: not tracked in the after snapshot, cannot compare"]
+
+
+# ------------------------------------------------------------------ ordering
+
+
+def test_order_is_area_then_kind_then_name_and_independent_of_input_order() -> None:
+    after_schema = _schema(
+        columns=replace(BASE.columns, "users.age", type="bigint")
+        + (ColumnInfo(table="users", name="nickname", position=4, type="text"),),
+        indexes=drop(BASE.indexes, "orders_created_idx"),
+        enums=(EnumInfo(name="mood", labels=("a", "b", "c")),),
+    )
+    after = snap(after_schema, _migrations("2"), _data(orders=(7, "x"), users=(5, "y")))
+    expected = [
+        ("schema", "column users.age type changed: integer -> bigint"),
+        ("schema", "column users.nickname is still present (added after baseline)"),
+        ("schema", "index orders_created_idx is missing"),
+        ("schema", "enum type mood: values changed [a, b] -> [a, b, c]"),
+        ("migrations", "migration version table schema_migrations: 2 -> 1 expected"),
+        ("data", "table orders: 3 rows lost (10 -> 7)"),
+        ("data", "table users: content changed (same row count 5, checksum differs)"),
+    ]
+    assert [(d.area, d.message) for d in diff_database(snap(), after)] == expected
+
+    rng = random.Random(4)
+    shuffled_fields = {
+        name: tuple(rng.sample(list(value), len(value)))
+        for name, value in after_schema
+        if isinstance(value, tuple) and name not in ("schemas", "namespaces")
+    }
+    shuffled_schema = SchemaFingerprint(**{**dict(after_schema), **shuffled_fields})
+    assert shuffled_schema.sha256() == after_schema.sha256()  # the model sorts its collections
+    shuffled = snap(shuffled_schema, _migrations("2"), tuple(reversed(_data(orders=(7, "x"), users=(5, "y")))))
+    assert [(d.area, d.message) for d in diff_database(snap(), shuffled)] == expected
