@@ -63,7 +63,7 @@ def execute(ctx: RehearsalContext) -> str:
     try:
         Wait(f"the bad version to fail ({f.mode.value})", f.within_s, 1.0,
              hint="the bad version did not fail as the scenario says; check failure.mode",
-             evidence=lambda: events_text(ctx)).until(CHECKS[f.mode])
+             evidence=lambda: events_text(ctx)).until(lambda: CHECKS[f.mode](ctx))
     except WaitTimeout as exc:
         ctx.journal.event("detect", f"not detected: {exc.last}")
         raise

@@ -18,6 +18,7 @@ from psycopg import sql
 
 from harness import tools
 from harness.progress import say
+from harness.wait import Wait
 
 
 @dataclass(frozen=True)
@@ -97,18 +98,28 @@ class PostgresContainerProvider(_ServerBase):
     def start(self) -> PostgresContainerProvider:
         say(f"starting Postgres ({self.image})")
         self.container.start()
+        if self.network:
+            # Connect before reading the published port: Docker 20.10 re-publishes
+            # (new host port) when a network is connected to a running container.
+            wrapped = self.container.get_wrapped_container()
+            subprocess.run(["docker", "network", "connect", self.network, wrapped.id],
+                           check=True, capture_output=True, timeout=30)
+            wrapped.reload()
         self.host = self.container.get_container_host_ip()
         self.port = int(self.container.get_exposed_port(5432))
         self.admin_dsn = self.container.get_connection_url(driver=None)
         self.cluster_host, self.cluster_port = self.host, self.port
         if self.network:
-            wrapped = self.container.get_wrapped_container()
-            subprocess.run(["docker", "network", "connect", self.network, wrapped.id],
-                           check=True, capture_output=True, timeout=30)
-            wrapped.reload()
             self.cluster_host = wrapped.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
             self.cluster_port = 5432
+        Wait("Postgres to accept connections on its published port", 30, 0.5,
+             hint="docker logs of the Postgres container").until(self._accepts)
         return self
+
+    def _accepts(self) -> tuple[bool, str]:
+        with psycopg.connect(self.admin_dsn, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return True, "connected"
 
     @property
     def container_id(self) -> str:

@@ -39,14 +39,15 @@ class RegistryContainer:
     def start(self) -> RegistryContainer:
         say(f"starting registry ({tools.REGISTRY_IMAGE})")
         self.container.start()
-        port = int(self.container.get_exposed_port(5000))
-        self.address = f"127.0.0.1:{port}"
         wrapped = self.container.get_wrapped_container()
         if self.network:
+            # Before reading the port: connecting a network re-publishes it.
             subprocess.run(["docker", "network", "connect", self.network, wrapped.id], check=True,
                            capture_output=True, timeout=30)
             wrapped.reload()
             self.cluster_address = wrapped.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"] + ":5000"
+        port = int(self.container.get_exposed_port(5000))
+        self.address = f"127.0.0.1:{port}"
         Wait("registry /v2/ to answer", 30, 0.5, hint="docker logs of the registry container",
              evidence=lambda: wrapped.logs().decode(errors="replace")[-2000:]).until(self._answers)
         return self

@@ -1,0 +1,100 @@
+"""A rehearsal session: one cluster, one Postgres (and a registry when a
+scenario promotes tags) shared by every scenario, each owned and cleaned up
+here, also on Ctrl-C, SIGTERM and errors."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import tools
+from harness.context import Infrastructure, RehearsalContext
+from harness.journal import Journal
+from harness.pipeline import rehearse
+from harness.progress import say
+from harness.providers.cluster import ExistingClusterProvider, KindProvider
+from harness.providers.database import ExistingDsnProvider, PostgresContainerProvider
+from harness.providers.registry import RegistryContainer
+from harness.reporting import write_report
+from harness.scenario.models import Scenario
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    cluster_name: str = "rehearsal"
+    keep_cluster: bool = False
+    reuse_cluster: bool = False
+    kubeconfig: Path | None = None      # use an existing cluster instead of kind
+    database_dsn: str | None = None     # use an existing Postgres instead of a container
+    postgres_major: str = "15"
+    report_dir: Path = Path("reports")
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so cleanup runs."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. under some runners): leave it
+        pass
+
+
+@dataclass
+class Session:
+    options: SessionOptions
+    infra: Infrastructure
+    stack: ExitStack
+    owner: str
+    results: list[Journal] = field(default_factory=list)
+
+    def ensure_registry(self) -> RegistryContainer:
+        if self.infra.registry is None:
+            reg = RegistryContainer(self.infra.cluster.docker_network(), self.owner).start()
+            self.stack.callback(reg.stop)
+            self.infra.registry = reg
+        return self.infra.registry
+
+    def rehearse(self, scenario: Scenario) -> Journal:
+        if scenario.registry is not None:
+            self.ensure_registry()
+        journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
+                          environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE})
+        report_dir = self.options.report_dir / scenario.name
+        report_dir.mkdir(parents=True, exist_ok=True)
+        ctx = RehearsalContext(scenario=scenario, infra=self.infra, journal=journal, report_dir=report_dir,
+                               keep=self.options.keep_cluster)
+        try:
+            rehearse(ctx)
+        finally:
+            write_report(journal, report_dir, ctx.redactor)
+        self.results.append(journal)
+        return journal
+
+
+@contextmanager
+def open_session(options: SessionOptions) -> Iterator[Session]:
+    """Start the shared infrastructure; tear it all down on exit unless kept."""
+    _sigterm_as_interrupt()
+    owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
+    with ExitStack() as stack:
+        if options.kubeconfig is not None:
+            cluster = ExistingClusterProvider(options.kubeconfig).start()
+        else:
+            cluster = KindProvider(options.cluster_name).start()
+            if not (options.keep_cluster or options.reuse_cluster):
+                stack.callback(cluster.delete)
+        if options.database_dsn:
+            database = ExistingDsnProvider(options.database_dsn).start()
+        else:
+            pg = PostgresContainerProvider(options.postgres_major, cluster.docker_network(), owner)
+            stack.callback(pg.stop)  # registered first: a failed start is still cleaned up
+            database = pg.start()
+        session = Session(options, Infrastructure(cluster=cluster, database=database), stack, owner)
+        if options.keep_cluster:
+            say(f"--keep-cluster: cluster {cluster.name} stays; delete it with `kind delete cluster --name {cluster.name}`")
+        yield session
