@@ -25,13 +25,13 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: env venv
-	$(VENV)/bin/pytest tests
+	$(VENV)/bin/pytest tests scenarios
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit
 
 demo: env venv
-	$(VENV)/bin/rehearse run scenarios/ --report-dir reports/demo
+	$(VENV)/bin/rehearse run scenarios/ --report-dir reports/demo --against-expect
 
 clean-clusters:
 	$(PY) -m harness.cleanup

@@ -26,14 +26,22 @@ preflight() {
 
 step "preflight"                    preflight
 step "docker engine"                "$ENV_DIR/docker.sh" ensure
-step "debian base image"            "$ENV_DIR/images/base.sh"
-step "privileged containers"        "$ENV_DIR/docker.sh" fix-caps "$IMAGE_PREFIX/debian:$DEBIAN_SUITE"
-step "postgres image"               "$ENV_DIR/images/postgres.sh"
-step "registry image"               "$ENV_DIR/images/registry.sh"
-step "kind $KIND_VERSION"           "$ENV_DIR/go/build-tools.sh" kind
-step "etcd, coredns, pause"         "$ENV_DIR/go/build-tools.sh" etcd coredns pause
-step "kubernetes $KUBE_VERSION"     "$ENV_DIR/go/build-kubernetes.sh"
-step "kind node image"              "$ENV_DIR/images/node.sh"
+if [ "${REHEARSAL_PREFER_UPSTREAM:-0}" = 1 ]; then
+  step "upstream images"            "$ENV_DIR/upstream.sh"
+  step "privileged containers"      "$ENV_DIR/docker.sh" fix-caps "$IMAGE_PREFIX/debian:$DEBIAN_SUITE"
+  step "kind $KIND_VERSION"         "$ENV_DIR/go/build-tools.sh" kind
+  step "kubectl $KUBE_VERSION"      env KUBE_COMMANDS=kubectl "$ENV_DIR/go/build-kubernetes.sh"
+else
+  rm -f "$STATE_DIR/upstream-images.env"
+  step "debian base image"          "$ENV_DIR/images/base.sh"
+  step "privileged containers"      "$ENV_DIR/docker.sh" fix-caps "$IMAGE_PREFIX/debian:$DEBIAN_SUITE"
+  step "postgres image"             "$ENV_DIR/images/postgres.sh"
+  step "registry image"             "$ENV_DIR/images/registry.sh"
+  step "kind $KIND_VERSION"         "$ENV_DIR/go/build-tools.sh" kind
+  step "etcd, coredns, pause"       "$ENV_DIR/go/build-tools.sh" etcd coredns pause
+  step "kubernetes $KUBE_VERSION"   "$ENV_DIR/go/build-kubernetes.sh"
+  step "kind node image"            "$ENV_DIR/images/node.sh"
+fi
 step "demo app images"              "$ENV_DIR/images/demo.sh"
 step "tool links"                   "$ENV_DIR/link-tools.sh"
 

@@ -30,7 +30,7 @@ hash_inputs() {
       if [ -d "$p" ]; then
         (cd "$p" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
       else
-        sha256sum "$p"
+        sha256sum <"$p"  # content only: the key must not depend on where the clone lives
       fi
     done
   } | sha256sum | cut -c1-16

@@ -4,15 +4,20 @@
 source "$(dirname "$0")/lib.sh"
 CUR="$BIN_DIR/current"; mkdir -p "$CUR"
 latest() { ls -d "$BIN_DIR/$1"*/ 2>/dev/null | while read -r d; do [ -f "$d/.complete" ] && echo "${d%/}"; done | tail -n1; }
-KIND_DIR="$(latest "kind-$KIND_VERSION-")"; KUBE_DIR="$(latest "kubernetes-$KUBE_VERSION-")"
-[ -n "$KIND_DIR" ] && [ -n "$KUBE_DIR" ] || die "kind or kubernetes binaries missing; rerun make env"
+KIND_DIR="$(latest "kind-$KIND_VERSION-")"
+[ -n "$KIND_DIR" ] && [ -e "$BIN_DIR/kubectl-$KUBE_VERSION" ] || die "kind or kubectl missing; rerun make env"
 ln -sfn "$KIND_DIR/kind" "$CUR/kind"
-ln -sfn "$KUBE_DIR/kubectl" "$CUR/kubectl"
+ln -sfn "$(readlink -f "$BIN_DIR/kubectl-$KUBE_VERSION")" "$CUR/kubectl"
+NODE_IMAGE="$IMAGE_PREFIX/kind-node:$KUBE_VERSION"
+[ -f "$STATE_DIR/upstream-images.env" ] && source "$STATE_DIR/upstream-images.env" && NODE_IMAGE="$REHEARSAL_NODE_IMAGE"
+# images.env is read by the harness (harness/tools.py) when the variables are unset.
+cat >"$CUR/images.env" <<ENV
+REHEARSAL_NODE_IMAGE=$NODE_IMAGE
+REHEARSAL_POSTGRES_IMAGE=$IMAGE_PREFIX/postgres:{major}
+REHEARSAL_REGISTRY_IMAGE=$IMAGE_PREFIX/registry:2
+ENV
 cat >"$CUR/env.sh" <<ENV
 # Written by make env: source it to use the rehearsal environment by hand.
 export PATH="$CUR:\$PATH"
-export REHEARSAL_NODE_IMAGE="$IMAGE_PREFIX/kind-node:$KUBE_VERSION"
-export REHEARSAL_POSTGRES_IMAGE="$IMAGE_PREFIX/postgres:15"
-export REHEARSAL_REGISTRY_IMAGE="$IMAGE_PREFIX/registry:2"
 ENV
 log "kind and kubectl linked in $CUR (source $CUR/env.sh)"

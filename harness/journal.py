@@ -73,6 +73,8 @@ class Journal(BaseModel):
     events: list[Event] = Field(default_factory=list)
     time_to_detect_s: float | None = None
     time_to_recover_s: float | None = None
+    # The scenario's targets, for the reports (e.g. max_recover_s, max_detect_s); optional, additive.
+    objectives: dict[str, float | None] = Field(default_factory=dict)
     baseline: dict[str, Any] | None = None
     after_bad_deploy: dict[str, Any] | None = None
     after_rollback: dict[str, Any] | None = None

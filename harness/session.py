@@ -31,6 +31,7 @@ class SessionOptions:
     kubeconfig: Path | None = None      # use an existing cluster instead of kind
     database_dsn: str | None = None     # use an existing Postgres instead of a container
     postgres_major: str = "15"
+    node_image: str | None = None       # default: the image `make env` builds
     report_dir: Path = Path("reports")
 
 
@@ -54,8 +55,13 @@ class Session:
 
     def ensure_registry(self) -> RegistryContainer:
         if self.infra.registry is None:
-            reg = RegistryContainer(self.infra.cluster.docker_network(), self.owner).start()
-            self.stack.callback(reg.stop)
+            reg = RegistryContainer(self.infra.cluster.docker_network(), self.owner)
+            self.stack.callback(reg.stop)  # before start: a failed start is cleaned up too
+            reg.start()
+            for node in self.infra.cluster.node_containers():
+                reg.configure_node(node)
+                # A reused cluster is left as it was found.
+                self.stack.callback(reg.unconfigure_node, node)
             self.infra.registry = reg
         return self.infra.registry
 
@@ -85,7 +91,7 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
         if options.kubeconfig is not None:
             cluster = ExistingClusterProvider(options.kubeconfig).start()
         else:
-            cluster = KindProvider(options.cluster_name).start()
+            cluster = KindProvider(options.cluster_name, options.node_image).start()
             if not (options.keep_cluster or options.reuse_cluster):
                 stack.callback(cluster.delete)
         if options.database_dsn:

@@ -10,9 +10,24 @@ CACHE_DIR = Path(os.environ.get("REHEARSAL_CACHE_DIR", Path.home() / ".cache" / 
 CURRENT_BIN = CACHE_DIR / "bin" / "current"
 KUBE_VERSION = "v1.34.4"
 
-NODE_IMAGE = os.environ.get("REHEARSAL_NODE_IMAGE", f"rollback-rehearsal/kind-node:{KUBE_VERSION}")
-POSTGRES_IMAGE = os.environ.get("REHEARSAL_POSTGRES_IMAGE", "rollback-rehearsal/postgres:{major}")
-REGISTRY_IMAGE = os.environ.get("REHEARSAL_REGISTRY_IMAGE", "rollback-rehearsal/registry:2")
+
+
+def _images_env() -> dict[str, str]:
+    """Image names `make env` recorded (upstream mode may name other images)."""
+    path = CURRENT_BIN / "images.env"
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _image(var: str, default: str) -> str:
+    return os.environ.get(var) or _images_env().get(var) or default
+
+
+NODE_IMAGE = _image("REHEARSAL_NODE_IMAGE", f"rollback-rehearsal/kind-node:{KUBE_VERSION}")
+POSTGRES_IMAGE = _image("REHEARSAL_POSTGRES_IMAGE", "rollback-rehearsal/postgres:{major}")
+REGISTRY_IMAGE = _image("REHEARSAL_REGISTRY_IMAGE", "rollback-rehearsal/registry:2")
 
 # Every container/cluster the harness creates carries this label, so a crashed
 # run's leftovers can be found and removed (`make clean-clusters`).

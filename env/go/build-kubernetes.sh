@@ -8,13 +8,20 @@
 source "$(dirname "$0")/../lib.sh"
 need go "install Go 1.24 or newer (https://go.dev/doc/install or 'apt-get install golang')"
 
-KEY="$(hash_inputs "$0")"
+# KUBE_COMMANDS="kubectl" builds a subset (upstream-image mode needs only kubectl).
+read -r -a CMDS <<<"${KUBE_COMMANDS:-kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy}"
+KEY="$( (hash_inputs "$0"; echo "${CMDS[*]}") | sha256sum | cut -c1-16)"
 OUT="$BIN_DIR/kubernetes-$KUBE_VERSION-$KEY"
-CMDS=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
 
+# Stable names for consumers: kubernetes-<version> (full set, for the node
+# image) and kubectl-<version>.
+publish_links() {
+  [ -z "${KUBE_COMMANDS:-}" ] && ln -sfn "$OUT" "$BIN_DIR/kubernetes-$KUBE_VERSION"
+  ln -sfn "$OUT/kubectl" "$BIN_DIR/kubectl-$KUBE_VERSION"
+}
 if [ -f "$OUT/.complete" ]; then
   log "kubernetes $KUBE_VERSION binaries cached in $OUT"
-  mark_cached; exit 0
+  publish_links; mark_cached; exit 0
 fi
 
 WORK="$CACHE_DIR/src/kubernetes-$KUBE_VERSION"
@@ -58,7 +65,10 @@ for c in "${CMDS[@]}"; do
   CGO_ENABLED=0 GOFLAGS=-mod=mod with_heartbeat "go build $c" \
     go build -trimpath -tags selinux,notest -ldflags "$LDFLAGS" -o "$TMP_OUT/$c" "k8s.io/kubernetes/cmd/$c"
 done
-"$TMP_OUT/kubeadm" version -o short | grep -qx "$KUBE_VERSION" || die "built kubeadm does not report $KUBE_VERSION"
+"$TMP_OUT/${CMDS[0]}" version --client -o json 2>/dev/null | grep -q "\"gitVersion\": \"$KUBE_VERSION\"" ||
+  "$TMP_OUT/${CMDS[0]}" version -o short 2>/dev/null | grep -qx "$KUBE_VERSION" ||
+  die "built ${CMDS[0]} does not report $KUBE_VERSION"
 touch "$TMP_OUT/.complete"
 rm -rf "$OUT"; mv "$TMP_OUT" "$OUT"   # the final name appears only when complete
+publish_links
 log "kubernetes binaries ready in $OUT"

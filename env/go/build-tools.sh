@@ -19,7 +19,7 @@ finish() { touch "$1.partial/.complete"; rm -rf "$1"; mv "$1.partial" "$1"; }
 # throwaway module that requires MODULE@VERSION.
 wrapper_build() {
   local name="$1" version="$2" module="$3" out; out="$(tool_dir "$name" "$version")"
-  if [ -f "$out/.complete" ]; then log "$name $version cached"; return; fi
+  if [ -f "$out/.complete" ]; then log "$name $version cached"; mark_cached; return; fi
   local work="$CACHE_DIR/src/$name-$version"
   rm -rf "$work"; mkdir -p "$work" "$out.partial"
   cp "$ENV_DIR/go/$name/main.go" "$work/"
@@ -33,7 +33,7 @@ wrapper_build() {
 # install_build NAME VERSION PACKAGE : `go install PACKAGE@VERSION`.
 install_build() {
   local name="$1" version="$2" pkg="$3" out; out="$(tool_dir "$name" "$version")"
-  if [ -f "$out/.complete" ]; then log "$name $version cached"; return; fi
+  if [ -f "$out/.complete" ]; then log "$name $version cached"; mark_cached; return; fi
   mkdir -p "$out.partial"
   CGO_ENABLED=0 GOBIN="$out.partial" with_heartbeat "go install $pkg" go install -trimpath -ldflags "-s -w" "$pkg@$version"
   finish "$out"; log "$name $version built"

@@ -27,12 +27,8 @@ def execute(ctx: RehearsalContext) -> str:
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": DB_SECRET, "namespace": ctx.namespace},
               "stringData": {"DATABASE_URL": ctx.db.cluster_dsn}}
     ctx.kubectl("apply", "-f", "-", input=yaml.safe_dump(secret))
-    reg = ctx.infra.registry
-    if s.registry is not None:
-        if reg is None:
-            raise RuntimeError("scenario declares `registry` but no rehearsal registry was started")
-        for node in ctx.infra.cluster.node_containers():
-            reg.configure_node(node)
+    if s.registry is not None and ctx.infra.registry is None:
+        raise RuntimeError("scenario declares `registry` but no rehearsal registry was started")
     return f"namespace {ctx.namespace}, database {ctx.db.name}"
 
 

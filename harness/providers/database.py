@@ -87,7 +87,7 @@ class PostgresContainerProvider(_ServerBase):
     cluster's Docker network so pods reach it by its address there."""
 
     def __init__(self, major: str = "15", network: str | None = None, owner: str = "rehearsal") -> None:
-        from testcontainers.postgres import PostgresContainer  # noqa: PLC0415 (deprecation shim is fine)
+        from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
 
         self.image = tools.POSTGRES_IMAGE.format(major=major)
         self.network = network

@@ -64,6 +64,10 @@ class RegistryContainer:
         subprocess.run(["docker", "exec", "-i", node_container, "sh", "-c", f"cat > {d}/hosts.toml"],
                        input=hosts.encode(), check=True, timeout=30)
 
+    def unconfigure_node(self, node_container: str) -> None:
+        subprocess.run(["docker", "exec", node_container, "rm", "-rf", f"/etc/containerd/certs.d/{self.address}"],
+                       capture_output=True, timeout=30)
+
     def digest(self, repository: str, tag: str) -> str | None:
         """The manifest digest the registry serves for repository:tag (None: no such tag)."""
         req = urllib.request.Request(f"http://{self.address}/v2/{repository}/manifests/{tag}", method="HEAD",
@@ -77,5 +81,7 @@ class RegistryContainer:
             raise
 
     def stop(self) -> None:
+        if self.container.get_wrapped_container() is None:
+            return
         say("stopping registry")
         self.container.stop()

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from harness.scenario.models import Scenario
+from harness.scenario.models import Runbook, Scenario
 
 SCENARIO_FILE = "scenario.yaml"
 
@@ -75,32 +75,46 @@ def _with_defaults(doc: dict[str, Any], directory: Path) -> dict[str, Any]:
     return doc
 
 
-def _check_files(scenario: Scenario, file: Path) -> list[Problem]:
-    """Semantic checks that need the file system: named files exist, the runbook section exists."""
+def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:
+    """Semantic checks that need the file system: named files exist, the runbook section exists.
+
+    They read the raw document (defaults applied), not the validated model, so
+    they also run, and report, when the schema check found problems.
+    """
     problems: list[Problem] = []
+    directory: Path = doc["directory"]
 
-    def exists(rel: Path | None, field: str, what: str) -> None:
-        if rel is not None and not scenario.path(rel).exists():
-            problems.append(Problem(file, field, f"{what} {rel} does not exist (resolved to {scenario.path(rel)})",
-                                    f"create it or correct the path (relative to {scenario.directory})"))
+    def get(dotted: str, default: Any = None) -> Any:
+        cur: Any = doc
+        for part in dotted.split("."):
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        return default if cur is None else cur
 
-    exists(scenario.app.manifests, "app.manifests", "manifests")
-    exists(scenario.database.seed, "database.seed", "seed file")
-    exists(scenario.runbook.file, "runbook.file", "runbook")
-    if scenario.migrations is not None:
-        exists(scenario.migrations.files, "migrations.files", "migrations directory")
-    for label, ver in (("good", scenario.versions.good), ("bad", scenario.versions.bad)):
-        if ver.build is not None:
-            exists(ver.build.context, f"versions.{label}.build.context", "build context")
-    runbook = scenario.path(scenario.runbook.file)
-    if runbook.exists():
+    def exists(field: str, what: str, default: Any = None) -> None:
+        rel = get(field, default)
+        if isinstance(rel, (str, Path)) and str(rel) and not (directory / rel).resolve().exists():
+            problems.append(Problem(file, field, f"{what} {rel} does not exist (resolved to {(directory / rel).resolve()})",
+                                    f"create it or correct the path (relative to {directory})"))
+
+    exists("app.manifests", "manifests")
+    exists("database.seed", "seed file")
+    rb_file = get("runbook.file", Runbook.model_fields["file"].default)
+    section = get("runbook.section", Runbook.model_fields["section"].default)
+    exists("runbook.file", "runbook", rb_file)
+    exists("migrations.files", "migrations directory")
+    for label in ("good", "bad"):
+        exists(f"versions.{label}.build.context", "build context")
+    if not isinstance(rb_file, (str, Path)) or not isinstance(section, str) or not section:
+        return problems  # wrong types are reported by the schema check
+    runbook = (directory / rb_file).resolve()
+    if runbook.is_file():
         from harness.runbook import RunbookError, parse_runbook  # local: avoids an import cycle
 
         try:
-            steps = parse_runbook(runbook.read_text(encoding="utf-8"), scenario.runbook.section)
+            steps = parse_runbook(runbook.read_text(encoding="utf-8"), section)
             if not steps:
                 problems.append(Problem(file, "runbook.section",
-                                        f"section '{scenario.runbook.section}' of {runbook.name} has no shell code blocks",
+                                        f"section '{section}' of {runbook.name} has no shell code blocks",
                                         "add ```sh blocks with the rollback commands to that section"))
         except RunbookError as exc:
             problems.append(Problem(file, "runbook.section", str(exc),
@@ -116,14 +130,14 @@ def load_scenario(path: Path) -> Scenario:
     doc, problems = _read(file)
     if doc is None:
         raise ScenarioError(problems)
+    doc = _with_defaults(doc, directory)
     try:
-        scenario = Scenario.model_validate(_with_defaults(doc, directory))
+        scenario = Scenario.model_validate(doc)
     except ValidationError as exc:
-        raise ScenarioError([
-            Problem(file, _loc(e["loc"]), e["msg"], _fix_for(e)) for e in exc.errors()
-        ]) from None
-    problems = _check_files(scenario, file)
-    if problems:
+        problems = [Problem(file, _loc(e["loc"]), e["msg"], _fix_for(e)) for e in exc.errors()]
+        scenario = None
+    problems += _check_files(doc, file)  # also when the schema failed: every problem at once
+    if problems or scenario is None:
         raise ScenarioError(problems)
     return scenario
 

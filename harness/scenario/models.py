@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 SCHEMA_VERSION = 1
 _NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -187,16 +187,19 @@ class Scenario(Model):
             return {k: ({"value": str(x)} if isinstance(x, (str, int, float)) else x) for k, x in v.items()}
         return v
 
-    @model_validator(mode="after")
-    def _promotion_needs_tags(self) -> Scenario:
-        if self.registry is not None:
-            missing = [n for n, ver in (("good", self.versions.good), ("bad", self.versions.bad)) if not ver.tag]
+    @field_validator("registry")
+    @classmethod
+    def _promotion_needs_tags(cls, registry: Registry | None, info: ValidationInfo) -> Registry | None:
+        # A field validator (not a model one) so it runs, and reports, alongside other fields' errors.
+        versions = info.data.get("versions")
+        if registry is not None and versions is not None:
+            missing = [n for n, ver in (("good", versions.good), ("bad", versions.bad)) if not ver.tag]
             if missing:
                 raise ValueError(
                     f"versions.{missing[0]}.tag is required when `registry` is set "
                     "(the commit-SHA tag that promotion re-tags to production)"
                 )
-        return self
+        return registry
 
     @property
     def secret_values(self) -> list[str]:

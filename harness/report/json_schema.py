@@ -1,0 +1,101 @@
+"""JSON Schema (draft 2020-12) of report.json, generated from the Journal model.
+
+The Journal (harness/journal.py) is the single source; its snapshot fields
+(``baseline``, ``after_bad_deploy``, ``after_rollback``) are typed loosely
+there (plain dicts), so the schema describes them with the snapshot models
+they are dumped from (WorkloadState, DatabaseSnapshot). The schema is
+versioned by ``schema_version`` (a const): additive, optional fields keep the
+version; renaming or removing a field bumps JOURNAL_SCHEMA_VERSION.
+
+The shipped copy is harness/report/report.schema.json (package data, printed
+by ``rehearse report schema``). Regenerate it after changing the models:
+
+    python -m harness.report.json_schema          # rewrites the shipped copy
+    python -m harness.report.json_schema -        # prints it
+
+tests/unit/test_reports.py fails when the shipped copy is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.journal import JOURNAL_SCHEMA_VERSION, Journal
+from harness.snapshot.app import WorkloadState
+from harness.snapshot.db_models import DatabaseSnapshot
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_ID = f"urn:rollback-rehearsal:report:v{JOURNAL_SCHEMA_VERSION}"
+SHIPPED = Path(__file__).with_name("report.schema.json")
+
+
+class StateSnapshotDoc(BaseModel):
+    """A state snapshot as report.json holds it: workloads, database, registry tags."""
+
+    model_config = ConfigDict(title="StateSnapshot")
+    workloads: list[WorkloadState]
+    database: DatabaseSnapshot | None = None
+    registry: dict[str, str | None] = {}
+
+
+class ReportDoc(Journal):
+    """report.json: the Journal, with its snapshots typed."""
+
+    model_config = ConfigDict(title="Report")
+    baseline: StateSnapshotDoc | None = None
+    after_bad_deploy: StateSnapshotDoc | None = None
+    after_rollback: StateSnapshotDoc | None = None
+
+
+def json_schema() -> dict[str, Any]:
+    schema = ReportDoc.model_json_schema(mode="serialization")
+    props = schema["properties"]
+    props["schema_version"] = {
+        "const": JOURNAL_SCHEMA_VERSION, "title": "Schema Version",
+        "description": "Version of this format; bumped on any change that is not an added optional field.",
+    }
+    props["verdict"]["enum"] = ["READY", "NOT_READY", "ERROR"]
+    props["expect"]["enum"] = ["READY", "NOT_READY"]
+    props["objectives"]["description"] = (
+        "The scenario's targets: max_recover_s (objectives.max_recover_s) and max_detect_s "
+        "(failure.within_s). Absent in reports written before it was added.")
+    schema["description"] = ("The rehearsal journal of one scenario run (report.json). "
+                             "Every other report (HTML, JUnit, summary, history) is formatted from it.")
+    schema["required"] = sorted({*schema.get("required", []), "schema_version", "scenario", "expect", "verdict"})
+    return {
+        "$schema": DIALECT,
+        "$id": SCHEMA_ID,
+        "$comment": "Generated from harness/journal.py by `python -m harness.report.json_schema`; do not edit.",
+        **schema,
+    }
+
+
+def render() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def shipped_text() -> str:
+    """The schema shipped with the package (what `rehearse report schema` prints)."""
+    return resources.files("harness.report").joinpath("report.schema.json").read_text(encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    text = render()
+    if args and args[0] == "-":
+        sys.stdout.write(text)
+        return 0
+    out = Path(args[0]) if args else SHIPPED
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

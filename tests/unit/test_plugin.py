@@ -1,0 +1,118 @@
+"""The pytest plugin (auto-loaded through the pytest11 entry point), exercised with pytester.
+
+Nothing here runs a rehearsal: only options, markers, fixtures and collection.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def _stage_example(pytester: pytest.Pytester, kit, name: str = "bad-image") -> Path:
+    """Copy an example scenario into pytester.path/scenarios/<name>, with stand-ins for ../../demo files."""
+    dest = pytester.path / "scenarios" / name
+    shutil.copytree(kit.EXAMPLES / name, dest)
+    demo = pytester.path / "demo"
+    (demo / "k8s").mkdir(parents=True, exist_ok=True)
+    (demo / "migrations").mkdir(exist_ok=True)
+    (demo / "k8s" / "app.yaml").write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    (demo / "k8s" / "app-promoted.yaml").write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    (demo / "seed.sql").write_text("select 1;\n")
+    return dest
+
+
+def test_plugin_is_registered_through_the_entry_point() -> None:
+    eps = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert eps.get("rollback_rehearsal") == "harness.pytest_plugin"
+
+
+def test_options_in_help(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0
+    out = result.stdout.str()
+    for opt in ("--keep-cluster", "--reuse-cluster", "--report-dir", "--cluster-name", "--database-dsn"):
+        assert re.search(rf"^\s+{re.escape(opt)}\b", out, re.M), f"{opt} missing from --help"
+    assert out.count("--cluster-name") == 1  # one definition, not pytest-kind's and ours
+
+
+def test_markers_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--markers")
+    assert result.ret == 0
+    result.stdout.re_match_lines([r"@pytest\.mark\.rehearsal: .+", r"@pytest\.mark\.e2e: .+"], consecutive=False)
+
+
+def test_collect_only_yields_one_item_named_after_the_scenario(pytester: pytest.Pytester, kit) -> None:
+    _stage_example(pytester, kit, "bad-image")
+    _stage_example(pytester, kit, "promotion")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "scenarios/bad-image")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["scenarios/bad-image/scenario.yaml::bad-image", "1 test collected*"])
+
+    items, _ = pytester.inline_genitems("scenarios")
+    assert [i.name for i in items] == ["bad-image", "promotion"]
+    item = items[0]
+    assert {m.name for m in item.iter_markers()} >= {"rehearsal", "e2e"}
+    assert item.scenario.expect.value == "READY"
+    assert "expect READY" in item.reportinfo()[2]
+
+
+def test_marker_selection(pytester: pytest.Pytester, kit) -> None:
+    _stage_example(pytester, kit)
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-m", "not rehearsal")
+    result.stdout.fnmatch_lines(["test_plain.py::test_plain", "1/2 tests collected (1 deselected)*"])
+
+
+def test_scenario_name_from_the_file_not_the_directory(pytester: pytest.Pytester, kit) -> None:
+    kit.write_scenario(pytester.path, "some-dir", kit.minimal_doc(name="named-in-yaml"))
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["some-dir/scenario.yaml::named-in-yaml"])
+
+
+def test_invalid_scenario_is_a_collection_error_with_every_problem(pytester: pytest.Pytester, kit) -> None:
+    kit.write_scenario(pytester.path, "ok", kit.minimal_doc())
+    kit.write_scenario(pytester.path, "broken", kit.BROKEN_DOC)
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # collection errors stop the session
+    out = result.stdout.str()
+    assert "ERROR collecting broken/scenario.yaml" in out
+    assert "ok/scenario.yaml::ok" in out and "1 error" in out  # the valid one is still collected
+    for field in kit.BROKEN_EXPECTED:
+        # each problem: the file, the field and a fix on the next line
+        pattern = rf"broken/scenario\.yaml: {re.escape(field)}: .+\n(E)?\s+fix: \S"
+        assert re.search(pattern, out), f"{field} not reported with file and fix:\n{out}"
+
+
+def test_exactly_one_kind_cluster_fixture_from_the_plugin(pytester: pytest.Pytester) -> None:
+    assert any(ep.name == "pytest-kind" for ep in entry_points(group="pytest11")), \
+        "pytest-kind is not installed: this test would prove nothing"
+    pytester.makepyfile(test_fx="""
+        def test_fx(request):
+            pm = request.config.pluginmanager
+            assert pm.get_plugin("pytest-kind") is None
+            defs = request._fixturemanager.getfixturedefs("kind_cluster", request.node)
+            assert [d.func.__module__ for d in defs] == ["harness.pytest_plugin"]
+    """)
+    result = pytester.runpytest_subprocess("-q", "test_fx.py")
+    result.assert_outcomes(passed=1)
+
+    result = pytester.runpytest_subprocess("--fixtures", "-v")
+    out = result.stdout.str()
+    defs = re.findall(r"^kind_cluster \[session scope\] -- (\S+)", out, re.M)
+    assert len(defs) == 1, out
+    assert defs[0].replace("\\", "/").endswith("harness/pytest_plugin.py:" + defs[0].rsplit(":", 1)[1])
+    assert "pytest_kind" not in out
+
+
+def test_rehearsal_and_postgres_fixtures_are_offered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--fixtures")
+    out = result.stdout.str()
+    for name in ("rehearsal_session", "postgres", "rehearsal"):
+        assert re.search(rf"^{name} ", out, re.M), f"fixture {name} missing"
