@@ -38,7 +38,7 @@ else
   step "postgres image"             "$ENV_DIR/images/postgres.sh"
   step "registry image"             "$ENV_DIR/images/registry.sh"
   step "kind $KIND_VERSION"         "$ENV_DIR/go/build-tools.sh" kind
-  step "etcd, coredns, pause"       "$ENV_DIR/go/build-tools.sh" etcd coredns pause
+  step "etcd, coredns, pause, crictl" "$ENV_DIR/go/build-tools.sh" etcd coredns pause crictl
   step "kubernetes $KUBE_VERSION"   "$ENV_DIR/go/build-kubernetes.sh"
   step "kind node image"            "$ENV_DIR/images/node.sh"
 fi

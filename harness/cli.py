@@ -1,4 +1,7 @@
-"""`rehearse`: run, validate and list rollback rehearsals.
+"""`rehearse`: run, validate, check and list rollback rehearsals.
+
+`rehearse check` exits 0 when no preflight finding is a failure, 1 otherwise,
+2 for scenario errors.
 
 Exit codes: 0 every verdict READY (or, with --against-expect, every verdict
 equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors.
@@ -54,6 +57,32 @@ def list_(paths: tuple[Path, ...]) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def check(paths: tuple[Path, ...]) -> None:
+    """Preflight: find rollback hazards in migrations, manifests and runbooks, without a cluster.
+
+    Exit 0 when no finding has severity failure, 1 otherwise, 2 for scenario errors.
+    """
+    from harness.preflight import FAILURE, run_checks  # noqa: PLC0415 (keeps `validate` fast)
+
+    scenarios = _load(paths)
+    table = Table("scenario", "severity", "check", "finding", "fix", show_lines=True)
+    failures = warnings = 0
+    for s in scenarios:
+        findings = run_checks(s)
+        for f in findings:
+            failures += f.severity == FAILURE
+            warnings += f.severity != FAILURE
+            sev = "[red]failure[/red]" if f.severity == FAILURE else "[yellow]warning[/yellow]"
+            table.add_row(s.name, sev, f.check, f.message, f.fix)
+        if not findings:
+            table.add_row(s.name, "[green]ok[/green]", "-", "no findings", "")
+    console.print(table)
+    console.print(f"preflight: {failures} failure(s), {warnings} warning(s) in {len(scenarios)} scenario(s)")
+    sys.exit(EXIT_NOT_READY if failures else EXIT_OK)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
 @click.option("--keep-cluster", is_flag=True, help="Keep the cluster, namespaces and databases for inspection.")
 @click.option("--reuse-cluster", is_flag=True, help="Use an existing kind cluster of the same name; do not delete it.")
@@ -63,7 +92,7 @@ def list_(paths: tuple[Path, ...]) -> None:
 @click.option("--against-expect", is_flag=True, help="Exit 0 when each verdict equals the scenario's `expect`.")
 def run(paths: tuple[Path, ...], report_dir: Path, keep_cluster: bool, reuse_cluster: bool, cluster_name: str,
         kubeconfig: Path | None, database_dsn: str | None, against_expect: bool) -> None:
-    """Rehearse each scenario; write REPORT_DIR/<scenario>/report.json."""
+    """Rehearse each scenario; write REPORT_DIR/<scenario>/report.{json,html} and REPORT_DIR/{junit.xml,summary.md,history.jsonl}."""
     from harness.session import SessionOptions, open_session  # noqa: PLC0415 (keeps `validate` fast)
 
     scenarios = _load(paths)
@@ -82,12 +111,61 @@ def run(paths: tuple[Path, ...], report_dir: Path, keep_cluster: bool, reuse_clu
         table.add_row(j.scenario, j.verdict, j.expect, str(j.time_to_detect_s or "-"),
                       str(j.time_to_recover_s or "-"), (j.reasons[0] if j.reasons else "")[:90])
     console.print(table)
-    console.print(f"reports in {report_dir}/")
+    written = session.write_run_reports()  # written when the session closed; this returns their paths
+    console.print(f"reports in {report_dir}/: <scenario>/report.html, <scenario>/report.json"
+                  + (f", {written.junit.name}, {written.summary.name}, {written.history.name}" if written else ""))
     if against_expect:
         ok = all(j.verdict == j.expect for j in results)
     else:
         ok = all(j.verdict == "READY" for j in results)
     sys.exit(EXIT_OK if ok else EXIT_NOT_READY)
+
+
+@cli.group()
+def report() -> None:
+    """Report tools: the report.json schema and the readiness trend over runs."""
+
+
+@report.command()
+def schema() -> None:
+    """Print the JSON Schema of report.json (versioned by its schema_version)."""
+    from harness.report.json_schema import shipped_text  # noqa: PLC0415
+
+    click.echo(shipped_text(), nl=False)
+
+
+@report.command()
+@click.option("--report-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("reports"),
+              show_default=True, help="Where trend.html, trend.png and badge.svg are written.")
+@click.option("--since", metavar="ISO", help="Leave out history lines older than this ISO-8601 date/time.")
+@click.option("--history", "histories", multiple=True, metavar="FILE",
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="A history.jsonl to merge; repeatable. Default: REPORT_DIR/history.jsonl.")
+@click.option("--against-expect", is_flag=True, help="The badge counts verdicts equal to `expect` as ready.")
+def trend(report_dir: Path, since: str | None, histories: tuple[Path, ...], against_expect: bool) -> None:
+    """Merge history files (dedupe by run id + scenario); write trend.html, trend.png and badge.svg."""
+    from harness.report.common import parse_dt  # noqa: PLC0415
+    from harness.report.history import HISTORY_FILE, read_history  # noqa: PLC0415
+    from harness.report.trend import write_trend  # noqa: PLC0415
+
+    try:
+        since_dt = parse_dt(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(f"{since!r} is not an ISO-8601 date/time (e.g. 2026-11-01 or "
+                                 "2026-11-01T12:00:00Z)", param_hint="--since") from exc
+    files = list(histories) or [report_dir / HISTORY_FILE]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        console.print(f"[red]no history: {missing[0]} not found[/red]\n  fix: run `rehearse run --report-dir "
+                      f"{report_dir}` first, or pass --history FILE", highlight=False)
+        sys.exit(EXIT_USAGE)
+    history = read_history(files, since_dt)
+    result = write_trend(history, report_dir, against_expect=against_expect)
+    if history.skipped:
+        console.print(f"[yellow]{history.skipped} malformed history line(s) ignored[/yellow]")
+    console.print(f"{result.runs} run(s), {len(history.entries)} result(s): {result.ready}/{result.total} ready")
+    for p in (result.html, result.png, result.badge):
+        console.print(f"wrote {p}", highlight=False)
 
 
 def main() -> None:

@@ -51,6 +51,20 @@ class Difference(Record):
     message: str
 
 
+class Finding(Record):
+    """A preflight finding (harness/preflight.py): advice read from the scenario's files.
+
+    Kept apart from `differences`: findings never change the verdict, which
+    only the real state after the rollback decides.
+    """
+
+    check: str  # check id, e.g. destructive-migration (docs/preflight.md)
+    severity: Literal["warning", "failure"]
+    message: str
+    file: str = ""
+    fix: str
+
+
 class Event(Record):
     at: str
     kind: str
@@ -79,6 +93,7 @@ class Journal(BaseModel):
     after_bad_deploy: dict[str, Any] | None = None
     after_rollback: dict[str, Any] | None = None
     differences: list[Difference] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)  # preflight advice, not part of the verdict
     environment: dict[str, str] = Field(default_factory=dict)
 
     def event(self, kind: str, message: str) -> None:

@@ -13,15 +13,15 @@ from types import ModuleType
 
 from harness.context import RehearsalContext
 from harness.journal import PhaseRecord, Stopwatch, now_iso
-from harness.phases import baseline, deploy_bad, deploy_good, detect, provision, runbook, verify
+from harness.phases import baseline, deploy_bad, deploy_good, detect, preflight, provision, runbook, verify
 from harness.progress import say
 from harness.scenario.models import Verdict
 
-PHASES: list[ModuleType] = [provision, deploy_good, baseline, deploy_bad, detect, runbook, verify]
+PHASES: list[ModuleType] = [preflight, provision, deploy_good, baseline, deploy_bad, detect, runbook, verify]
 # Phases after which a failure leaves nothing to compare against.
 REQUIRED = {provision.NAME, deploy_good.NAME, baseline.NAME}
 # Phases whose failure is evidence, not a harness error: keep going.
-EVIDENCE = {deploy_bad.NAME, detect.NAME, runbook.NAME}
+EVIDENCE = {preflight.NAME, deploy_bad.NAME, detect.NAME, runbook.NAME}  # preflight: advice, never stops
 
 
 def _run_phase(ctx: RehearsalContext, phase: ModuleType) -> bool:

@@ -141,6 +141,13 @@ class ScenarioFile(pytest.File):
         item.add_marker(pytest.mark.e2e)
         yield item
 
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from harness.scenario import ScenarioError  # noqa: PLC0415
+
+        if isinstance(excinfo.value, ScenarioError):  # the problems, not a traceback through the loader
+            return f"invalid scenario ({len(excinfo.value.problems)} problems):\n{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
 
 class ScenarioItem(pytest.Item):
     def __init__(self, *, scenario: Any, **kwargs: Any) -> None:

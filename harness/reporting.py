@@ -1,18 +1,27 @@
-"""Report writers: they only format the journal (never measure anything)."""
+"""Report writers: they only format the journal (never measure anything).
+
+The writers live in harness.report; this module is the entry point the
+session calls once per scenario.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.journal import Journal
+from harness.progress import say
 from harness.redact import Redactor
+from harness.report import write_html, write_json
 
 
 def write_report(journal: Journal, directory: Path, redactor: Redactor) -> Path:
-    """DIR/report.json, redacted as a whole (every string field passes the redactor)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    text = redactor(json.dumps(journal.model_dump(mode="json"), indent=2, sort_keys=False))
-    path = directory / "report.json"
-    path.write_text(text + "\n", encoding="utf-8")
+    """DIR/report.json and DIR/report.html, redacted (every string passes the redactor); returns report.json.
+
+    report.json is the record: a failure to render the HTML page is reported, never raised over it.
+    """
+    path = write_json(journal, directory, redactor)
+    try:
+        write_html(journal, directory, redactor)
+    except Exception as exc:  # noqa: BLE001 (the rehearsal's own outcome matters more than its page)
+        say(f"report.html for {journal.scenario} not written: {type(exc).__name__}: {exc}", style="yellow")
     return path

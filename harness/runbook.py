@@ -55,8 +55,12 @@ def _headings(tokens: list) -> list[tuple[int, int, str]]:
     return out
 
 
-def _commands(block: str, first_line: int) -> list[tuple[str, int]]:
-    """Split a code block into commands: skip comments/blank lines, join `\\` continuations, strip `$ ` prompts."""
+def _commands(block: str, first_line: int, prompted: bool = False) -> list[tuple[str, int]]:
+    """Split a code block into commands: skip comments/blank lines, join `\\` continuations, strip `$ ` prompts.
+
+    In a `console` block (prompted) only `$ ` lines are commands; the rest is
+    sample output, as in a terminal transcript.
+    """
     out: list[tuple[str, int]] = []
     pending: list[str] = []
     start = first_line
@@ -65,6 +69,8 @@ def _commands(block: str, first_line: int) -> list[tuple[str, int]]:
         if not pending:
             stripped = line.strip()
             if not stripped or stripped.startswith("#"):
+                continue
+            if prompted and not stripped.startswith("$ "):
                 continue
             start = first_line + offset
             line = stripped[2:] if stripped.startswith("$ ") else stripped
@@ -91,10 +97,11 @@ def parse_runbook(markdown: str, section: str) -> list[Step]:
     end = next((i for i, lvl, _ in heads if i > start and lvl <= level), len(tokens))
     steps: list[Step] = []
     for tok in tokens[start:end]:
-        if tok.type != "fence" or (tok.info.strip().split() or [""])[0] not in SHELL_LANGS:
+        lang = (tok.info.strip().split() or [""])[0]
+        if tok.type != "fence" or lang not in SHELL_LANGS:
             continue
         first_line = (tok.map[0] + 2) if tok.map else 0  # +1 for 1-based, +1 for the fence line
-        for cmd, line in _commands(tok.content, first_line):
+        for cmd, line in _commands(tok.content, first_line, prompted=lang == "console"):
             steps.append(Step(index=len(steps) + 1, command=cmd, line=line))
     return steps
 

@@ -5,6 +5,7 @@ here, also on Ctrl-C, SIGTERM and errors."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,6 +20,9 @@ from harness.progress import say
 from harness.providers.cluster import ExistingClusterProvider, KindProvider
 from harness.providers.database import ExistingDsnProvider, PostgresContainerProvider
 from harness.providers.registry import RegistryContainer
+from harness.redact import Redactor
+from harness.report import RunReports
+from harness.report import write_run_reports as _write_run_reports
 from harness.reporting import write_report
 from harness.scenario.models import Scenario
 
@@ -52,6 +56,8 @@ class Session:
     stack: ExitStack
     owner: str
     results: list[Journal] = field(default_factory=list)
+    redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
+    run_reports: RunReports | None = None
 
     def ensure_registry(self) -> RegistryContainer:
         if self.infra.registry is None:
@@ -69,7 +75,8 @@ class Session:
         if scenario.registry is not None:
             self.ensure_registry()
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
-                          environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE})
+                          environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE},
+                          objectives={**scenario.objectives.model_dump(), "max_detect_s": scenario.failure.within_s})
         report_dir = self.options.report_dir / scenario.name
         report_dir.mkdir(parents=True, exist_ok=True)
         ctx = RehearsalContext(scenario=scenario, infra=self.infra, journal=journal, report_dir=report_dir,
@@ -78,8 +85,32 @@ class Session:
             rehearse(ctx)
         finally:
             write_report(journal, report_dir, ctx.redactor)
+            self.redactors.append(ctx.redactor)
         self.results.append(journal)
         return journal
+
+    def write_run_reports(self) -> RunReports | None:
+        """REPORT_DIR/junit.xml, summary.md and one history.jsonl line per scenario; once per session."""
+        if self.run_reports is None and self.results:
+            try:
+                self.run_reports = _write_run_reports(self.results, self.options.report_dir, self.redactors,
+                                                      run_id=self.owner)
+            except Exception as exc:  # noqa: BLE001 (never hide the rehearsals' outcome or the teardown)
+                say(f"run reports not written: {type(exc).__name__}: {exc}", style="yellow")
+        return self.run_reports
+
+
+def _remove_owned_containers(owner: str) -> None:
+    """Remove any container still labelled with this session's owner: one an
+    interrupt during `docker create` hid from its provider (no id to stop)."""
+    try:
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={tools.OWNER_LABEL}={owner}"],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        if ids:
+            say(f"removing {len(ids)} leftover container(s) of {owner}")
+            subprocess.run(["docker", "rm", "-f", "-v", *ids], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):  # no Docker here (existing cluster and DSN)
+        pass
 
 
 @contextmanager
@@ -88,12 +119,14 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
     _sigterm_as_interrupt()
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
+        stack.callback(_remove_owned_containers, owner)  # runs last
         if options.kubeconfig is not None:
             cluster = ExistingClusterProvider(options.kubeconfig).start()
         else:
-            cluster = KindProvider(options.cluster_name, options.node_image).start()
+            cluster = KindProvider(options.cluster_name, options.node_image)
             if not (options.keep_cluster or options.reuse_cluster):
-                stack.callback(cluster.delete)
+                stack.callback(cluster.delete)  # before start: Ctrl-C during `kind create` is cleaned up too
+            cluster.start()
         if options.database_dsn:
             database = ExistingDsnProvider(options.database_dsn).start()
         else:
@@ -103,4 +136,7 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
         session = Session(options, Infrastructure(cluster=cluster, database=database), stack, owner)
         if options.keep_cluster:
             say(f"--keep-cluster: cluster {cluster.name} stays; delete it with `kind delete cluster --name {cluster.name}`")
-        yield session
+        try:
+            yield session
+        finally:  # before teardown; also after Ctrl-C, for the scenarios that finished
+            session.write_run_reports()

@@ -39,14 +39,18 @@ install_build() {
   finish "$out"; log "$name $version built"
 }
 
-tools=("$@"); [ ${#tools[@]} -gt 0 ] || tools=(kind pause etcd coredns)
+# crictl follows the Kubernetes minor it is tested with.
+: "${CRICTL_VERSION:=v1.34.0}"
+tools=("$@"); [ ${#tools[@]} -gt 0 ] || tools=(kind pause etcd coredns crictl)
 for t in "${tools[@]}"; do
   case "$t" in
     kind) install_build kind "$KIND_VERSION" sigs.k8s.io/kind ;;
     etcd) wrapper_build etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
     pause) wrapper_build pause v1 "" ;;
     coredns) install_build coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;
+    # kind asks crictl in the node whether an image is already loaded.
+    crictl) install_build crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl ;;
     path) ;;
-    *) die "unknown tool '$t' (known: kind etcd pause coredns)" ;;
+    *) die "unknown tool '$t' (known: kind etcd pause coredns crictl)" ;;
   esac
 done

@@ -15,11 +15,12 @@ tool_bin() { ls -d "$BIN_DIR/$1-$2-"*/ 2>/dev/null | while read -r d; do [ -f "$
 
 KBIN="$(kube_bins || true)"; [ -n "$KBIN" ] || die "Kubernetes binaries missing. Fix: run env/go/build-kubernetes.sh (make env does)"
 ETCD="$(tool_bin etcd "$ETCD_VERSION")"; COREDNS="$(tool_bin coredns "$COREDNS_VERSION")"; PAUSE="$(tool_bin pause v1)"
-for b in "$ETCD" "$COREDNS" "$PAUSE"; do [ -n "$b" ] || die "etcd/coredns/pause binary missing. Fix: run env/go/build-tools.sh"; done
+CRICTL="$(tool_bin crictl "${CRICTL_VERSION:-v1.34.0}")"
+for b in "$ETCD" "$COREDNS" "$PAUSE" "$CRICTL"; do [ -n "$b" ] || die "etcd/coredns/pause/crictl binary missing. Fix: run env/go/build-tools.sh"; done
 
 # The key covers the recipe and the exact binaries (their directories are
 # named by their own recipe keys).
-KEY="$( (hash_inputs "$ENV_DIR/images/node" "$0"; echo "$KBIN $ETCD $COREDNS $PAUSE") | sha256sum | cut -c1-16)"
+KEY="$( (hash_inputs "$ENV_DIR/images/node" "$0"; echo "$KBIN $ETCD $COREDNS $PAUSE $CRICTL") | sha256sum | cut -c1-16)"
 if image_has_key "$IMAGE" "$KEY"; then log "$IMAGE up to date"; mark_cached; exit 0; fi
 docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die "$BASE_IMAGE missing. Fix: run env/images/base.sh"
 
@@ -71,6 +72,7 @@ log "building node base image (systemd, containerd, kubelet)"
 mkdir -p "$CTX/node/bin"
 cp -r "$ENV_DIR/images/node/files" "$ENV_DIR/images/node/Dockerfile" "$CTX/node/"
 for b in kubeadm kubelet kubectl; do cp "$KBIN/$b" "$CTX/node/bin/"; done
+cp "$CRICTL" "$CTX/node/bin/"
 with_heartbeat "node base image" docker build -q \
   --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "KUBE_VERSION=$KUBE_VERSION" \
   --build-arg "PAUSE_IMAGE=$PAUSE_IMAGE" -t "$IMAGE_PREFIX/build-node-base:$KEY" "$CTX/node" >/dev/null

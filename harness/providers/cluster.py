@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -13,6 +16,7 @@ from pytest_kind import KindCluster
 from harness import tools
 from harness.progress import say
 
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels its node containers with the cluster name
 KIND_CONFIG = """\
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
@@ -55,12 +59,22 @@ class RehearsalKindCluster(KindCluster):
         cmd = [str(self.kind_path), "create", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig_path}",
                f"--image={self.image}", f"--config={config_file}", "--wait=3m", "--retain"]
         say(f"creating kind cluster {self.name} on {self.image} (about a minute)")
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired as exc:
-            self.delete()
-            raise RuntimeError(f"kind create cluster timed out after {timeout_s:.0f}s: {exc.output}\n"
-                               "Hint: check `docker logs {self.name}-control-plane`") from None
+        # kind runs in a process group of its own, so that on a timeout or an
+        # interrupt (Ctrl-C, SIGTERM) it is stopped together with the `docker`
+        # commands it started, before what they made is removed.
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) as kind:
+            try:
+                out, err = kind.communicate(timeout=timeout_s)
+            except BaseException as exc:
+                _kill_group(kind)
+                self.delete()
+                self._remove_late_nodes()
+                if isinstance(exc, subprocess.TimeoutExpired):
+                    raise RuntimeError(f"kind create cluster timed out after {timeout_s:.0f}s\n"
+                                       f"Hint: check `docker logs {self.name}-control-plane`") from None
+                raise
+        proc = subprocess.CompletedProcess(cmd, kind.returncode, out, err)
         if proc.returncode != 0:
             logs = self._node_logs()
             self.delete()
@@ -79,6 +93,28 @@ class RehearsalKindCluster(KindCluster):
     def delete(self) -> None:
         subprocess.run([str(self.kind_path), "delete", "cluster", f"--name={self.name}"],
                        capture_output=True, timeout=120)
+
+    def _remove_late_nodes(self, quiet_s: float = 3.0, limit_s: float = 30.0) -> None:
+        """A `docker run` that kind sent before it was stopped may still be
+        completed by the daemon: delete again until no node container has
+        appeared for QUIET_S seconds."""
+        t0 = quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < quiet_s and time.monotonic() - t0 < limit_s:
+            time.sleep(0.5)
+            late = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={self.name}"],
+                                  capture_output=True, text=True, timeout=30).stdout.split()
+            if late:
+                self.delete()
+                quiet_since = time.monotonic()
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a process started with start_new_session=True and all it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
 
 
 class KindProvider:

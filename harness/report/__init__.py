@@ -1,0 +1,69 @@
+"""Rollback-readiness reports. Every writer only formats the Journal.
+
+Per scenario (REPORT_DIR/<scenario>/):
+  report.json   the journal itself (schema: report.schema.json, `rehearse report schema`)
+  report.html   one self-contained page (no network) for humans
+Per run (REPORT_DIR/):
+  junit.xml     one testcase per scenario; failure when verdict != expect
+  summary.md    Markdown table for CI job summaries
+  history.jsonl one line per scenario appended by every run (`rehearse report trend`)
+
+Everything written passes the redactors (see common.py for how).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.journal import Journal
+from harness.report.common import Redact, as_redact, journal_data
+from harness.report.history import HISTORY_FILE, append_history, history_entries
+from harness.report.html import write_html
+from harness.report.junit import write_junit
+from harness.report.summary import write_summary
+
+
+def write_json(journal: Journal | Mapping[str, Any], directory: Path, redactor: Any = None) -> Path:
+    """DIR/report.json: the journal with every string redacted."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = journal_data(journal, as_redact(redactor))
+    path = directory / "report.json"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def write_scenario_reports(journal: Journal | Mapping[str, Any], directory: Path, redactor: Any = None) -> list[Path]:
+    """DIR/report.json and DIR/report.html."""
+    redact = as_redact(redactor)
+    return [write_json(journal, directory, redact), write_html(journal, directory, redact)]
+
+
+@dataclass
+class RunReports:
+    junit: Path
+    summary: Path
+    history: Path
+
+
+def write_run_reports(journals: Sequence[Journal | Mapping[str, Any]], report_dir: Path,
+                      redactors: Redact | Iterable[Redact] | None = None, *, run_id: str,
+                      host: str | None = None) -> RunReports:
+    """REPORT_DIR/junit.xml and summary.md (rewritten), history.jsonl (appended)."""
+    redact = as_redact(redactors)
+    data = [journal_data(j, redact) for j in journals]
+    host = socket.gethostname() if host is None else host
+    started = min((str(d.get("started_at") or "") for d in data), default="")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    return RunReports(
+        junit=write_junit(data, report_dir / "junit.xml", redact, timestamp=started, hostname=host, run_id=run_id),
+        summary=write_summary(data, report_dir / "summary.md", redact, run_id=run_id),
+        history=append_history(report_dir / HISTORY_FILE, history_entries(data, run_id=run_id, host=host), redact),
+    )
+
+
+__all__ = ["RunReports", "write_html", "write_json", "write_run_reports", "write_scenario_reports"]

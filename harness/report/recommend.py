@@ -36,6 +36,22 @@ def _objects(diffs: list[dict[str, Any]], limit: int = 3) -> str:
     return ", ".join(names[:limit]) + more
 
 
+def _rows_lost(data: Mapping[str, Any]) -> list[str]:
+    """Tracked tables with fewer rows after the rollback than at baseline, or gone."""
+    def tables(key: str) -> dict[str, Mapping[str, Any]]:
+        db = (data.get(key) or {}).get("database") or {}
+        return {str(t.get("table")): t for t in db.get("data") or []}
+    before, after = tables("baseline"), tables("after_rollback")
+    lost = []
+    for name, a in before.items():
+        b = after.get(name)
+        if a.get("missing"):
+            continue
+        if b is None or b.get("missing") or (b.get("row_count") or 0) < (a.get("row_count") or 0):
+            lost.append(name)
+    return lost
+
+
 def _revision_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     out: list[Recommendation] = []
     wanted = sorted({int(m) for s in data.get("runbook_steps") or []
@@ -106,8 +122,7 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
 
     data_diffs = _diffs(data, "data")
     if data_diffs:
-        lost = [d for d in data_diffs if re.search(r"missing|lost|fewer|row count|dropped|-> 0", str(d.get("message")))]
-        title = "Tracked data was lost" if lost else "Tracked data changed"
+        title = "Tracked data was lost" if _rows_lost(data) else "Tracked data changed"
         recs.append(Recommendation(
             "action", title,
             f"{_objects(data_diffs)}: {data_diffs[0].get('message')}. A down migration that drops a "

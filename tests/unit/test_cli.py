@@ -17,7 +17,7 @@ REHEARSE = shutil.which("rehearse", path=str(Path(sys.executable).parent)) or "r
 def rehearse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8"}
     env.pop("REHEARSAL_DATABASE_DSN", None)
-    return subprocess.run([REHEARSE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([REHEARSE, *args], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_console_script_is_installed() -> None:
@@ -29,7 +29,7 @@ def test_validate_examples(kit) -> None:
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
     for name in ("bad-image", "bad-migration", "forgot-migrate-down", "promotion"):
-        assert re.search(rf"^ok {re.escape(name)} \(", out, re.M), out
+        assert re.search(rf"^ok {re.escape(name)} \(", out, re.MULTILINE), out
 
 
 def test_validate_defaults_to_scenarios_dir(kit) -> None:
@@ -97,4 +97,4 @@ def test_help(tmp_path: Path) -> None:
     res = rehearse("--help", cwd=tmp_path)
     assert res.returncode == 0
     for cmd in ("run", "validate", "list"):
-        assert re.search(rf"^\s+{cmd}\s", res.stdout, re.M)
+        assert re.search(rf"^\s+{cmd}\s", res.stdout, re.MULTILINE)

@@ -38,7 +38,7 @@ def test_options_in_help(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     out = result.stdout.str()
     for opt in ("--keep-cluster", "--reuse-cluster", "--report-dir", "--cluster-name", "--database-dsn"):
-        assert re.search(rf"^\s+{re.escape(opt)}\b", out, re.M), f"{opt} missing from --help"
+        assert re.search(rf"^\s+{re.escape(opt)}\b", out, re.MULTILINE), f"{opt} missing from --help"
     assert out.count("--cluster-name") == 1  # one definition, not pytest-kind's and ours
 
 
@@ -105,9 +105,9 @@ def test_exactly_one_kind_cluster_fixture_from_the_plugin(pytester: pytest.Pytes
 
     result = pytester.runpytest_subprocess("--fixtures", "-v")
     out = result.stdout.str()
-    defs = re.findall(r"^kind_cluster \[session scope\] -- (\S+)", out, re.M)
+    defs = re.findall(r"^kind_cluster \[session scope\] -- (\S+)", out, re.MULTILINE)
     assert len(defs) == 1, out
-    assert defs[0].replace("\\", "/").endswith("harness/pytest_plugin.py:" + defs[0].rsplit(":", 1)[1])
+    assert re.search(r"harness/pytest_plugin\.py:\d+$", defs[0].replace("\\", "/")), defs[0]
     assert "pytest_kind" not in out
 
 
@@ -115,4 +115,4 @@ def test_rehearsal_and_postgres_fixtures_are_offered(pytester: pytest.Pytester) 
     result = pytester.runpytest_subprocess("--fixtures")
     out = result.stdout.str()
     for name in ("rehearsal_session", "postgres", "rehearsal"):
-        assert re.search(rf"^{name} ", out, re.M), f"fixture {name} missing"
+        assert re.search(rf"^{name} ", out, re.MULTILINE), f"fixture {name} missing"

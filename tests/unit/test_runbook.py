@@ -275,3 +275,11 @@ def test_tilde_fences_and_fences_in_list_items() -> None:
 def test_first_matching_heading_wins() -> None:
     md = "# A\n\n## Rollback\n\n```sh\necho first\n```\n\n# B\n\n## Rollback\n\n```sh\necho second\n```\n"
     assert [s.command for s in parse_runbook(md, "Rollback")] == ["echo first"]
+
+
+def test_console_blocks_run_only_prompted_lines() -> None:
+    """A `console` fence is a terminal transcript: output lines are not commands."""
+    md = "## Rollback\n\n```console\n$ kubectl rollout undo deployment/demo\ndeployment.apps/demo rolled back\n$ echo done\ndone\n```\n"
+    steps = parse_runbook(md, "Rollback")
+    assert [s.command for s in steps] == ["kubectl rollout undo deployment/demo", "echo done"]
+    assert [s.line for s in steps] == [4, 6]

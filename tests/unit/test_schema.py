@@ -71,7 +71,6 @@ MINIMAL: dict[str, Any] = {
     "failure": {"mode": "readiness"},
 }
 
-
 _DELETE = object()
 
 
@@ -88,6 +87,7 @@ def _with(**changes: Any) -> dict[str, Any]:
         else:
             cur[last] = value
     return doc
+
 
 CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("minimal, no name", MINIMAL, True),

@@ -1,0 +1,612 @@
+"""report.html: one self-contained page per scenario, formatted from the journal.
+
+No network at all: inline CSS, inline SVG, no scripts, no external fonts or
+images (a Content-Security-Policy of ``default-src 'none'`` makes sure).
+Every string from the journal is redacted, then escaped. Readable on a phone
+(viewport meta, fluid layout, tables scroll sideways) and printable.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.journal import Journal
+from harness.report.common import (
+    Redact,
+    as_redact,
+    fmt_s,
+    journal_data,
+    matches_expect,
+    parse_dt,
+    parse_ts,
+    step_failed,
+)
+from harness.report.recommend import recommendations
+
+VERDICT_TEXT = {
+    "READY": "The rollback works: the app, schema and tracked data are back to the baseline.",
+    "NOT_READY": "The rollback does not bring everything back: see the differences.",
+    "ERROR": "The rehearsal could not run to the end: nothing conclusive was compared.",
+}
+
+CSS = """
+:root{--ok:#1a7f37;--bad:#cf222e;--err:#9a6700;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa;--diff:#ffebe9;--diffline:#ff8182}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2328;background:#fff}
+main{max-width:1100px;margin:0 auto;padding:0 16px 32px}
+h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.2rem;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:1px solid var(--line)}
+h3{font-size:1rem;margin:1em 0 .4em}
+code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-word;margin:.4em 0}
+.muted{color:var(--muted)}
+header.verdict{color:#fff;padding:20px 16px 16px;margin:0 0 8px}
+header.verdict>div{max-width:1100px;margin:0 auto}
+.verdict-READY{background:var(--ok)}.verdict-NOT_READY{background:var(--bad)}.verdict-ERROR{background:var(--err)}
+.verdict-label{font-size:2.6rem;font-weight:800;letter-spacing:.04em;line-height:1.1}
+.verdict-sub{font-size:1.05rem;margin:.3em 0 0}
+header.verdict h1{color:#fff}
+.expect{display:inline-block;margin-top:.6em;padding:2px 10px;border-radius:12px;background:rgba(255,255,255,.2);font-weight:600}
+nav{font-size:.9rem;margin:8px 0 0}nav a{margin-right:12px;color:#0969da;text-decoration:none;white-space:nowrap}
+.figures{display:flex;flex-wrap:wrap;gap:12px}
+.figure{flex:1 1 260px;border:1px solid var(--line);border-left:6px solid var(--muted);border-radius:6px;padding:10px 12px}
+.figure.ok{border-left-color:var(--ok)}.figure.over{border-left-color:var(--bad)}.figure.unknown{border-left-color:var(--err)}
+.figure .value{font-size:1.7rem;font-weight:700}
+.figure svg{display:block;width:100%;height:22px;margin-top:4px}
+ul.differences{list-style:none;padding:0;margin:0}
+ul.differences li{border:1px solid var(--diffline);background:var(--diff);border-radius:6px;padding:6px 10px;margin:0 0 6px}
+.area{display:inline-block;min-width:80px;font-size:.8rem;font-weight:700;text-transform:uppercase;color:var(--bad)}
+ul.recommendations{list-style:none;padding:0;margin:0}
+ul.recommendations li{border-left:5px solid var(--muted);background:var(--bg);padding:6px 10px;margin:0 0 6px;border-radius:0 6px 6px 0}
+li.rec-action{border-left-color:var(--bad)!important}li.rec-ok{border-left-color:var(--ok)!important}li.rec-info{border-left-color:#0969da!important}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+table{border-collapse:collapse;width:100%;margin:.3em 0 .8em;font-size:.9rem}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:var(--bg);font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.diff td,td.diff{background:var(--diff)}
+tr.diff td:first-child{box-shadow:inset 4px 0 0 var(--bad)}
+td.diff{font-weight:600}
+.wrap{overflow-wrap:anywhere}
+.pill{display:inline-block;padding:0 8px;border-radius:10px;font-size:.8rem;font-weight:700;color:#fff;background:var(--muted)}
+.pill.ok{background:var(--ok)}.pill.failed,.pill.error{background:var(--bad)}.pill.skipped{background:var(--err)}
+ol.steps{list-style:none;padding:0;margin:0}
+ol.steps li{border:1px solid var(--line);border-radius:6px;margin:0 0 6px;padding:0}
+ol.steps li.failed{border-color:var(--bad);background:var(--diff)}
+details>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
+details>pre{margin:0 10px 10px}
+.timeline{min-width:640px}
+.timeline text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#1f2328}
+.timeline .axis text{fill:var(--muted);font-size:11px}
+.timeline rect.lane{fill:#f6f8fa}
+.timeline rect.phase{fill:#0969da}.timeline rect.phase.st-failed,.timeline rect.phase.st-error{fill:var(--bad)}
+.timeline rect.phase.st-skipped{fill:var(--err)}
+.timeline rect.step{fill:#8250df}.timeline rect.step.failed{fill:var(--bad)}
+.timeline line.grid{stroke:#d0d7de;stroke-width:1}
+.timeline line.marker{stroke:var(--ok);stroke-width:2;stroke-dasharray:4 3}
+.timeline line.marker.detect{stroke:var(--err)}
+footer{margin-top:2em;font-size:.85rem;color:var(--muted)}
+@media (max-width:600px){body{font-size:14px}.verdict-label{font-size:2rem}main{padding:0 10px 24px}th,td{padding:3px 5px}}
+@media print{
+ body{font-size:11pt}nav{display:none}
+ header.verdict,.verdict-READY,.verdict-NOT_READY,.verdict-ERROR,tr.diff td,td.diff,ul.differences li,.pill,.timeline rect{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ details::details-content{content-visibility:visible;display:block}
+ details>pre{display:block}
+ h2{break-after:avoid}tr,li,.figure{break-inside:avoid}
+ .scroll{overflow:visible}.timeline{min-width:0;width:100%}
+ a{color:inherit;text-decoration:none}
+}
+"""
+
+
+class _Html:
+    """Tiny builder: every text goes through redact + html.escape."""
+
+    def __init__(self, redact: Redact) -> None:
+        self.redact = redact
+        self.parts: list[str] = []
+
+    def e(self, value: Any) -> str:
+        return html.escape(self.redact("" if value is None else str(value)), quote=True)
+
+    def add(self, *chunks: str) -> None:
+        self.parts.extend(chunks)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+# ───────────────────────────────────────────────────────────── helpers
+
+
+def _val(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return "\n".join(_val(x) for x in v) if v else "–"
+    return str(v)
+
+
+def _table(h: _Html, headers: Sequence[str], rows: Iterable[tuple[Sequence[Any], bool, Sequence[bool]]],
+           cls: str = "") -> None:
+    """rows: (cells, row differs, per-cell differs). Multi-line cell values become <br>."""
+    h.add(f'<div class="scroll"><table class="{h.e(cls)}"><thead><tr>')
+    h.add(*(f"<th>{h.e(x)}</th>" for x in headers))
+    h.add("</tr></thead><tbody>")
+    for cells, row_diff, cell_diffs in rows:
+        h.add('<tr class="diff">' if row_diff else "<tr>")
+        for i, c in enumerate(cells):
+            classes = ["diff"] if i < len(cell_diffs) and cell_diffs[i] else []
+            if any(len(tok) > 32 for tok in _val(c).split()):
+                classes.append("wrap")  # digests and long image refs break anywhere, words do not
+            klass = f' class="{" ".join(classes)}"' if classes else ""
+            h.add(f"<td{klass}>" + "<br>".join(h.e(x) for x in _val(c).split("\n")) + "</td>")
+        h.add("</tr>")
+    h.add("</tbody></table></div>")
+
+
+def _snap(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    return data.get(key) or {}
+
+
+# ──────────────────────────────────────────────────────────── timeline
+
+
+def _nice_step(span: float) -> float:
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600):
+        if span / step <= 10:
+            return step
+    return 7200
+
+
+def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
+    """Gantt-style SVG: one lane per phase (rect.phase), runbook steps (rect.step) under it."""
+    phases = list(data.get("phases") or [])
+    steps = list(data.get("runbook_steps") or [])
+    if not phases:
+        return '<p class="muted">No phase ran.</p>'
+    t0 = min(parse_ts(p["started_at"]) for p in phases)
+    ends = [parse_ts(p["started_at"]) + float(p.get("duration_s") or 0) for p in phases]
+    ends += [parse_ts(s["started_at"]) + float(s.get("duration_s") or 0) for s in steps]
+    span = max(max(ends) - t0, 0.001)
+    left, right, lane_h, top = 150, 990, 24, 8
+    lanes: list[tuple[str, Mapping[str, Any], str]] = [("phase", p, str(p.get("name"))) for p in phases]
+    runbook_at = next((i for i, p in enumerate(phases) if p.get("name") == "runbook"), len(phases) - 1)
+    for k, s in enumerate(steps):
+        lanes.insert(runbook_at + 1 + k, ("step", s, f"  step {s.get('index')}"))
+    height = top + lane_h * len(lanes) + 34
+
+    def x(t: float) -> float:
+        return left + (t - t0) / span * (right - left)
+
+    out = [f'<svg class="timeline" role="img" aria-label="timeline of phases and runbook steps" '
+           f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" width="100%" height="{height}" '
+           f'preserveAspectRatio="xMinYMin meet">']
+    out += [f'<rect class="lane" x="0" y="{top + i * lane_h}" width="1000" height="{lane_h - 2}"/>'
+            for i in range(0, len(lanes), 2)]
+    step_len = _nice_step(span)
+    out.append('<g class="axis">')
+    tick = 0.0
+    while tick <= span + 1e-9:
+        tx = left + tick / span * (right - left)
+        out.append(f'<line class="grid" x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{height - 26}"/>'
+                   f'<text x="{tx:.1f}" y="{height - 10}" text-anchor="middle">{tick:g}s</text>')
+        tick += step_len
+    out.append("</g>")
+    for i, (kind, rec, label) in enumerate(lanes):
+        y = top + i * lane_h
+        start = parse_ts(rec["started_at"])
+        dur = float(rec.get("duration_s") or 0)
+        x0, w = x(start), max((dur / span) * (right - left), 2.0)
+        if kind == "phase":
+            klass = f"phase st-{h.e(rec.get('status'))}"
+            tip = f"{rec.get('name')}: {rec.get('status')}, {dur:.2f}s. {rec.get('detail') or ''}"
+            end_label = f"{dur:.2f}s" + ("" if rec.get("status") == "ok" else f" {rec.get('status')}")
+        else:
+            failed = step_failed(rec)
+            klass = "step failed" if failed else "step"
+            tip = f"step {rec.get('index')}: {rec.get('command')} → exit {rec.get('exit_code')}, {dur:.2f}s"
+            end_label = f"{dur:.2f}s exit {rec.get('exit_code')}" + (" timed out" if rec.get("timed_out") else "")
+        out.append(f'<text x="8" y="{y + 16}" xml:space="preserve">{h.e(label[:22])}</text>')
+        out.append(f'<rect class="{klass}" x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{lane_h - 8}" rx="2">'
+                   f"<title>{h.e(tip[:400])}</title></rect>")
+        tx = x0 + w + 4
+        anchor = "start"
+        if tx > right - 60:
+            tx, anchor = x0 - 4, "end"
+        out.append(f'<text x="{tx:.1f}" y="{y + 16}" text-anchor="{anchor}">{h.e(end_label)}</text>')
+    # Recovered marker: the runbook phase start + time to recover.
+    rb = next((p for p in phases if p.get("name") == "runbook"), None)
+    ttr = data.get("time_to_recover_s")
+    if rb is not None and ttr is not None:
+        mx = x(parse_ts(rb["started_at"]) + float(ttr))
+        if left <= mx <= right + 1:
+            out.append(f'<line class="marker recover" x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{height - 26}">'
+                       f"<title>recovered {float(ttr):.2f}s after the runbook started</title></line>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+# ─────────────────────────────────────────────────────────── sections
+
+
+def _figure_bar(value: float | None, objective: float | None) -> str:
+    """A small bar: the measured value against the objective (a tick)."""
+    if value is None:
+        return ""
+    top = max(value, objective or 0) * 1.15 or 1
+    w = value / top * 100
+    over = objective is not None and value > objective
+    color = "#cf222e" if over else "#1a7f37"
+    tick = ""
+    if objective is not None:
+        ox = objective / top * 100
+        tick = (f'<line x1="{ox:.2f}%" y1="0" x2="{ox:.2f}%" y2="22" stroke="#1f2328" stroke-width="2"/>')
+    return (f'<svg role="img" aria-label="value against objective" xmlns="http://www.w3.org/2000/svg">'
+            f'<rect x="0" y="5" width="100%" height="12" rx="3" fill="#eaeef2"/>'
+            f'<rect x="0" y="5" width="{w:.2f}%" height="12" rx="3" fill="{color}"/>{tick}</svg>')
+
+
+def _figures(h: _Html, data: Mapping[str, Any]) -> None:
+    objectives = data.get("objectives") or {}
+    items = [
+        ("Time to detect", data.get("time_to_detect_s"), objectives.get("max_detect_s"),
+         "from the bad release until its failure was seen", "failure.within_s"),
+        ("Time to recover", data.get("time_to_recover_s"), objectives.get("max_recover_s"),
+         "from the first runbook step until the app was healthy again", "objectives.max_recover_s"),
+    ]
+    h.add('<div class="figures">')
+    for title, value, objective, what, key in items:
+        if value is None:
+            klass, verdict = "unknown", "not measured"
+        elif objective is None:
+            klass, verdict = "ok", f"no objective ({key})"
+        elif value > objective:
+            klass, verdict = "over", f"above the objective of {fmt_s(objective)}"
+        else:
+            klass, verdict = "ok", f"within the objective of {fmt_s(objective)}"
+        h.add(f'<div class="figure {klass}"><div class="muted">{h.e(title)}</div>'
+              f'<div class="value">{h.e(fmt_s(value))}</div><div>{h.e(verdict)}</div>'
+              f"{_figure_bar(value, objective)}"
+              f'<div class="muted" style="font-size:.8rem">{h.e(what)}</div></div>')
+    h.add("</div>")
+
+
+def _differences(h: _Html, data: Mapping[str, Any]) -> None:
+    diffs = data.get("differences") or []
+    if not diffs:
+        h.add('<p>None: the state after the rollback equals the baseline.</p>')
+        return
+    h.add('<ul class="differences">')
+    for d in diffs:
+        h.add(f'<li class="difference area-{h.e(d.get("area"))}"><span class="area">{h.e(d.get("area"))}</span> '
+              f'<b>{h.e(d.get("object"))}</b><br>{h.e(d.get("message"))}</li>')
+    h.add("</ul>")
+
+
+def _recommendations(h: _Html, data: Mapping[str, Any]) -> None:
+    h.add('<ul class="recommendations">')
+    for r in recommendations(data):
+        h.add(f'<li class="rec-{h.e(r.severity)}"><b>{h.e(r.title)}</b><br>{h.e(r.text)}</li>')
+    h.add("</ul>")
+
+
+_WORKLOAD_ROWS: list[tuple[str, Callable[[Mapping[str, Any]], Any], bool]] = [
+    ("exists", lambda w: w.get("exists"), True),
+    ("spec image", lambda w: w.get("spec_image"), True),
+    ("image ids (running)", lambda w: w.get("image_ids"), True),
+    ("ready", lambda w: f"{w.get('ready_replicas', 0)}/{w.get('replicas', 0)}", True),
+    ("rollout complete", lambda w: w.get("rollout_complete"), True),
+    ("revision", lambda w: w.get("revision"), False),  # a rollback always makes a new revision
+    ("revisionHistoryLimit", lambda w: w.get("revision_history_limit"), True),
+    ("pods", lambda w: [f"{p.get('name')} {'ready' if p.get('ready') else 'not ready'} "
+                        f"restarts={p.get('restarts')}" for p in w.get("pods") or []], False),
+]
+_STAGES = (("baseline", "baseline"), ("after_bad_deploy", "after bad deploy"), ("after_rollback", "after rollback"))
+
+
+def _workloads(h: _Html, data: Mapping[str, Any]) -> None:
+    by: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for key, _ in _STAGES:
+        for w in _snap(data, key).get("workloads") or []:
+            by.setdefault((str(w.get("deployment")), str(w.get("container"))), {})[key] = w
+    if not by:
+        h.add('<p class="muted">No workload snapshot.</p>')
+        return
+    for (dep, container), stages in by.items():
+        h.add(f"<h3>deployment/{h.e(dep)} <span class=\"muted\">container {h.e(container)}</span></h3>")
+        rows = []
+        for label, get, compared in _WORKLOAD_ROWS:
+            vals = [get(stages[k]) if k in stages else None for k, _ in _STAGES]
+            differs = compared and "baseline" in stages and "after_rollback" in stages and vals[0] != vals[2]
+            rows.append(([label, *vals], differs, [False, False, False, differs]))
+        _table(h, ["", *(t for _, t in _STAGES)], rows, "workloads")
+
+
+def _registry(h: _Html, data: Mapping[str, Any]) -> None:
+    refs: list[str] = []
+    for key, _ in _STAGES:
+        refs += [r for r in (_snap(data, key).get("registry") or {}) if r not in refs]
+    if not refs:
+        h.add('<p class="muted">No registry tag tracked by this scenario.</p>')
+        return
+    rows = []
+    for ref in refs:
+        vals = [(_snap(data, k).get("registry") or {}).get(ref) for k, _ in _STAGES]
+        differs = vals[0] != vals[2]
+        rows.append(([ref, *vals], differs, [False, False, False, differs]))
+    _table(h, ["tag", *(t for _, t in _STAGES)], rows, "registry")
+
+
+_SCHEMA_SECTIONS: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
+    ("tables", lambda o: str(o.get("name"))),
+    ("columns", lambda o: f"{o.get('table')}.{o.get('name')}"),
+    ("indexes", lambda o: str(o.get("name"))),
+    ("constraints", lambda o: f"{o.get('table')}.{o.get('name')}"),
+    ("views", lambda o: str(o.get("name"))),
+    ("sequences", lambda o: str(o.get("name"))),
+    ("enums", lambda o: str(o.get("name"))),
+    ("domains", lambda o: str(o.get("name"))),
+    ("functions", lambda o: str(o.get("signature"))),
+    ("triggers", lambda o: f"{o.get('table')}.{o.get('name')}"),
+    ("extensions", lambda o: str(o.get("name"))),
+]
+_KEY_FIELDS = {"name", "table", "signature"}
+
+
+def _describe(section: str, o: Mapping[str, Any] | None) -> str:
+    if o is None:
+        return "–"
+    if section == "columns":
+        bits = [str(o.get("type")), "NOT NULL" if o.get("not_null") else "NULL"]
+        if o.get("default") is not None:
+            bits.append(f"DEFAULT {o.get('default')}")
+        return " ".join(bits)
+    if "definition" in o:
+        return str(o.get("definition"))
+    if section == "enums":
+        return ", ".join(map(str, o.get("labels") or []))
+    return ", ".join(f"{k}={v}" for k, v in o.items() if k not in _KEY_FIELDS and v not in (None, False, "", []))
+
+
+def _changed_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    keys = [k for k in {**a, **b} if a.get(k) != b.get(k)]
+    return "; ".join(f"{k}: {_val(a.get(k))} → {_val(b.get(k))}" for k in keys)
+
+
+def schema_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(kind, object, change, baseline, after) for every schema object that differs."""
+    out: list[tuple[str, str, str, str, str]] = []
+    for ns_key in ("namespaces",):
+        a, b = set(before.get(ns_key) or []), set(after.get(ns_key) or [])
+        out += [("schema", n, "missing after rollback", n, "–") for n in sorted(a - b)]
+        out += [("schema", n, "still present (added after baseline)", "–", n) for n in sorted(b - a)]
+    for section, key in _SCHEMA_SECTIONS:
+        a = {key(o): o for o in before.get(section) or []}
+        b = {key(o): o for o in after.get(section) or []}
+        kind = "index" if section == "indexes" else section[:-1]
+        for k in sorted(a.keys() | b.keys()):
+            oa, ob = a.get(k), b.get(k)
+            if oa == ob:
+                continue
+            if ob is None:
+                change = "missing after rollback"
+            elif oa is None:
+                change = "still present (added after baseline)"
+            else:
+                change = "changed: " + _changed_fields(oa, ob)
+            out.append((kind, k, change, _describe(section, oa), _describe(section, ob)))
+    return out
+
+
+def _schema(h: _Html, data: Mapping[str, Any]) -> None:
+    base_db = _snap(data, "baseline").get("database") or {}
+    after_db = _snap(data, "after_rollback").get("database") or {}
+    before, after = base_db.get("schema_fingerprint") or {}, after_db.get("schema_fingerprint") or {}
+    if not before and not after:
+        h.add('<p class="muted">No database snapshot.</p>')
+        return
+    same = base_db.get("schema_hash") and base_db.get("schema_hash") == after_db.get("schema_hash")
+    h.add(f"<p>Schema fingerprint after the rollback: <b>{'equal to' if same else 'different from'}</b> the baseline "
+          f'<span class="muted">(sha256 {h.e(str(base_db.get("schema_hash", ""))[:12])} → '
+          f'{h.e(str(after_db.get("schema_hash", ""))[:12])})</span>.</p>')
+    rows = []
+    for section, key in _SCHEMA_SECTIONS:
+        a = [key(o) for o in before.get(section) or []]
+        b = [key(o) for o in after.get(section) or []]
+        if not a and not b:
+            continue
+        differs = (before.get(section) or []) != (after.get(section) or [])
+        rows.append(([section, len(a), len(b)], differs, [False, False, differs]))
+    _table(h, ["objects", "baseline", "after rollback"], rows, "schema-counts")
+    changes = schema_changes(before, after)
+    if changes:
+        h.add("<h3>Objects that differ</h3>")
+        _table(h, ["kind", "object", "change", "baseline", "after rollback"],
+               [(list(c), True, [False, True, False, False, False]) for c in changes], "schema-objects")
+    else:
+        h.add("<p>Every schema object equals the baseline.</p>")
+
+
+def _migrations(h: _Html, data: Mapping[str, Any]) -> None:
+    tables: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for key, _ in _STAGES:
+        for m in (_snap(data, key).get("database") or {}).get("migrations") or []:
+            tables.setdefault(str(m.get("table")), {})[key] = m
+    if not tables:
+        h.add('<p class="muted">No migration version table found.</p>')
+        return
+    rows = []
+    for name, stages in tables.items():
+        def show(m: Mapping[str, Any] | None) -> str:
+            if m is None:
+                return "–"
+            return f"version {m.get('version')}" + (" (dirty)" if m.get("dirty") else "")
+        vals = [show(stages.get(k)) for k, _ in _STAGES]
+        a, b = stages.get("baseline"), stages.get("after_rollback")
+        differs = (a or {}).get("rows") != (b or {}).get("rows") or (a or {}).get("dirty") != (b or {}).get("dirty")
+        tool = next((m.get("tool") for m in stages.values()), "")
+        rows.append(([f"{name} ({tool})", *vals], differs, [False, False, False, differs]))
+    _table(h, ["version table", *(t for _, t in _STAGES)], rows, "migrations")
+
+
+def _data(h: _Html, data: Mapping[str, Any]) -> None:
+    by: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for key, _ in _STAGES:
+        for t in (_snap(data, key).get("database") or {}).get("data") or []:
+            by.setdefault(str(t.get("table")), {})[key] = t
+    if not by:
+        h.add('<p class="muted">No tracked table (database.tracked_tables).</p>')
+        return
+    rows = []
+
+    def rc(t: Mapping[str, Any] | None) -> str:
+        if t is None:
+            return "–"
+        return "missing" if t.get("missing") else str(t.get("row_count"))
+
+    def ck(t: Mapping[str, Any] | None) -> str:
+        return "–" if t is None or not t.get("checksum") else str(t.get("checksum"))[:16]
+
+    for table, st in by.items():
+        a, bad, b = st.get("baseline"), st.get("after_bad_deploy"), st.get("after_rollback")
+        rc_diff = rc(a) != rc(b)
+        ck_diff = ck(a) != ck(b)
+        rows.append(([table, rc(a), rc(bad), rc(b), ck(a), ck(b)], rc_diff or ck_diff,
+                     [False, False, False, rc_diff, False, ck_diff]))
+    _table(h, ["table", "rows baseline", "rows after bad deploy", "rows after rollback",
+               "checksum baseline", "checksum after rollback"], rows, "data")
+
+
+def _runbook(h: _Html, data: Mapping[str, Any]) -> None:
+    steps = data.get("runbook_steps") or []
+    if not steps:
+        h.add('<p class="muted">No runbook step ran.</p>')
+        return
+    h.add('<ol class="steps">')
+    for s in steps:
+        failed = step_failed(s)
+        exit_text = "timed out" if s.get("timed_out") else f"exit {s.get('exit_code')}"
+        out = str(s.get("output_tail") or "")
+        h.add(f'<li class="{"failed" if failed else "ok"}"><details{" open" if failed else ""}><summary>'
+              f'<b>#{h.e(s.get("index"))}</b> <code>{h.e(s.get("command"))}</code> '
+              f'<span class="pill {"failed" if failed else "ok"}">{h.e(exit_text)}</span> '
+              f'<span class="muted">{h.e(fmt_s(s.get("duration_s")))} · runbook line {h.e(s.get("line"))}</span>'
+              f"</summary><pre>{h.e(out) if out.strip() else '(no output)'}</pre></details></li>")
+    h.add("</ol>")
+
+
+def _phases(h: _Html, data: Mapping[str, Any]) -> None:
+    phases = data.get("phases") or []
+    if not phases:
+        return
+    t0 = parse_ts(phases[0]["started_at"])
+    h.add('<div class="scroll"><table class="phases"><thead><tr><th>phase</th><th>status</th><th>start</th>'
+          "<th>duration</th><th>detail</th></tr></thead><tbody>")
+    for p in phases:
+        detail = str(p.get("detail") or "")
+        first, _, rest = detail.partition("\n")
+        cell = h.e(first) + (f"<details><summary>more</summary><pre>{h.e(rest)}</pre></details>" if rest else "")
+        bad = p.get("status") != "ok"
+        row_open = '<tr class="diff">' if bad else "<tr>"
+        h.add(f'{row_open}<td>{h.e(p.get("name"))}</td>'
+              f'<td><span class="pill {h.e(p.get("status"))}">{h.e(p.get("status"))}</span></td>'
+              f'<td class="num">+{parse_ts(p["started_at"]) - t0:.2f}s</td>'
+              f'<td class="num">{h.e(fmt_s(p.get("duration_s")))}</td><td class="wrap">{cell}</td></tr>')
+    h.add("</tbody></table></div>")
+
+
+def _events(h: _Html, data: Mapping[str, Any]) -> None:
+    events = data.get("events") or []
+    if not events:
+        h.add('<p class="muted">No event.</p>')
+        return
+    rows = [([e.get("at"), e.get("kind"), e.get("message")], False, []) for e in events]
+    _table(h, ["at", "kind", "message"], rows, "events")
+
+
+# ──────────────────────────────────────────────────────────────── page
+
+
+def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> str:
+    redact = as_redact(redactor)
+    data = journal_data(journal, redact)
+    h = _Html(redact)
+    verdict = str(data.get("verdict") or "ERROR")
+    vclass = verdict if verdict in VERDICT_TEXT else "ERROR"
+    expect = str(data.get("expect") or "")
+    as_expected = matches_expect(data)
+    started = data.get("started_at") or ""
+    try:
+        when = parse_dt(started).strftime("%Y-%m-%d %H:%M UTC") if started else ""
+    except ValueError:
+        when = started
+    h.add("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+          '<meta name="viewport" content="width=device-width, initial-scale=1">'
+          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+          "img-src data:\">"
+          '<meta name="color-scheme" content="light">'
+          f"<title>{h.e(verdict)} · {h.e(data.get('scenario'))} · rollback rehearsal</title>"
+          f"<style>{CSS}</style></head><body>")
+    h.add(f'<header class="verdict verdict-{h.e(vclass)}"><div>'
+          f'<div class="verdict-label" id="verdict">{h.e(verdict)}</div>'
+          f'<h1>{h.e(data.get("scenario"))}</h1>'
+          f'<p class="verdict-sub">{h.e(VERDICT_TEXT.get(vclass, ""))}</p>'
+          + (f'<p class="verdict-sub">{h.e(data.get("description"))}</p>' if data.get("description") else "")
+          + f'<span class="expect">expected {h.e(expect)}: {"as expected" if as_expected else "NOT as expected"}'
+          f"</span> <span class=\"expect\">{h.e(when)}</span></div></header><main>")
+    h.add('<nav><a href="#summary">summary</a><a href="#differences">differences</a>'
+          '<a href="#recommendations">recommendations</a><a href="#timeline">timeline</a>'
+          '<a href="#runbook">runbook</a><a href="#workloads">workloads</a><a href="#registry">registry</a>'
+          '<a href="#schema">schema</a><a href="#data">data</a><a href="#phases">phases</a></nav>')
+
+    h.add('<section id="summary"><h2>Summary</h2>')
+    reasons = data.get("reasons") or []
+    if reasons:
+        h.add('<ul class="reasons">' + "".join(f"<li>{h.e(r)}</li>" for r in reasons) + "</ul>")
+    _figures(h, data)
+    h.add("</section>")
+    h.add('<section id="differences"><h2>Differences after the rollback</h2>')
+    _differences(h, data)
+    h.add('</section><section id="recommendations"><h2>Recommendations</h2>')
+    _recommendations(h, data)
+    h.add('</section><section id="timeline"><h2>Timeline</h2><div class="scroll">')
+    h.add(timeline_svg(h, data))
+    h.add('</div><p class="muted" style="font-size:.85rem">Blue: phases (red when failed); purple: runbook steps; '
+          "dashed green: the app healthy again.</p></section>")
+    h.add('<section id="runbook"><h2>Runbook steps</h2>')
+    _runbook(h, data)
+    h.add('</section><section id="workloads"><h2>Workloads</h2>')
+    _workloads(h, data)
+    h.add('</section><section id="registry"><h2>Registry tags</h2>')
+    _registry(h, data)
+    h.add('</section><section id="schema"><h2>Schema</h2>')
+    _schema(h, data)
+    h.add("<h3>Migration version tables</h3>")
+    _migrations(h, data)
+    h.add('</section><section id="data"><h2>Tracked data</h2>')
+    _data(h, data)
+    h.add('</section><section id="phases"><h2>Phases</h2>')
+    _phases(h, data)
+    h.add('</section><section id="events"><h2>Events</h2>')
+    _events(h, data)
+    env = data.get("environment") or {}
+    h.add("</section><footer>"
+          + " · ".join(h.e(f"{k}: {v}") for k, v in env.items())
+          + f"<br>started {h.e(data.get('started_at'))}, finished {h.e(data.get('finished_at') or '–')}"
+          f" · report.json schema_version {h.e(data.get('schema_version'))}"
+          f" · objectives {h.e(json.dumps(data.get('objectives') or {}))}"
+          "<br>Generated by rollback-rehearsal from report.json (the journal).</footer></main></body></html>\n")
+    return h.text()
+
+
+def write_html(journal: Journal | Mapping[str, Any], directory: Path, redactor: Any = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "report.html"
+    path.write_text(render_html(journal, redactor), encoding="utf-8")
+    return path

@@ -1,0 +1,90 @@
+"""junit.xml: one <testcase> per scenario, for CI test-report views.
+
+A scenario fails when its verdict differs from its ``expect``; the failure
+message names the first differences and the failing runbook step (never a
+stack trace). Written with xml.etree, which escapes text and attributes.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.report.common import (
+    Redact,
+    failing_step,
+    failure_message,
+    fmt_s,
+    matches_expect,
+    step_sentence,
+    total_duration,
+)
+
+SUITE = "rollback-rehearsal"
+
+
+def _details(data: Mapping[str, Any]) -> str:
+    lines = [f"scenario {data.get('scenario')}: verdict {data.get('verdict')}, expected {data.get('expect')}"]
+    lines += [f"time to detect {fmt_s(data.get('time_to_detect_s'))}, "
+              f"time to recover {fmt_s(data.get('time_to_recover_s'))}"]
+    diffs = data.get("differences") or []
+    if diffs:
+        lines.append("differences:")
+        lines += [f"  [{d.get('area')}] {d.get('message')}" for d in diffs]
+    else:
+        lines.append("reasons:")
+        lines += [f"  {r}" for r in data.get("reasons") or []]
+    step = failing_step(data)
+    if step is not None:
+        lines.append(step_sentence(step))
+        tail = str(step.get("output_tail") or "").rstrip()
+        if tail:
+            lines += ["output (tail):", *("  " + ln for ln in tail.splitlines()[-20:])]
+    errored = [p for p in data.get("phases") or [] if p.get("status") == "error"]
+    for p in errored:
+        lines.append(f"phase {p.get('name')} could not run: {str(p.get('detail') or '').splitlines()[:1]}")
+    return "\n".join(lines)
+
+
+def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, timestamp: str = "",
+                 hostname: str = "", run_id: str = "") -> str:
+    """journals: redacted journal data (see common.journal_data)."""
+    failures = sum(1 for d in journals if not matches_expect(d))
+    total_time = sum(total_duration(d) for d in journals)
+    root = ET.Element("testsuites", name=SUITE, tests=str(len(journals)), failures=str(failures),
+                      errors="0", time=f"{total_time:.3f}")
+    suite = ET.SubElement(root, "testsuite", name=SUITE, tests=str(len(journals)), failures=str(failures),
+                          errors="0", skipped="0", time=f"{total_time:.3f}")
+    if timestamp:
+        suite.set("timestamp", redact(timestamp))
+    if hostname:
+        suite.set("hostname", redact(hostname))
+    if run_id:
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="run_id", value=redact(run_id))
+    for d in journals:
+        case = ET.SubElement(suite, "testcase", classname=SUITE, name=redact(str(d.get("scenario"))),
+                             time=f"{total_duration(d):.3f}")
+        props = ET.SubElement(case, "properties")
+        for name in ("verdict", "expect", "time_to_detect_s", "time_to_recover_s"):
+            value = d.get(name)
+            ET.SubElement(props, "property", name=name, value="" if value is None else redact(str(value)))
+        for name, value in (d.get("objectives") or {}).items():
+            ET.SubElement(props, "property", name=f"objective.{redact(name)}",
+                          value="" if value is None else str(value))
+        if not matches_expect(d):
+            fail = ET.SubElement(case, "failure", message=failure_message(d, redact), type=str(d.get("verdict")))
+            fail.text = redact(_details(d))
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = redact(_details(d))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_junit(journals: Sequence[Mapping[str, Any]], path: Path, redact: Redact, **kw: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_junit(journals, redact, **kw), encoding="utf-8")
+    return path

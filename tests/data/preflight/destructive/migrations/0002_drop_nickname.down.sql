@@ -1,0 +1,2 @@
+-- Nothing to undo: the column is gone.
+SELECT 1;

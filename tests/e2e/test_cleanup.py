@@ -1,0 +1,287 @@
+"""Nothing is left behind: after a test session that used the `kind_cluster`
+and `postgres` fixtures, and after `rehearse run` is interrupted (Ctrl-C or
+SIGTERM, while the cluster is being created or while a phase runs), there is
+no kind cluster of that name, no container owned by that session, and no
+Docker volume of theirs (their anonymous volumes removed with them, no new
+dangling volume).
+
+Each test runs its session in a subprocess under a cluster name of its own
+(rr-cleanup-test, rr-interrupt-test), separate from the outer session's
+cluster. Should a check fail, a finalizer removes what that subprocess left,
+so a failing run does not leak onto the machine either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness import tools
+from harness.wait import Wait
+
+pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels its node containers with the cluster name
+
+
+# ── what a session leaves on the Docker host ─────────────────────────────────
+
+
+def _run(*cmd: str, timeout: float = 60) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed: {proc.stderr.strip()}"
+    return proc.stdout
+
+
+def kind_clusters() -> list[str]:
+    return _run(str(tools.tool("kind")), "get", "clusters").split()
+
+
+def session_containers(name: str) -> dict[str, str]:
+    """{container id: description} of every container the session NAME created:
+    the harness's (owner label `NAME-<uuid>`) and kind's node containers."""
+    found: dict[str, str] = {}
+    fmt = '{{.ID}} {{.Names}} {{.Label "%s"}}'
+    for line in _run("docker", "ps", "-a", "--filter", f"label={tools.OWNER_LABEL}",
+                     "--format", fmt % tools.OWNER_LABEL).splitlines():
+        cid, cname, owner = (line.split(" ", 2) + ["", ""])[:3]
+        if owner == name or owner.startswith(f"{name}-"):
+            found[cid] = f"{cname} ({tools.OWNER_LABEL}={owner})"
+    for line in _run("docker", "ps", "-a", "--filter", f"label={KIND_CLUSTER_LABEL}={name}",
+                     "--format", fmt % KIND_CLUSTER_LABEL).splitlines():
+        cid, cname, cluster = (line.split(" ", 2) + ["", ""])[:3]
+        found[cid] = f"{cname} ({KIND_CLUSTER_LABEL}={cluster})"
+    return found
+
+
+def container_volumes(ids: list[str]) -> set[str]:
+    """Names of the Docker volumes (named or anonymous) mounted by these containers."""
+    if not ids:
+        return set()
+    proc = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, timeout=60)
+    infos = json.loads(proc.stdout or "[]")  # a container removed meanwhile is simply absent
+    return {m["Name"] for info in infos for m in info.get("Mounts", []) if m.get("Type") == "volume"}
+
+
+def existing_volumes(names: set[str]) -> set[str]:
+    return {n for n in names if subprocess.run(["docker", "volume", "inspect", n], capture_output=True,
+                                               timeout=30).returncode == 0}
+
+
+def dangling_volumes() -> set[str]:
+    return set(_run("docker", "volume", "ls", "-q", "--filter", "dangling=true").split())
+
+
+@dataclass
+class Seen:
+    """Resources of session NAME observed while it ran (so their removal can be checked)."""
+
+    name: str
+    containers: dict[str, str] = field(default_factory=dict)
+    volumes: set[str] = field(default_factory=set)
+
+    def look(self) -> None:
+        now = session_containers(self.name)
+        self.containers.update(now)
+        self.volumes |= container_volumes(list(now))
+
+
+def assert_nothing_left(name: str, dangling_before: set[str], seen: Seen) -> None:
+    clusters = kind_clusters()
+    assert name not in clusters, f"kind cluster {name} left behind (clusters: {clusters})"
+    left = session_containers(name)
+    assert not left, f"containers of session {name} left behind: {left}"
+    still = existing_volumes(seen.volumes)
+    assert not still, f"volumes of session {name}'s containers left behind: {sorted(still)}"
+    new_dangling = dangling_volumes() - dangling_before
+    assert not new_dangling, f"new dangling Docker volumes after session {name}: {sorted(new_dangling)}"
+
+
+@pytest.fixture
+def leftovers_removed() -> Iterator[list[str]]:
+    """Append a session name; at the end, whatever that session left is removed
+    (after the test's own checks: this is a safety net, not part of the proof)."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        if name in kind_clusters():
+            subprocess.run([str(tools.tool("kind")), "delete", "cluster", f"--name={name}"],
+                           capture_output=True, timeout=180)
+        ids = list(session_containers(name))
+        if ids:
+            subprocess.run(["docker", "rm", "-f", "-v", *ids], capture_output=True, timeout=120)
+
+
+def require_absent(name: str) -> None:
+    """The harness reuses a cluster of the same name: a leftover would make the test meaningless."""
+    if name in kind_clusters() or session_containers(name):
+        pytest.fail(f"a kind cluster or containers named {name} exist before the test (another run of this "
+                    f"test, or a leftover). Remove them: kind delete cluster --name {name}; "
+                    f"docker ps -a --filter label={tools.OWNER_LABEL}")
+
+
+# ── a whole pytest session using the fixtures ────────────────────────────────
+
+INNER_TEST = textwrap.dedent('''\
+    import json
+    import subprocess
+    from pathlib import Path
+
+    import psycopg
+
+    from harness.tools import tool
+
+
+    def test_uses_cluster_and_postgres(kind_cluster, postgres):
+        kubectl = [str(tool("kubectl")), f"--kubeconfig={kind_cluster.kubeconfig}"]
+        subprocess.run([*kubectl, "create", "namespace", "cleanup-probe"], check=True, timeout=60)
+        db = postgres.create_database("cleanup_probe")
+        with psycopg.connect(db.host_dsn, connect_timeout=10) as conn:
+            conn.execute("create table probe (id int primary key)")
+            conn.execute("insert into probe values (1)")
+        nodes = kind_cluster.node_containers()
+        assert nodes
+        Path("seen.json").write_text(json.dumps({"cluster": kind_cluster.name, "nodes": nodes,
+                                                 "postgres": postgres.container_id}))
+    ''')
+
+
+def test_pytest_session_leaves_nothing_behind(pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              leftovers_removed: list[str]) -> None:
+    name = "rr-cleanup-test"
+    # pytester gives the inner session a HOME of its own: point it at this environment's tools.
+    monkeypatch.setenv("REHEARSAL_CACHE_DIR", str(tools.CACHE_DIR))
+    require_absent(name)
+    leftovers_removed.append(name)
+    dangling_before = dangling_volumes()
+    seen = Seen(name)
+
+    pytester.makepyfile(test_inner=INNER_TEST)
+    # While the inner session runs, note its containers and their volumes.
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(2.0):
+            try:
+                seen.look()
+            except Exception:  # noqa: BLE001 (docker busy: next round)
+                pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cluster-name", name,
+                                               "--report-dir", str(tmp_path / "reports"), timeout=600)
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+    result.assert_outcomes(passed=1)
+
+    # The inner session did create a cluster and a Postgres container...
+    inner = json.loads((pytester.path / "seen.json").read_text())
+    assert inner["cluster"] == name
+    assert inner["nodes"] == [f"{name}-control-plane"]
+    assert any(cid and inner["postgres"].startswith(cid) for cid in seen.containers), (inner, seen.containers)
+    assert seen.volumes, "the node and Postgres containers have anonymous volumes: none were seen"
+    # ...and removed both, with their volumes.
+    assert_nothing_left(name, dangling_before, seen)
+    for cid in [inner["postgres"], *inner["nodes"]]:
+        assert subprocess.run(["docker", "inspect", cid], capture_output=True, timeout=30).returncode != 0, cid
+
+
+# ── `rehearse run` interrupted ───────────────────────────────────────────────
+
+
+class Rehearse:
+    """`rehearse run` in a process group of its own; stderr collected by a thread."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "COLUMNS": "200"}  # rich wraps progress lines at 80 columns otherwise
+        self.proc = subprocess.Popen([str(Path(sys.executable).with_name("rehearse")), "run", *args], cwd=REPO,
+                                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # our own process group only
+            self.proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("sig", "to_group", "moment"), [
+    pytest.param(signal.SIGINT, True, "phase", id="ctrl-c-during-phase"),
+    pytest.param(signal.SIGINT, True, "cluster-create", id="ctrl-c-during-cluster-create"),
+    pytest.param(signal.SIGTERM, False, "phase", id="sigterm-during-phase"),
+    pytest.param(signal.SIGTERM, False, "cluster-create", id="sigterm-during-cluster-create"),
+])
+def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, leftovers_removed: list[str],
+                                               sig: signal.Signals, to_group: bool, moment: str) -> None:
+    """Ctrl-C (SIGINT to the whole foreground process group, kind and kubectl
+    included) or SIGTERM (to the harness process only, as a CI runner does),
+    while `kind create cluster` runs or once a rehearsal phase has started."""
+    name = "rr-interrupt-test"
+    require_absent(name)
+    leftovers_removed.append(name)
+    dangling_before = dangling_volumes()
+    seen = Seen(name)
+
+    run = Rehearse("scenarios/bad-image", "--cluster-name", name, "--report-dir", str(tmp_path / "reports"))
+    try:
+        def reached() -> tuple[bool, str]:
+            seen.look()
+            if run.proc.poll() is not None:
+                pytest.fail(f"rehearse exited ({run.proc.returncode}) before being interrupted:\n{run.output}")
+            if moment == "cluster-create":
+                # kind has created the node container and is still booting it.
+                done = any(KIND_CLUSTER_LABEL in d for d in seen.containers.values()) \
+                    and "starting Postgres" not in run.output
+            else:
+                done = "▶ deploy_good" in run.output
+            return done, (run.lines[-1] if run.lines else "(no output yet)")
+
+        Wait(f"rehearse to reach {moment}", 300, 0.5, evidence=lambda: run.output[-3000:]).until(reached)
+        if moment == "phase":
+            time.sleep(2)  # inside the phase's kubectl/kind calls
+        seen.look()
+        assert seen.containers, "nothing was created before the interrupt"
+        if to_group:
+            os.killpg(run.proc.pid, sig)
+        else:
+            run.proc.send_signal(sig)
+        t0 = time.monotonic()
+        try:
+            code = run.proc.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"rehearse did not exit within 180s of {sig.name}:\n{run.output[-3000:]}")
+        run.reader.join(timeout=10)
+        print(f"{sig.name} at {moment}: exited {code} after {time.monotonic() - t0:.1f}s")
+    finally:
+        run.kill()
+
+    assert code == 130, f"exit code {code}, expected 130 (interrupted):\n{run.output[-3000:]}"
+    assert "interrupted: resources cleaned up" in run.output, run.output[-3000:]
+    assert_nothing_left(name, dangling_before, seen)
