@@ -4,7 +4,8 @@
 2 for scenario errors.
 
 Exit codes: 0 every verdict READY (or, with --against-expect, every verdict
-equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors.
+equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors;
+3 the infrastructure (cluster, Postgres) could not be provided.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.table import Table
 from harness.progress import console
 from harness.scenario import ScenarioError, discover, load_all
 
-EXIT_OK, EXIT_NOT_READY, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
 
 def _load(paths: tuple[Path, ...]):
@@ -26,8 +27,8 @@ def _load(paths: tuple[Path, ...]):
         return load_all(list(paths) or [Path("scenarios")])
     except ScenarioError as exc:
         console.print(f"[red]scenario errors ({len(exc.problems)}):[/red]")
-        for p in exc.problems:
-            console.print(f"  {p.file}: [bold]{p.field}[/bold]: {p.message}\n    fix: {p.fix}", highlight=False)
+        for p in exc.problems:  # markup off: messages contain [brackets] and regexes
+            console.print(f"  {p.file}: {p.field}: {p.message}\n    fix: {p.fix}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)
 
 
@@ -106,6 +107,9 @@ def run(paths: tuple[Path, ...], report_dir: Path, keep_cluster: bool, reuse_clu
     except KeyboardInterrupt:
         console.print("[red]interrupted: resources cleaned up[/red]")
         sys.exit(130)
+    except Exception as exc:  # infrastructure could not be provided: no verdict at all
+        console.print(f"infrastructure error: {type(exc).__name__}: {exc}", markup=False, style="red")
+        sys.exit(EXIT_INFRA)
     table = Table("scenario", "verdict", "expect", "detect s", "recover s", "first reason")
     for j in results:
         table.add_row(j.scenario, j.verdict, j.expect, str(j.time_to_detect_s or "-"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import string
+import tempfile
 import subprocess
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -39,6 +41,8 @@ class RehearsalContext:
     cleanup: ExitStack = field(default_factory=ExitStack)
     # Filled by phases.
     bad_deployed_at: float | None = None
+    pods_before_bad: set[str] = field(default_factory=set)
+    _home: str = ""
     runbook_started_at: float | None = None
     snapshots: dict[str, Any] = field(default_factory=dict)
 
@@ -90,7 +94,7 @@ class RehearsalContext:
         kubectl_dir = str(tools.tool("kubectl").parent)
         env = {
             "PATH": f"{kubectl_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": str(self.report_dir / ".home"),
+            "HOME": self.runbook_home(),
             "KUBECONFIG": str(self.kubeconfig),
             "LANG": "C.UTF-8",
         }
@@ -100,8 +104,14 @@ class RehearsalContext:
         for name in self.scenario.pass_env:
             if name in os.environ:
                 env[name] = os.environ[name]
-        Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
         return env
+
+    def runbook_home(self) -> str:
+        """A private, throwaway HOME (docker login etc. must not land in reports)."""
+        if not self._home:
+            self._home = tempfile.mkdtemp(prefix=f"rehearsal-{self.scenario.name}-home-")
+            self.cleanup.callback(shutil.rmtree, self._home, True)
+        return self._home
 
     def render(self, text: str, image: str) -> str:
         return string.Template(text).safe_substitute(self.variables(image))

@@ -288,9 +288,9 @@ def non_transactional(st: Statement, postgres_major: int) -> str | None:
         return f"{st.first} {words[1]}"
     if st.first == "ALTER" and words[1:2] == ["SYSTEM"]:
         return "ALTER SYSTEM"
-    if st.first == "ALTER" and words[1:2] == ["TYPE"] and postgres_major < 12:
-        if any(words[k:k + 2] == ["ADD", "VALUE"] for k in range(len(words))):
-            return f"ALTER TYPE ... ADD VALUE (before PostgreSQL 12, postgres {postgres_major} here)"
+    if (st.first == "ALTER" and words[1:2] == ["TYPE"] and postgres_major < 12
+            and any(words[k:k + 2] == ["ADD", "VALUE"] for k in range(len(words)))):
+        return f"ALTER TYPE ... ADD VALUE (before PostgreSQL 12, postgres {postgres_major} here)"
     return None
 
 
@@ -768,6 +768,11 @@ def _history_limit(dep: K8sObject) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _kept(revisions: dict[int, str], current: int, limit: int) -> set[int]:
+    """What Kubernetes keeps once a rollout completes: the current revision and the `limit` newest old ones."""
+    return {current, *sorted((r for r in revisions if r != current), reverse=True)[:limit]}
+
+
 def check_revision_history(inp: Inputs) -> list[Finding]:
     """revisionHistoryLimit vs the runbook's `rollout undo --to-revision=N` (see docs/preflight.md: the rule)."""
     out: list[Finding] = []
@@ -788,9 +793,9 @@ def check_revision_history(inp: Inputs) -> list[Finding]:
                 fix=f"set revisionHistoryLimit to at least 2 in {dep.file.name} (Kubernetes' default is 10)"))
         # Simulate revisions: each template change makes a new one; a rollback re-numbers the revision it
         # brings back; after each, only the current revision and the `limit` newest old ones are kept.
-        alive: dict[int, str] = dict(REHEARSAL_REVISIONS)   # kept under `limit`
         unlimited: dict[int, str] = dict(REHEARSAL_REVISIONS)  # what would exist with no limit
-        latest = max(alive)
+        latest = max(unlimited)
+        alive = _kept(unlimited, latest, limit)
         for call in calls:
             if not any(r.kind == "deployment" and _resolve(r.name, inp.variables) == dep.name for r in call.refs):
                 continue
@@ -822,21 +827,19 @@ def check_revision_history(inp: Inputs) -> list[Finding]:
                 if n == latest:
                     continue  # already the current revision: kubectl skips
                 label += f" to revision {n}"
-                alive.pop(n)
+                alive.discard(n)
                 unlimited.pop(n)
             elif call.plain_undo:
                 old = [r for r in alive if r != latest]
                 if not old:
                     break  # nothing to undo to: the limit-0 warning above says so
-                alive.pop(max(old))
+                alive.discard(max(old))
                 unlimited.pop(max(old))
             elif not call.changes_template:
                 continue
             latest = max([*unlimited, latest]) + 1
-            alive[latest] = unlimited[latest] = label
-            old = sorted((r for r in alive if r != latest), reverse=True)
-            for r in old[limit:]:
-                alive.pop(r)
+            unlimited[latest] = label
+            alive = {r for r in _kept(unlimited, latest, limit) if r in alive or r == latest}
     return out
 
 

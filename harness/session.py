@@ -62,7 +62,8 @@ class Session:
     def ensure_registry(self) -> RegistryContainer:
         if self.infra.registry is None:
             reg = RegistryContainer(self.infra.cluster.docker_network(), self.owner)
-            self.stack.callback(reg.stop)  # before start: a failed start is cleaned up too
+            if not self.options.keep_cluster:
+                self.stack.callback(reg.stop)  # before start: a failed start is cleaned up too
             reg.start()
             for node in self.infra.cluster.node_containers():
                 reg.configure_node(node)
@@ -72,6 +73,10 @@ class Session:
         return self.infra.registry
 
     def rehearse(self, scenario: Scenario) -> Journal:
+        if scenario.database.postgres != self.options.postgres_major and not self.options.database_dsn:
+            raise ScenarioMismatchError(
+                f"scenario {scenario.name} asks for Postgres {scenario.database.postgres}, this session runs "
+                f"{self.options.postgres_major}. Fix: rehearse it in a session started with that major")
         if scenario.registry is not None:
             self.ensure_registry()
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
@@ -100,6 +105,10 @@ class Session:
         return self.run_reports
 
 
+class ScenarioMismatchError(RuntimeError):
+    """A scenario needs infrastructure this session does not provide."""
+
+
 def _remove_owned_containers(owner: str) -> None:
     """Remove any container still labelled with this session's owner: one an
     interrupt during `docker create` hid from its provider (no id to stop)."""
@@ -119,7 +128,8 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
     _sigterm_as_interrupt()
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
-        stack.callback(_remove_owned_containers, owner)  # runs last
+        if not options.keep_cluster:
+            stack.callback(_remove_owned_containers, owner)  # runs last
         if options.kubeconfig is not None:
             cluster = ExistingClusterProvider(options.kubeconfig).start()
         else:
@@ -129,13 +139,18 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
             cluster.start()
         if options.database_dsn:
             database = ExistingDsnProvider(options.database_dsn).start()
+        elif cluster.docker_network() is None:
+            raise RuntimeError("an existing cluster (--kubeconfig) cannot reach a local Postgres container. "
+                               "Fix: pass --database-dsn with an address the cluster's pods can reach")
         else:
             pg = PostgresContainerProvider(options.postgres_major, cluster.docker_network(), owner)
-            stack.callback(pg.stop)  # registered first: a failed start is still cleaned up
+            if not options.keep_cluster:  # --keep-cluster keeps the databases too, for inspection
+                stack.callback(pg.stop)  # registered first: a failed start is still cleaned up
             database = pg.start()
         session = Session(options, Infrastructure(cluster=cluster, database=database), stack, owner)
         if options.keep_cluster:
-            say(f"--keep-cluster: cluster {cluster.name} stays; delete it with `kind delete cluster --name {cluster.name}`")
+            say(f"--keep-cluster: cluster {cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
+                "remove them with `make clean-clusters`")
         try:
             yield session
         finally:  # before teardown; also after Ctrl-C, for the scenarios that finished

@@ -15,6 +15,9 @@ def execute(ctx: RehearsalContext) -> str:
     bad = s.versions.bad
     _release.publish(ctx, bad)
     _release.run_migration(ctx, bad, "bad")
+    from harness.phases.detect import app_pod_names  # noqa: PLC0415
+
+    ctx.pods_before_bad = app_pod_names(ctx)
     ctx.bad_deployed_at = time.monotonic()
     _release.apply_manifests(ctx, _release.deployed_image(ctx, bad))
     if s.registry is not None:

@@ -6,6 +6,7 @@ import json
 import time
 
 from harness.context import RehearsalContext
+from harness.journal import Difference
 from harness.phases.health import events_text, smoke_ok
 from harness.scenario.models import FailureMode
 from harness.snapshot.state import take_snapshot
@@ -14,13 +15,25 @@ from harness.wait import Wait, WaitTimeout
 NAME = "detect"
 
 
-def _pods(ctx: RehearsalContext) -> list[dict]:
+def app_pod_names(ctx: RehearsalContext) -> set[str]:
+    return {p["metadata"]["name"] for p in _app_pods(ctx)}
+
+
+def _app_pods(ctx: RehearsalContext) -> list[dict]:
+    """Pods of the app's ReplicaSets (not migration Jobs)."""
     out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-o", "json").stdout
-    return json.loads(out)["items"]
+    return [p for p in json.loads(out)["items"]
+            if any(o.get("kind") == "ReplicaSet" for o in p["metadata"].get("ownerReferences", []))]
+
+
+def _bad_pods(ctx: RehearsalContext) -> list[dict]:
+    """Only pods created by the bad release count: the good release's own
+    start-up (a first failed probe, an old restart) must not be mistaken for it."""
+    return [p for p in _app_pods(ctx) if p["metadata"]["name"] not in ctx.pods_before_bad]
 
 
 def _crashloop(ctx: RehearsalContext) -> tuple[bool, str]:
-    for pod in _pods(ctx):
+    for pod in _bad_pods(ctx):
         for st in pod.get("status", {}).get("containerStatuses", []):
             waiting = st.get("state", {}).get("waiting", {}).get("reason", "")
             if st.get("restartCount", 0) >= 1 or waiting in ("CrashLoopBackOff", "Error"):
@@ -29,9 +42,11 @@ def _crashloop(ctx: RehearsalContext) -> tuple[bool, str]:
 
 
 def _readiness(ctx: RehearsalContext) -> tuple[bool, str]:
+    bad = {p["metadata"]["name"] for p in _bad_pods(ctx)}
     ev = json.loads(ctx.kubectl("get", "events", "-n", ctx.namespace, "-o", "json").stdout)["items"]
     for e in ev:
-        if e.get("reason") == "Unhealthy" and "Readiness probe failed" in e.get("message", ""):
+        if (e.get("reason") == "Unhealthy" and "Readiness probe failed" in e.get("message", "")
+                and e.get("involvedObject", {}).get("name") in bad):
             return True, f"{e['involvedObject'].get('name')}: {e['message'][:160]}"
     return False, "no readiness failure yet"
 
@@ -65,7 +80,13 @@ def execute(ctx: RehearsalContext) -> str:
              hint="the bad version did not fail as the scenario says; check failure.mode",
              evidence=lambda: events_text(ctx)).until(lambda: CHECKS[f.mode](ctx))
     except WaitTimeout as exc:
+        # A rehearsal whose bad release did not fail as described did not
+        # exercise the rollback it claims to: never READY.
         ctx.journal.event("detect", f"not detected: {exc.last}")
+        ctx.journal.differences.append(Difference(
+            area="detect", object=f"failure mode {f.mode.value}",
+            message=(f"the bad version did not fail as described ({f.mode.value}) within {f.within_s:.0f}s; "
+                     f"last state: {exc.last[:200]}")))
         raise
     assert ctx.bad_deployed_at is not None
     ctx.journal.time_to_detect_s = round(time.monotonic() - ctx.bad_deployed_at, 2)

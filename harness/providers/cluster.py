@@ -120,11 +120,10 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 class KindProvider:
     """A kind cluster owned by the harness: created here, deleted at teardown."""
 
-    def __init__(self, name: str, image: str | None = None, reuse: bool = False) -> None:
+    def __init__(self, name: str, image: str | None = None) -> None:
         self.name = name
         self.cluster = RehearsalKindCluster(name, image)
         self.kubeconfig = Path(self.cluster.kubeconfig_path)
-        self.reuse = reuse
 
     def start(self) -> KindProvider:
         self.cluster.create()

@@ -304,6 +304,7 @@ _WORKLOAD_ROWS: list[tuple[str, Callable[[Mapping[str, Any]], Any], bool]] = [
     ("rollout complete", lambda w: w.get("rollout_complete"), True),
     ("revision", lambda w: w.get("revision"), False),  # a rollback always makes a new revision
     ("revisionHistoryLimit", lambda w: w.get("revision_history_limit"), True),
+    ("config (content hash)", lambda w: [f"{k} {v}" for k, v in sorted((w.get("config") or {}).items())], True),
     ("pods", lambda w: [f"{p.get('name')} {'ready' if p.get('ready') else 'not ready'} "
                         f"restarts={p.get('restarts')}" for p in w.get("pods") or []], False),
 ]
@@ -521,6 +522,20 @@ def _phases(h: _Html, data: Mapping[str, Any]) -> None:
     h.add("</tbody></table></div>")
 
 
+def _findings(h: _Html, data: Mapping[str, Any]) -> None:
+    findings = data.get("findings") or []
+    if not findings:
+        h.add('<p class="muted">No preflight finding.</p>')
+        return
+    h.add('<ul class="recommendations findings">')
+    for f in findings:
+        sev = "action" if f.get("severity") == "failure" else "info"
+        where = f" ({f.get('file')})" if f.get("file") else ""
+        h.add(f'<li class="rec-{sev}"><b>{h.e(f.get("severity"))}: {h.e(f.get("check"))}</b>{h.e(where)}<br>'
+              f'{h.e(f.get("message"))}<br><span class="muted">fix: {h.e(f.get("fix"))}</span></li>')
+    h.add("</ul>")
+
+
 def _events(h: _Html, data: Mapping[str, Any]) -> None:
     events = data.get("events") or []
     if not events:
@@ -575,6 +590,10 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
     _differences(h, data)
     h.add('</section><section id="recommendations"><h2>Recommendations</h2>')
     _recommendations(h, data)
+    h.add('</section><section id="findings"><h2>Preflight findings</h2>'
+          '<p class="muted" style="font-size:.85rem">Advice read from the scenario\'s files before the run; '
+          "it never changes the verdict.</p>")
+    _findings(h, data)
     h.add('</section><section id="timeline"><h2>Timeline</h2><div class="scroll">')
     h.add(timeline_svg(h, data))
     h.add('</div><p class="muted" style="font-size:.85rem">Blue: phases (red when failed); purple: runbook steps; '

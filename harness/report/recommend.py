@@ -95,7 +95,8 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
                 "environment or the scenario and rehearse again."))
 
     detect = phases.get("detect")
-    if detect is not None and (detect.get("status") != "ok" or data.get("time_to_detect_s") is None):
+    if _diffs(data, "detect") or detect is not None and (
+            detect.get("status") != "ok" or data.get("time_to_detect_s") is None):
         within = objectives.get("max_detect_s")
         limit = f" within {within:.0f}s" if within else ""
         recs.append(Recommendation(
@@ -128,6 +129,14 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
             f"{_objects(data_diffs)}: {data_diffs[0].get('message')}. A down migration that drops a "
             "column or table loses what was written to it: back the data up before the release, or "
             "make the migration reversible without loss."))
+
+    config = _diffs(data, "config")
+    if config:
+        recs.append(Recommendation(
+            "action", "ConfigMaps or Secrets were not restored",
+            f"{_objects(config)}: {config[0].get('message')}. `kubectl rollout undo` only restores the pod "
+            "template: re-apply the previous ConfigMap/Secret in the runbook, or version them by name "
+            "(e.g. kustomize's hash suffix) so the old template points at the old data."))
 
     registry = _diffs(data, "registry")
     if registry:
@@ -162,7 +171,8 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
     recs.extend(_revision_advice(data))
 
     other = [d for d in data.get("differences") or [] if d.get("area") not in
-             {"schema", "migrations", "data", "registry", "app", "health", "runbook", "objective"}]
+             {"schema", "migrations", "data", "registry", "app", "health", "runbook", "objective", "config",
+              "detect"}]
     for d in other:
         recs.append(Recommendation("action", f"Difference in {d.get('area')}", str(d.get("message"))))
 

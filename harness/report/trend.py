@@ -63,7 +63,7 @@ def _short_time(ts: str) -> str:
 def scenario_svg(entries: Sequence[dict[str, Any]], e: Any) -> str:
     """One chart: time to recover per run (oldest left). ``e`` escapes text."""
     width, height = 1000, 240
-    left, right, top, bottom = 64, 980, 18, 180
+    left, right, top, bottom = 64, 950, 18, 180
     values = [x.get("ttr") for x in entries if x.get("ttr") is not None]
     objectives = [x.get("max_recover_s") for x in entries if x.get("max_recover_s") is not None]
     objective = objectives[-1] if objectives else None
@@ -205,7 +205,7 @@ def render_trend_png(history: History, path: Path, redact: Redact | None = None)
         for i, x in enumerate(ent):
             color = COLORS.get(str(x.get("verdict")), OTHER)
             if x.get("ttr") is None:
-                ax.scatter([i], [0], marker="x", s=70, color=color, zorder=2)
+                ax.scatter([i], [0], marker="x", s=70, color=color, zorder=3, clip_on=False)
             else:
                 ax.scatter([i], [x["ttr"]], s=55, color=color, zorder=2, edgecolors="white")
         objectives = [x.get("max_recover_s") for x in ent if x.get("max_recover_s") is not None]

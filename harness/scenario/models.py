@@ -8,6 +8,7 @@ a check.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -51,8 +52,7 @@ class Smoke(Model):
 
     service: Annotated[str, Field(pattern=_NAME_PATTERN)]
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
-    path: str = "/healthz"
-    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    path: Annotated[str, Field(description="Request path; any 2xx answer through the API server's service proxy passes.")] = "/healthz"
 
 
 class App(Model):
@@ -156,6 +156,13 @@ class Objectives(Model):
     max_recover_s: Annotated[float | None, Field(gt=0)] = None
 
 
+# Names the harness itself sets for manifests and runbooks (see context.py).
+RESERVED_VARIABLES = frozenset({
+    "NAMESPACE", "DATABASE_URL", "CLUSTER_DATABASE_URL", "GOOD_IMAGE", "BAD_IMAGE", "APP_IMAGE",
+    "REGISTRY", "REPOSITORY", "GOOD_TAG", "BAD_TAG", "KUBECONFIG", "PATH", "HOME", "DOCKER_HOST",
+})
+
+
 class Scenario(Model):
     """A rollback rehearsal: scenarios/<name>/scenario.yaml."""
 
@@ -185,6 +192,22 @@ class Scenario(Model):
         """`FOO: bar` is shorthand for `FOO: {value: bar}`."""
         if isinstance(v, dict):
             return {k: ({"value": str(x)} if isinstance(x, (str, int, float)) else x) for k, x in v.items()}
+        return v
+
+    @field_validator("variables")
+    @classmethod
+    def _not_reserved(cls, v: dict[str, Variable]) -> dict[str, Variable]:
+        clash = sorted(set(v) & RESERVED_VARIABLES)
+        if clash:
+            raise ValueError(f"{', '.join(clash)} is set by the harness; rename the variable")
+        return v
+
+    @field_validator("pass_env")
+    @classmethod
+    def _passable(cls, v: list[str]) -> list[str]:
+        bad = sorted(n for n in v if n in RESERVED_VARIABLES or not re.fullmatch(_VAR_PATTERN, n))
+        if bad:
+            raise ValueError(f"cannot pass {', '.join(bad)}: reserved by the harness or not a variable name")
         return v
 
     @field_validator("registry")

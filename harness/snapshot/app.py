@@ -4,6 +4,9 @@ Kubernetes API."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from pydantic import BaseModel, ConfigDict
 
 from harness.journal import Difference
@@ -35,6 +38,9 @@ class WorkloadState(BaseModel):
     rollout_complete: bool = False
     image_ids: list[str] = []
     pods: list[PodState] = []
+    # ConfigMaps/Secrets the pod template references: "configmap/NAME" ->
+    # content hash (never the values). `rollout undo` does not version them.
+    config: dict[str, str] = {}
 
     @property
     def healthy(self) -> bool:
@@ -52,6 +58,57 @@ def _pod_state(pod, container: str) -> PodState:
         ready=bool(st and st.ready), image_id=(st.image_id if st else "") or "",
         restarts=st.restart_count if st else 0,
     )
+
+
+def _referenced_config(template_spec) -> set[tuple[str, str]]:
+    """(kind, name) of every ConfigMap/Secret a pod template reads."""
+    refs: set[tuple[str, str]] = set()
+    for c in [*(template_spec.containers or []), *(template_spec.init_containers or [])]:
+        for e in c.env or []:
+            src = e.value_from
+            if src and src.config_map_key_ref:
+                refs.add(("configmap", src.config_map_key_ref.name))
+            if src and src.secret_key_ref:
+                refs.add(("secret", src.secret_key_ref.name))
+        for ef in c.env_from or []:
+            if ef.config_map_ref:
+                refs.add(("configmap", ef.config_map_ref.name))
+            if ef.secret_ref:
+                refs.add(("secret", ef.secret_ref.name))
+    for v in template_spec.volumes or []:
+        if v.config_map:
+            refs.add(("configmap", v.config_map.name))
+        if v.secret:
+            refs.add(("secret", v.secret.secret_name))
+        for src in (v.projected.sources if v.projected else None) or []:
+            if src.config_map:
+                refs.add(("configmap", src.config_map.name))
+            if src.secret:
+                refs.add(("secret", src.secret.name))
+    return refs
+
+
+def _content_hash(data: dict | None) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(data or {}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _config_hashes(core_api, namespace: str, refs: set[tuple[str, str]]) -> dict[str, str]:
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    out: dict[str, str] = {}
+    for kind, name in sorted(refs):
+        try:
+            obj = (core_api.read_namespaced_config_map(name, namespace) if kind == "configmap"
+                   else core_api.read_namespaced_secret(name, namespace))
+            data = dict(obj.data or {})
+            if kind == "configmap":
+                data.update({f"binary:{k}": v for k, v in (obj.binary_data or {}).items()})
+            out[f"{kind}/{name}"] = _content_hash(data)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            out[f"{kind}/{name}"] = "missing"
+    return out
 
 
 def snapshot_workload(apps_api, core_api, namespace: str, deployment: str, container: str | None) -> WorkloadState:
@@ -82,6 +139,7 @@ def snapshot_workload(apps_api, core_api, namespace: str, deployment: str, conta
         replicas=replicas, ready_replicas=st.ready_replicas or 0, updated_replicas=st.updated_replicas or 0,
         available_replicas=st.available_replicas or 0, revision_history_limit=dep.spec.revision_history_limit,
         rollout_complete=complete,
+        config=_config_hashes(core_api, namespace, _referenced_config(dep.spec.template.spec)),
         image_ids=sorted({p.image_id for p in pod_states if p.image_id and p.phase == "Running"}),
         pods=pod_states,
     )
@@ -111,6 +169,12 @@ def diff_workloads(baseline: list[WorkloadState], after: list[WorkloadState],
             tag = " (bad version)" if set(a.image_ids) & bad_ids.get(base.deployment, set()) - set(base.image_ids) else ""
             diffs.append(Difference(area="app", object=obj, message=(
                 f"{obj} runs {running}{tag}; baseline ran {', '.join(_short(i) for i in base.image_ids)}")))
+        for ref, digest in sorted(base.config.items()):
+            now = a.config.get(ref)
+            if now != digest:
+                state = "is missing" if now in (None, "missing") else "content differs from the baseline"
+                diffs.append(Difference(area="config", object=ref, message=(
+                    f"{ref} (used by {obj}) {state}; `rollout undo` does not restore ConfigMaps or Secrets")))
         if not a.healthy:
             diffs.append(Difference(area="health", object=obj, message=(
                 f"{obj} is not healthy: {a.ready_replicas}/{a.replicas} ready, rollout "

@@ -45,7 +45,7 @@ def test_example_loads_with_defaults(kit, name: str) -> None:
     assert s.database.postgres == "15"
     assert s.timeouts.deploy_s == s.timeouts.migrate_s == s.timeouts.verify_s == 180
     assert s.migrations is not None and s.migrations.runs_in is MigrationPlace.JOB
-    assert s.app.smoke is not None and s.app.smoke.expect_status == 200
+    assert s.app.smoke is not None and s.app.smoke.path == "/healthz"
     # paths written in the file resolve relative to the scenario directory and exist
     assert s.path(s.app.manifests).is_file()
     assert s.path(s.runbook.file) == (d / "runbook.md").resolve()
