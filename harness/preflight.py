@@ -19,7 +19,7 @@ import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlparse
 import yaml
@@ -30,7 +30,9 @@ from harness.journal import Finding
 from harness.runbook import SHELL_LANGS, RunbookError, Step, _commands, parse_runbook
 from harness.scenario.models import Scenario
 
-WARNING, FAILURE = "warning", "failure"
+Severity = Literal["warning", "failure"]
+WARNING: Severity = "warning"
+FAILURE: Severity = "failure"
 
 # Check ids (stable: they appear in reports and in docs/preflight.md).
 MIGRATION_PAIRS = "migration-pairs"
@@ -355,8 +357,8 @@ def _objects_in(file: Path, prefix: str = "", suffix: str = "") -> list[K8sObjec
         if d.get("kind") == "List" and isinstance(d.get("items"), list):
             stack.extend(x for x in d["items"] if isinstance(x, dict))
             continue
-        meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
-        name = meta.get("name")
+        meta = d.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
         if isinstance(d.get("kind"), str) and isinstance(name, str):
             out.append(K8sObject(d["kind"].lower(), f"{prefix}{name}{suffix}", d, file))
     return out
@@ -496,10 +498,10 @@ def _parse_kubectl(step: Step, args: list[str]) -> Kubectl:
         while k < len(pos):
             p = pos[k]
             if "/" in p:
-                kind, _, name = p.partition("/")
-                kind = _KIND_ALIASES.get(kind.split(".")[0].lower())
-                if kind and name:
-                    refs.append(Ref(kind, name))
+                alias, _, name = p.partition("/")
+                slash_kind = _KIND_ALIASES.get(alias.split(".")[0].lower())
+                if slash_kind and name:
+                    refs.append(Ref(slash_kind, name))
             elif p.lower() in _KIND_ALIASES and k > 0:
                 kind = _KIND_ALIASES[p.lower()]
                 k += 1
@@ -695,6 +697,7 @@ def check_destructive(inp: Inputs) -> list[Finding]:
                 why = _HAZARD_WHY[hz.kind]
                 base_fix = _HAZARD_FIX.get(hz.kind, "expand/contract: keep the old schema working for one "
                                                     "more release and remove it in a later one")
+                sev: Severity
                 if backups:
                     sev = WARNING
                     tail = (f"; the runbook has a backup/restore step "
@@ -763,8 +766,8 @@ def check_workloads(inp: Inputs) -> list[Finding]:
 
 
 def _history_limit(dep: K8sObject) -> int | None:
-    spec = dep.doc.get("spec") if isinstance(dep.doc.get("spec"), dict) else {}
-    value = spec.get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT)
+    spec = dep.doc.get("spec")
+    value = (spec if isinstance(spec, dict) else {}).get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 

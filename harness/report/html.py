@@ -50,7 +50,7 @@ header.verdict>div{max-width:1100px;margin:0 auto}
 .verdict-sub{font-size:1.05rem;margin:.3em 0 0}
 header.verdict h1{color:#fff}
 .expect{display:inline-block;margin-top:.6em;padding:2px 10px;border-radius:12px;background:rgba(255,255,255,.2);font-weight:600}
-nav{font-size:.9rem;margin:8px 0 0}nav a{margin-right:12px;color:#0969da;text-decoration:none;white-space:nowrap}
+nav{font-size:.9rem;margin:8px 0 0;display:flex;flex-wrap:wrap;gap:2px 14px}nav a{color:#0969da;text-decoration:none;white-space:nowrap}
 .figures{display:flex;flex-wrap:wrap;gap:12px}
 .figure{flex:1 1 260px;border:1px solid var(--line);border-left:6px solid var(--muted);border-radius:6px;padding:10px 12px}
 .figure.ok{border-left-color:var(--ok)}.figure.over{border-left-color:var(--bad)}.figure.unknown{border-left-color:var(--err)}
@@ -78,13 +78,14 @@ ol.steps li{border:1px solid var(--line);border-radius:6px;margin:0 0 6px;paddin
 ol.steps li.failed{border-color:var(--bad);background:var(--diff)}
 details>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
 details>pre{margin:0 10px 10px}
-.timeline{min-width:640px}
+.timeline{min-width:860px;display:block}
 .timeline text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;fill:#1f2328}
 .timeline .axis text{fill:var(--muted);font-size:11px}
 .timeline rect.lane{fill:#f6f8fa}
 .timeline rect.phase{fill:#0969da}.timeline rect.phase.st-failed,.timeline rect.phase.st-error{fill:var(--bad)}
 .timeline rect.phase.st-skipped{fill:var(--err)}
-.timeline rect.step{fill:#8250df}.timeline rect.step.failed{fill:var(--bad)}
+.timeline rect.step,.timeline rect.zstep{fill:#8250df}.timeline rect.step.failed,.timeline rect.zstep.failed{fill:var(--bad)}
+.timeline rect.zphase{fill:#0969da}.timeline rect.zphase.st-failed,.timeline rect.zphase.st-error{fill:var(--bad)}
 .timeline line.grid{stroke:#d0d7de;stroke-width:1}
 .timeline line.marker{stroke:var(--ok);stroke-width:2;stroke-dasharray:4 3}
 .timeline line.marker.detect{stroke:var(--err)}
@@ -164,28 +165,22 @@ def _nice_step(span: float) -> float:
     return 7200
 
 
-def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
-    """Gantt-style SVG: one lane per phase (rect.phase), runbook steps (rect.step) under it."""
-    phases = list(data.get("phases") or [])
-    steps = list(data.get("runbook_steps") or [])
-    if not phases:
-        return '<p class="muted">No phase ran.</p>'
-    t0 = min(parse_ts(p["started_at"]) for p in phases)
-    ends = [parse_ts(p["started_at"]) + float(p.get("duration_s") or 0) for p in phases]
-    ends += [parse_ts(s["started_at"]) + float(s.get("duration_s") or 0) for s in steps]
-    span = max(max(ends) - t0, 0.001)
+Lane = tuple[str, Mapping[str, Any], str]  # (kind: phase | step, record, label)
+
+
+def _gantt(h: _Html, lanes: Sequence[Lane], t0: float, t1: float, *, svg_class: str, label: str,
+           prefix: str = "", recovered_at: float | None = None, recover_s: float | None = None) -> str:
+    """One lane per record, bars placed by started_at/duration_s. Bars get class
+    ``{prefix}phase`` / ``{prefix}step`` (the main timeline uses no prefix)."""
+    span = max(t1 - t0, 0.001)
     left, right, lane_h, top = 150, 990, 24, 8
-    lanes: list[tuple[str, Mapping[str, Any], str]] = [("phase", p, str(p.get("name"))) for p in phases]
-    runbook_at = next((i for i, p in enumerate(phases) if p.get("name") == "runbook"), len(phases) - 1)
-    for k, s in enumerate(steps):
-        lanes.insert(runbook_at + 1 + k, ("step", s, f"  step {s.get('index')}"))
     height = top + lane_h * len(lanes) + 34
 
     def x(t: float) -> float:
         return left + (t - t0) / span * (right - left)
 
-    out = [f'<svg class="timeline" role="img" aria-label="timeline of phases and runbook steps" '
-           f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" width="100%" height="{height}" '
+    out = [f'<svg class="{svg_class}" role="img" aria-label="{h.e(label)}" '
+           f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" width="100%" '
            f'preserveAspectRatio="xMinYMin meet">']
     out += [f'<rect class="lane" x="0" y="{top + i * lane_h}" width="1000" height="{lane_h - 2}"/>'
             for i in range(0, len(lanes), 2)]
@@ -195,41 +190,77 @@ def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
     while tick <= span + 1e-9:
         tx = left + tick / span * (right - left)
         out.append(f'<line class="grid" x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{height - 26}"/>'
-                   f'<text x="{tx:.1f}" y="{height - 10}" text-anchor="middle">{tick:g}s</text>')
+                   f'<text x="{tx:.1f}" y="{height - 10}" text-anchor="middle">+{tick:g}s</text>')
         tick += step_len
     out.append("</g>")
-    for i, (kind, rec, label) in enumerate(lanes):
+    for i, (kind, rec, name) in enumerate(lanes):
         y = top + i * lane_h
         start = parse_ts(rec["started_at"])
         dur = float(rec.get("duration_s") or 0)
         x0, w = x(start), max((dur / span) * (right - left), 2.0)
         if kind == "phase":
-            klass = f"phase st-{h.e(rec.get('status'))}"
+            klass = f"{prefix}phase st-{h.e(rec.get('status'))}"
             tip = f"{rec.get('name')}: {rec.get('status')}, {dur:.2f}s. {rec.get('detail') or ''}"
             end_label = f"{dur:.2f}s" + ("" if rec.get("status") == "ok" else f" {rec.get('status')}")
         else:
-            failed = step_failed(rec)
-            klass = "step failed" if failed else "step"
+            klass = f"{prefix}step" + (" failed" if step_failed(rec) else "")
             tip = f"step {rec.get('index')}: {rec.get('command')} → exit {rec.get('exit_code')}, {dur:.2f}s"
             end_label = f"{dur:.2f}s exit {rec.get('exit_code')}" + (" timed out" if rec.get("timed_out") else "")
-        out.append(f'<text x="8" y="{y + 16}" xml:space="preserve">{h.e(label[:22])}</text>')
+        out.append(f'<text x="8" y="{y + 16}" xml:space="preserve">{h.e(name[:22])}</text>')
         out.append(f'<rect class="{klass}" x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{lane_h - 8}" rx="2">'
                    f"<title>{h.e(tip[:400])}</title></rect>")
-        tx = x0 + w + 4
-        anchor = "start"
-        if tx > right - 60:
+        tx, anchor = x0 + w + 4, "start"
+        if tx > right - 90:
             tx, anchor = x0 - 4, "end"
         out.append(f'<text x="{tx:.1f}" y="{y + 16}" text-anchor="{anchor}">{h.e(end_label)}</text>')
-    # Recovered marker: the runbook phase start + time to recover.
-    rb = next((p for p in phases if p.get("name") == "runbook"), None)
-    ttr = data.get("time_to_recover_s")
-    if rb is not None and ttr is not None:
-        mx = x(parse_ts(rb["started_at"]) + float(ttr))
+    if recovered_at is not None:
+        mx = x(recovered_at)
         if left <= mx <= right + 1:
             out.append(f'<line class="marker recover" x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{height - 26}">'
-                       f"<title>recovered {float(ttr):.2f}s after the runbook started</title></line>")
+                       f"<title>healthy again {float(recover_s or 0):.2f}s after the runbook started</title></line>")
     out.append("</svg>")
     return "".join(out)
+
+
+def _end(rec: Mapping[str, Any]) -> float:
+    return parse_ts(rec["started_at"]) + float(rec.get("duration_s") or 0)
+
+
+def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
+    """The whole rehearsal: one lane per phase (rect.phase), runbook steps (rect.step) under it."""
+    phases = list(data.get("phases") or [])
+    steps = list(data.get("runbook_steps") or [])
+    if not phases:
+        return '<p class="muted">No phase ran.</p>'
+    lanes: list[Lane] = [("phase", p, str(p.get("name"))) for p in phases]
+    runbook_at = next((i for i, p in enumerate(phases) if p.get("name") == "runbook"), len(phases) - 1)
+    for k, s in enumerate(steps):
+        lanes.insert(runbook_at + 1 + k, ("step", s, f"  step {s.get('index')}"))
+    t0 = min(parse_ts(p["started_at"]) for p in phases)
+    t1 = max(_end(r) for _, r, _ in lanes)
+    rb = next((p for p in phases if p.get("name") == "runbook"), None)
+    ttr = data.get("time_to_recover_s")
+    recovered = parse_ts(rb["started_at"]) + float(ttr) if rb is not None and ttr is not None else None
+    return _gantt(h, lanes, t0, t1, svg_class="timeline", label="timeline of phases and runbook steps",
+                  recovered_at=recovered, recover_s=ttr)
+
+
+def recovery_svg(h: _Html, data: Mapping[str, Any]) -> str:
+    """The rollback itself, zoomed: from the runbook's start to the end of verify."""
+    phases = [p for p in data.get("phases") or [] if p.get("name") in ("runbook", "verify")]
+    steps = list(data.get("runbook_steps") or [])
+    rb = next((p for p in phases if p.get("name") == "runbook"), None)
+    if rb is None or not steps:
+        return ""
+    lanes: list[Lane] = [("phase", rb, "runbook")]
+    lanes += [("step", s, f"  step {s.get('index')}") for s in steps]
+    lanes += [("phase", p, str(p.get("name"))) for p in phases if p is not rb]
+    t0 = parse_ts(rb["started_at"])
+    ttr = data.get("time_to_recover_s")
+    recovered = t0 + float(ttr) if ttr is not None else None
+    t1 = max([*(_end(r) for _, r, _ in lanes), recovered or t0])
+    return _gantt(h, lanes, t0, t1, svg_class="timeline timeline-zoom", label="the rollback, zoomed",
+                  prefix="z", recovered_at=recovered, recover_s=ttr)
 
 
 # ─────────────────────────────────────────────────────────── sections
@@ -578,7 +609,8 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
     h.add('<nav><a href="#summary">summary</a><a href="#differences">differences</a>'
           '<a href="#recommendations">recommendations</a><a href="#timeline">timeline</a>'
           '<a href="#runbook">runbook</a><a href="#workloads">workloads</a><a href="#registry">registry</a>'
-          '<a href="#schema">schema</a><a href="#data">data</a><a href="#phases">phases</a></nav>')
+          '<a href="#schema">schema</a><a href="#data">data</a><a href="#findings">preflight</a>'
+          '<a href="#phases">phases</a><a href="#events">events</a></nav>')
 
     h.add('<section id="summary"><h2>Summary</h2>')
     reasons = data.get("reasons") or []
@@ -597,7 +629,11 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
     h.add('</section><section id="timeline"><h2>Timeline</h2><div class="scroll">')
     h.add(timeline_svg(h, data))
     h.add('</div><p class="muted" style="font-size:.85rem">Blue: phases (red when failed); purple: runbook steps; '
-          "dashed green: the app healthy again.</p></section>")
+          "dashed green: the app healthy again.</p>")
+    zoom = recovery_svg(h, data)
+    if zoom:
+        h.add('<h3>The rollback, zoomed</h3><div class="scroll">' + zoom + "</div>")
+    h.add("</section>")
     h.add('<section id="runbook"><h2>Runbook steps</h2>')
     _runbook(h, data)
     h.add('</section><section id="workloads"><h2>Workloads</h2>')

@@ -70,7 +70,8 @@ class Dom(HTMLParser):
         super().__init__()
         self.stack: list[tuple[str, set[str], str]] = []  # (tag, classes, id)
         self.verdict = ""
-        self.timeline_svgs = 0
+        self.timeline_svgs = 0  # the whole rehearsal
+        self.zoom_svgs = 0  # the rollback, zoomed (its bars are zphase/zstep)
         self.phase_rects = 0
         self.step_rects = 0
         self.differences_text = ""
@@ -85,7 +86,8 @@ class Dom(HTMLParser):
         a = dict(attrs)
         classes = set((a.get("class") or "").split())
         if tag == "svg" and "timeline" in classes:
-            self.timeline_svgs += 1
+            self.timeline_svgs += "timeline-zoom" not in classes
+            self.zoom_svgs += "timeline-zoom" in classes
         if tag == "rect" and self._inside("svg", "timeline"):
             self.phase_rects += "phase" in classes
             self.step_rects += "step" in classes
@@ -131,7 +133,7 @@ def test_not_ready_report_in_the_browser(chromium: Path, tmp_path: Path) -> None
     journal, page = _report(tmp_path, "rr3", "forgot-migrate-down")
     dom = Dom(dump_dom(chromium, tmp_path, page))
     assert dom.verdict.strip() == "NOT_READY"
-    assert dom.timeline_svgs == 1
+    assert dom.timeline_svgs == 1 and dom.zoom_svgs == 1
     assert dom.phase_rects == len(journal.phases) == 7
     assert dom.step_rects == len(journal.runbook_steps)
     assert "users.nickname" in dom.differences_text

@@ -469,12 +469,14 @@ def test_demo_scenarios_have_no_findings(name: str) -> None:
 
 
 # ══ rehearse check ════════════════════════════════════════════════════════
+DEMOS = ["bad-image", "bad-migration", "forgot-migrate-down", "promotion"]
+
+
 @pytest.mark.parametrize(("args", "code"), [
-    ([str(EXAMPLES)], 0),
+    ([str(EXAMPLES / d) for d in DEMOS], 0),
     ([str(FIXTURES / "pruned-revision")], 1),
     ([str(FIXTURES / "destructive")], 1),
-    ([str(EXAMPLES), *(str(p) for p in sorted(FIXTURES.iterdir()))], 1),
-    ([str(EXAMPLES / "bad-image"), str(EXAMPLES / "promotion")], 0),
+    ([*(str(EXAMPLES / d) for d in DEMOS), *(str(p) for p in sorted(FIXTURES.iterdir()))], 1),
 ])
 def test_cli_check_exit_codes(args: list[str], code: int) -> None:
     res = CliRunner().invoke(cli, ["check", *args])
