@@ -66,7 +66,7 @@ def journal_data(journal: Journal | Mapping[str, Any], redact: Redact) -> dict[s
 
 def parse_dt(value: str) -> datetime:
     """An ISO-8601 timestamp; naive ones are taken as UTC."""
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    dt = datetime.fromisoformat(value)  # Python 3.11+: also "Z" and date-only forms
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 

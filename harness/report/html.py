@@ -179,9 +179,9 @@ def _gantt(h: _Html, lanes: Sequence[Lane], t0: float, t1: float, *, svg_class: 
     def x(t: float) -> float:
         return left + (t - t0) / span * (right - left)
 
-    out = [f'<svg class="{svg_class}" role="img" aria-label="{h.e(label)}" '
-           f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" width="100%" '
-           f'preserveAspectRatio="xMinYMin meet">']
+    out = [(f'<svg class="{svg_class}" role="img" aria-label="{h.e(label)}" '
+            f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" width="100%" '
+            f'preserveAspectRatio="xMinYMin meet">')]
     out += [f'<rect class="lane" x="0" y="{top + i * lane_h}" width="1000" height="{lane_h - 2}"/>'
             for i in range(0, len(lanes), 2)]
     step_len = _nice_step(span)
@@ -415,9 +415,9 @@ def schema_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
     """(kind, object, change, baseline, after) for every schema object that differs."""
     out: list[tuple[str, str, str, str, str]] = []
     for ns_key in ("namespaces",):
-        a, b = set(before.get(ns_key) or []), set(after.get(ns_key) or [])
-        out += [("schema", n, "missing after rollback", n, "–") for n in sorted(a - b)]
-        out += [("schema", n, "still present (added after baseline)", "–", n) for n in sorted(b - a)]
+        ns_a, ns_b = set(before.get(ns_key) or []), set(after.get(ns_key) or [])
+        out += [("schema", n, "missing after rollback", n, "–") for n in sorted(ns_a - ns_b)]
+        out += [("schema", n, "still present (added after baseline)", "–", n) for n in sorted(ns_b - ns_a)]
     for section, key in _SCHEMA_SECTIONS:
         a = {key(o): o for o in before.get(section) or []}
         b = {key(o): o for o in after.get(section) or []}
@@ -572,7 +572,8 @@ def _events(h: _Html, data: Mapping[str, Any]) -> None:
     if not events:
         h.add('<p class="muted">No event.</p>')
         return
-    rows = [([e.get("at"), e.get("kind"), e.get("message")], False, []) for e in events]
+    rows: list[tuple[Sequence[Any], bool, Sequence[bool]]] = [
+        ([e.get("at"), e.get("kind"), e.get("message")], False, []) for e in events]
     _table(h, ["at", "kind", "message"], rows, "events")
 
 

@@ -48,9 +48,9 @@ class ReportDoc(Journal):
     """report.json: the Journal, with its snapshots typed."""
 
     model_config = ConfigDict(title="Report")
-    baseline: StateSnapshotDoc | None = None
-    after_bad_deploy: StateSnapshotDoc | None = None
-    after_rollback: StateSnapshotDoc | None = None
+    baseline: StateSnapshotDoc | None = None  # type: ignore[assignment]
+    after_bad_deploy: StateSnapshotDoc | None = None  # type: ignore[assignment]
+    after_rollback: StateSnapshotDoc | None = None  # type: ignore[assignment]
 
 
 def json_schema() -> dict[str, Any]:

@@ -27,8 +27,8 @@ SUITE = "rollback-rehearsal"
 
 def _details(data: Mapping[str, Any]) -> str:
     lines = [f"scenario {data.get('scenario')}: verdict {data.get('verdict')}, expected {data.get('expect')}"]
-    lines += [f"time to detect {fmt_s(data.get('time_to_detect_s'))}, "
-              f"time to recover {fmt_s(data.get('time_to_recover_s'))}"]
+    lines.append(f"time to detect {fmt_s(data.get('time_to_detect_s'))}, "
+                 f"time to recover {fmt_s(data.get('time_to_recover_s'))}")
     diffs = data.get("differences") or []
     if diffs:
         lines.append("differences:")

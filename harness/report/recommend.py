@@ -59,8 +59,9 @@ def _revision_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     if not wanted:
         return out
     seen = _workloads(data, "after_bad_deploy") or _workloads(data, "baseline")
-    limits = [(w.get("deployment"), w.get("revision_history_limit"), w.get("revision")) for w in seen
-              if w.get("revision_history_limit") is not None]
+    limits: list[tuple[str, int, int | None]] = [
+        (str(w.get("deployment")), int(w["revision_history_limit"]), w.get("revision")) for w in seen
+        if w.get("revision_history_limit") is not None]
     for n in wanted:
         flagged = False
         for deployment, limit, current in limits:

@@ -64,8 +64,8 @@ def scenario_svg(entries: Sequence[dict[str, Any]], e: Any) -> str:
     """One chart: time to recover per run (oldest left). ``e`` escapes text."""
     width, height = 1000, 240
     left, right, top, bottom = 64, 950, 18, 180
-    values = [x.get("ttr") for x in entries if x.get("ttr") is not None]
-    objectives = [x.get("max_recover_s") for x in entries if x.get("max_recover_s") is not None]
+    values: list[float] = [float(x["ttr"]) for x in entries if x.get("ttr") is not None]
+    objectives = [float(x["max_recover_s"]) for x in entries if x.get("max_recover_s") is not None]
     objective = objectives[-1] if objectives else None
     ymax, ystep = _nice_max(max([*values, objective or 0, 0.1]))
     n = len(entries)
@@ -76,8 +76,8 @@ def scenario_svg(entries: Sequence[dict[str, Any]], e: Any) -> str:
     def y(v: float) -> float:
         return bottom - v / ymax * (bottom - top)
 
-    out = [f'<svg class="trend-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-           f'width="100%" role="img" aria-label="time to recover over runs">']
+    out = [(f'<svg class="trend-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+            f'width="100%" role="img" aria-label="time to recover over runs">')]
     tick = 0.0
     while tick <= ymax + 1e-9:
         out.append(f'<line class="grid" x1="{left}" x2="{right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
@@ -141,11 +141,11 @@ def render_trend_html(history: History, redactor: Any = None, against_expect: bo
 
     ready, total = readiness(hist, against_expect)
     runs = hist.runs()
-    parts = ["<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    parts = [("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
              '<meta name="viewport" content="width=device-width, initial-scale=1">'
              "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
              "img-src data:\">"
-             f"<title>Rollback readiness trend · {ready}/{total} ready</title><style>{CSS}</style></head><body><main>",
+             f"<title>Rollback readiness trend · {ready}/{total} ready</title><style>{CSS}</style></head><body><main>"),
              f"<h1>Rollback readiness trend</h1><p>{render_badge(ready, total)}</p>",
              f'<p class="muted">{len(runs)} run(s), {len(hist.scenarios)} scenario(s), {len(entries)} result(s)'
              + (f", first {e(entries[0]['timestamp'])}, last {e(entries[-1]['timestamp'])}" if entries else "")

@@ -145,10 +145,10 @@ def test_html_not_ready_report() -> None:
     assert "verdict-NOT_READY" in page
     assert page.count('<rect class="phase') == len(j.phases) == 7
     assert page.count('<rect class="step') == len(j.runbook_steps) == 2
-    diffs = re.search(r'<ul class="differences">(.*?)</ul>', page, re.S)
+    diffs = re.search(r'<ul class="differences">(.*?)</ul>', page, re.DOTALL)
     assert diffs and "users.nickname" in diffs.group(1) and "users_nickname_idx" in diffs.group(1)
     # Highlighted rows: the leftover column and index, the migration version, the users checksum.
-    diff_rows = re.findall(r'<tr class="diff">(.*?)</tr>', page, re.S)
+    diff_rows = re.findall(r'<tr class="diff">(.*?)</tr>', page, re.DOTALL)
     joined = "\n".join(diff_rows)
     for needle in ("users.nickname", "users_nickname_idx", "schema_migrations", "users"):
         assert needle in joined
