@@ -47,7 +47,9 @@ def test_example_loads_with_defaults(kit, name: str) -> None:
     assert s.schema_version == 1
     assert s.runbook.step_timeout_s == 180
     assert s.database.postgres == "15"
-    assert s.timeouts.deploy_s == s.timeouts.migrate_s == s.timeouts.verify_s == 180
+    assert s.timeouts.deploy_s == s.timeouts.migrate_s == 180
+    raw = yaml.safe_load((d / "scenario.yaml").read_text())
+    assert s.timeouts.verify_s == raw.get("timeouts", {}).get("verify_s", 180)
     assert s.migrations is not None and s.migrations.runs_in is MigrationPlace.JOB
     assert s.app.smoke is not None and s.app.smoke.path == "/healthz"
     # paths written in the file resolve relative to the scenario directory and exist
