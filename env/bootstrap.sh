@@ -43,6 +43,7 @@ else
   step "kind node image"            "$ENV_DIR/images/node.sh"
 fi
 step "demo app images"              "$ENV_DIR/images/demo.sh"
+step "test tools (chromium)"        "$ENV_DIR/test-tools.sh"
 step "tool links"                   "$ENV_DIR/link-tools.sh"
 
 log "environment ready in $(( $(date +%s) - T0 ))s:"

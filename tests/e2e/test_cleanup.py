@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from harness import tools
+from harness.phases import deploy_good
 from harness.wait import Wait
 
 pytest_plugins = ["pytester"]
@@ -177,7 +178,7 @@ def test_pytest_session_leaves_nothing_behind(pytester: pytest.Pytester, tmp_pat
         while not stop.wait(2.0):
             try:
                 seen.look()
-            except Exception:  # noqa: BLE001 (docker busy: next round)
+            except Exception:  # noqa: BLE001, S110 (docker busy: next round)
                 pass
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -260,7 +261,7 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, leftovers_removed
                 done = any(KIND_CLUSTER_LABEL in d for d in seen.containers.values()) \
                     and "starting Postgres" not in run.output
             else:
-                done = "▶ deploy_good" in run.output
+                done = f"▶ {deploy_good.NAME}" in run.output  # namespace and database exist by then
             return done, (run.lines[-1] if run.lines else "(no output yet)")
 
         Wait(f"rehearse to reach {moment}", 300, 0.5, evidence=lambda: run.output[-3000:]).until(reached)
