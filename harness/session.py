@@ -136,7 +136,7 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
             cluster = KindProvider(options.cluster_name, options.node_image)
             if not (options.keep_cluster or options.reuse_cluster):
                 stack.callback(cluster.delete)  # before start: Ctrl-C during `kind create` is cleaned up too
-            cluster.start()
+            cluster.start(reuse=options.reuse_cluster)
         if options.database_dsn:
             database = ExistingDsnProvider(options.database_dsn).start()
         elif cluster.docker_network() is None:

@@ -19,9 +19,11 @@ def execute(ctx: RehearsalContext) -> str:
     ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=true", timeout=180)
     ctx.kubectl("create", "namespace", ctx.namespace)
     ctx.kubectl("label", "namespace", ctx.namespace, "rollback-rehearsal/scenario=" + s.name)
-    ctx.cleanup.callback(_delete_namespace, ctx)
     ctx.db = ctx.infra.database.create_database(s.name)
     ctx.cleanup.callback(ctx.infra.database.drop_database, ctx.db)
+    # Registered after the database, so it runs before: the app's pods stop
+    # (and disconnect) before the database is dropped.
+    ctx.cleanup.callback(_delete_namespace, ctx)
     # The role's password is a secret: mask it everywhere from now on.
     ctx.redactor = ctx.redactor.with_secrets([ctx.db.password, *s.secret_values])
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": DB_SECRET, "namespace": ctx.namespace},
@@ -35,4 +37,5 @@ def execute(ctx: RehearsalContext) -> str:
 def _delete_namespace(ctx: RehearsalContext) -> None:
     if ctx.keep:
         return
-    ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=false", check=False, timeout=60)
+    ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=true", "--timeout=90s",
+                check=False, timeout=120)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -35,6 +36,10 @@ class ClusterProvider(Protocol):
     def delete(self) -> None: ...
 
 
+class ClusterExists(RuntimeError):
+    """The cluster name is taken and reuse was not requested."""
+
+
 class RehearsalKindCluster(KindCluster):
     """pytest-kind's KindCluster with our built kind/kubectl, a bounded create and a readiness wait."""
 
@@ -46,10 +51,18 @@ class RehearsalKindCluster(KindCluster):
             kind_path=tools.tool("kind"), kubectl_path=tools.tool("kubectl"),
         )
 
-    def create(self, config_file: str | Path | None = None, timeout_s: float = 420) -> None:  # type: ignore[override]
-        """Create (or reuse) the cluster; fail with kind's output, never hang."""
-        existing = subprocess.run([str(self.kind_path), "get", "clusters"], capture_output=True, text=True, timeout=30)
-        if self.name in existing.stdout.split():
+    def exists(self) -> bool:
+        out = subprocess.run([str(self.kind_path), "get", "clusters"], capture_output=True, text=True, timeout=30)
+        return self.name in out.stdout.split()
+
+    def create(self, config_file: str | Path | None = None, timeout_s: float = 420,  # type: ignore[override]
+               reuse: bool = False) -> None:
+        """Create (or, when asked, reuse) the cluster; fail with kind's output, never hang."""
+        if self.exists():
+            if not reuse:
+                # Never adopt (and later delete) a cluster another run may own.
+                raise ClusterExists(f"a kind cluster named {self.name} already exists. Fix: pass --reuse-cluster to "
+                                    "use it (it is then kept), or choose another --cluster-name")
             say(f"reusing kind cluster {self.name}")
             self._export_kubeconfig()
             return
@@ -125,8 +138,8 @@ class KindProvider:
         self.cluster = RehearsalKindCluster(name, image)
         self.kubeconfig = Path(self.cluster.kubeconfig_path)
 
-    def start(self) -> KindProvider:
-        self.cluster.create()
+    def start(self, reuse: bool = False) -> KindProvider:
+        self.cluster.create(reuse=reuse)
         return self
 
     def load_image(self, image: str) -> None:
@@ -153,6 +166,8 @@ class KindProvider:
     def delete(self) -> None:
         say(f"deleting kind cluster {self.name}")
         self.cluster.delete()
+        # The kubeconfig holds the deleted cluster's client keys: remove it too.
+        shutil.rmtree(Path(self.cluster.kubeconfig_path).parent, ignore_errors=True)
 
 
 class ExistingClusterProvider:
