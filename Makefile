@@ -25,13 +25,14 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: env venv
-	$(VENV)/bin/pytest tests scenarios
+	REHEARSAL_REQUIRE_E2E=1 $(VENV)/bin/pytest tests scenarios
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit
 
 demo: env venv
 	$(VENV)/bin/rehearse run scenarios/ --report-dir reports/demo --against-expect
+	$(VENV)/bin/rehearse report trend --report-dir reports/demo
 
 clean-clusters:
 	$(PY) -m harness.cleanup
