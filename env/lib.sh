@@ -76,3 +76,18 @@ with_heartbeat() {
   wait "$hb" 2>/dev/null || true
   return "$rc"
 }
+
+# promote_partial IMAGE : move the final tag onto IMAGE-partial (built just
+# before), drop the temporary tag and the previous build unless something
+# still uses it. An interrupted build never reaches this point, so the final
+# name only ever points at a complete image.
+promote_partial() {
+  local image="$1" old
+  old="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
+  docker tag "$image-partial" "$image"
+  docker rmi "$image-partial" >/dev/null
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$image")" ]; then
+    docker rmi "$old" >/dev/null 2>&1 || true
+  fi
+  log "built $image ($(docker image inspect --format '{{.Size}}' "$image" | numfmt --to=si)B)"
+}

@@ -12,7 +12,7 @@ docker image inspect "$BASE" >/dev/null 2>&1 || die "base image $BASE is missing
 BASE_ID="$(docker image inspect --format '{{.Id}}' "$BASE")"
 
 build_major() {
-  local major="$1" image="$IMAGE_PREFIX/postgres:$1" key old buildlog
+  local major="$1" image="$IMAGE_PREFIX/postgres:$1" key buildlog
   [[ "$major" =~ ^[0-9]+$ ]] || die "'$major' is not a Postgres major version. Usage: $0 [MAJOR...] (e.g. 15)"
   key="$(printf '%s\n' "$(hash_inputs "$0" "$RECIPE")" "$major" "$BASE_ID" | sha256sum | cut -c1-16)"
   if image_has_key "$image" "$key"; then log "$image up to date"; return 0; fi
@@ -30,14 +30,7 @@ build_major() {
       die "Debian $DEBIAN_SUITE has no postgresql-$major. Fix: use a major it ships (bookworm: 15)"
     die "building $image failed (log: $buildlog). Fix: check that the Debian mirror is reachable from containers"
   }
-  old="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
-  docker tag "$image-partial" "$image"
-  docker rmi "$image-partial" >/dev/null
-  # The previous build is now untagged; drop it unless something still uses it.
-  if [ -n "$old" ] && [ "$old" != "$(docker image inspect --format '{{.Id}}' "$image")" ]; then
-    docker rmi "$old" >/dev/null 2>&1 || true
-  fi
-  log "built $image ($(docker image inspect --format '{{.Size}}' "$image" | numfmt --to=si)B)"
+  promote_partial "$image"
   BUILT=1
 }
 

@@ -25,11 +25,4 @@ with_heartbeat "registry build" \
   tail -n 20 "$BUILD_LOG" >&2
   die "building $IMAGE failed (log: $BUILD_LOG). Fix: check that the Debian mirror is reachable from containers"
 }
-OLD="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
-docker tag "$IMAGE-partial" "$IMAGE"
-docker rmi "$IMAGE-partial" >/dev/null
-# The previous build is now untagged; drop it unless something still uses it.
-if [ -n "$OLD" ] && [ "$OLD" != "$(docker image inspect --format '{{.Id}}' "$IMAGE")" ]; then
-  docker rmi "$OLD" >/dev/null 2>&1 || true
-fi
-log "built $IMAGE ($(docker image inspect --format '{{.Size}}' "$IMAGE" | numfmt --to=si)B)"
+promote_partial "$IMAGE"
