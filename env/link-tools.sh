@@ -3,10 +3,9 @@
 # so the harness and users find them without knowing cache keys.
 source "$(dirname "$0")/lib.sh"
 CUR="$BIN_DIR/current"; mkdir -p "$CUR"
-latest() { ls -d "$BIN_DIR/$1"*/ 2>/dev/null | while read -r d; do [ -f "$d/.complete" ] && echo "${d%/}"; done | tail -n1; }
-KIND_DIR="$(latest "kind-$KIND_VERSION-")"
-[ -n "$KIND_DIR" ] && [ -e "$BIN_DIR/kubectl-$KUBE_VERSION" ] || die "kind or kubectl missing; rerun make env"
-ln -sfn "$KIND_DIR/kind" "$CUR/kind"
+[ -f "$BIN_DIR/kind-$KIND_VERSION/.complete" ] && [ -e "$BIN_DIR/kubectl-$KUBE_VERSION" ] ||
+  die "kind or kubectl missing. Fix: rerun make env"
+ln -sfn "$(readlink -f "$BIN_DIR/kind-$KIND_VERSION/kind")" "$CUR/kind"
 ln -sfn "$(readlink -f "$BIN_DIR/kubectl-$KUBE_VERSION")" "$CUR/kubectl"
 NODE_IMAGE="$IMAGE_PREFIX/kind-node:$KUBE_VERSION"
 [ -f "$STATE_DIR/upstream-images.env" ] && source "$STATE_DIR/upstream-images.env" && NODE_IMAGE="$REHEARSAL_NODE_IMAGE"

@@ -15,11 +15,15 @@ tool_dir() {
 # finish DIR : publish a build directory only when it is complete.
 finish() { touch "$1.partial/.complete"; rm -rf "$1"; mv "$1.partial" "$1"; }
 
+# current NAME VERSION DIR : $BIN_DIR/NAME-VERSION names the build of the
+# current recipe (older builds of other recipes may still sit beside it).
+current() { ln -sfn "$3" "$BIN_DIR/$1-$2"; }
+
 # wrapper_build NAME VERSION MODULE : builds env/go/NAME/main.go inside a
 # throwaway module that requires MODULE@VERSION.
 wrapper_build() {
   local name="$1" version="$2" module="$3" out; out="$(tool_dir "$name" "$version")"
-  if [ -f "$out/.complete" ]; then log "$name $version cached"; mark_cached; return; fi
+  if [ -f "$out/.complete" ]; then log "$name $version cached"; current "$name" "$version" "$out"; mark_cached; return; fi
   local work="$CACHE_DIR/src/$name-$version"
   rm -rf "$work"; mkdir -p "$work" "$out.partial"
   cp "$ENV_DIR/go/$name/main.go" "$work/"
@@ -27,16 +31,16 @@ wrapper_build() {
     if [ -n "$module" ]; then go get "$module@$version" >/dev/null 2>&1 || go get "$module@$version"; fi &&
     go mod tidy >/dev/null &&
     CGO_ENABLED=0 with_heartbeat "go build $name" go build -trimpath -ldflags "-s -w" -o "$out.partial/$name" .)
-  finish "$out"; log "$name $version built"
+  finish "$out"; current "$name" "$version" "$out"; log "$name $version built"
 }
 
 # install_build NAME VERSION PACKAGE : `go install PACKAGE@VERSION`.
 install_build() {
   local name="$1" version="$2" pkg="$3" out; out="$(tool_dir "$name" "$version")"
-  if [ -f "$out/.complete" ]; then log "$name $version cached"; mark_cached; return; fi
+  if [ -f "$out/.complete" ]; then log "$name $version cached"; current "$name" "$version" "$out"; mark_cached; return; fi
   mkdir -p "$out.partial"
   CGO_ENABLED=0 GOBIN="$out.partial" with_heartbeat "go install $pkg" go install -trimpath -ldflags "-s -w" "$pkg@$version"
-  finish "$out"; log "$name $version built"
+  finish "$out"; current "$name" "$version" "$out"; log "$name $version built"
 }
 
 # crictl follows the Kubernetes minor it is tested with.

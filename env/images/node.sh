@@ -11,7 +11,8 @@ source "$(dirname "$0")/../lib.sh"
 IMAGE="$IMAGE_PREFIX/kind-node:$KUBE_VERSION"
 BASE_IMAGE="$IMAGE_PREFIX/debian:$DEBIAN_SUITE"
 kube_bins() { [ -f "$BIN_DIR/kubernetes-$KUBE_VERSION/.complete" ] && readlink -f "$BIN_DIR/kubernetes-$KUBE_VERSION"; }
-tool_bin() { ls -d "$BIN_DIR/$1-$2-"*/ 2>/dev/null | while read -r d; do [ -f "$d/.complete" ] && echo "${d%/}/$1"; done | tail -n1; }
+# tool_bin NAME VERSION : the current recipe's build of a tool, or nothing.
+tool_bin() { if [ -f "$BIN_DIR/$1-$2/.complete" ]; then readlink -f "$BIN_DIR/$1-$2/$1"; fi; }
 
 KBIN="$(kube_bins || true)"; [ -n "$KBIN" ] || die "Kubernetes binaries missing. Fix: run env/go/build-kubernetes.sh (make env does)"
 ETCD="$(tool_bin etcd "$ETCD_VERSION")"; COREDNS="$(tool_bin coredns "$COREDNS_VERSION")"; PAUSE="$(tool_bin pause v1)"
