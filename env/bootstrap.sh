@@ -5,6 +5,7 @@
 # builds of images that a configured mirror could provide (see docs/environment.md).
 source "$(dirname "$0")/lib.sh"
 : >"$TIMINGS_FILE"
+rm -f "$STATE_DIR/last-step-cached"  # a marker left by an interrupted run
 trap 'rm -f "$TIMINGS_FILE"' EXIT
 T0=$(date +%s)
 

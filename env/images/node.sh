@@ -33,7 +33,16 @@ PAUSE_IMAGE="$(want_name pause)"
 
 CTX="$(mktemp -d "$CACHE_DIR/node-build.XXXXXX")"
 BUILD_CONTAINER="rollback-rehearsal-node-build-$$"
-cleanup() { docker rm -f "$BUILD_CONTAINER" >/dev/null 2>&1 || true; rm -rf "$CTX"; }
+# Also on failure or Ctrl-C: the build container, the context and every
+# intermediate image; only a finished build reaches the final tag.
+cleanup() {
+  docker rm -f "$BUILD_CONTAINER" >/dev/null 2>&1 || true
+  rm -rf "$CTX"
+  local c
+  for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd coredns pause node-base; do
+    docker rmi "$IMAGE_PREFIX/build-$c:$KEY" >/dev/null 2>&1 || true
+  done
+}
 trap cleanup EXIT
 
 # component_image NAME BINARY [ENTRYPOINT]: a one-binary image FROM scratch.
@@ -101,7 +110,4 @@ docker commit \
   --change "LABEL rollback-rehearsal.recipe-key=$KEY" \
   "$BUILD_CONTAINER" "$IMAGE-partial" >/dev/null
 docker tag "$IMAGE-partial" "$IMAGE"; docker rmi "$IMAGE-partial" >/dev/null
-for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd coredns pause node-base; do
-  docker rmi "$IMAGE_PREFIX/build-$c:$KEY" >/dev/null 2>&1 || true
-done
 log "built $IMAGE ($(docker image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
