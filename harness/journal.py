@@ -65,6 +65,21 @@ class Finding(Record):
     fix: str
 
 
+class FaultRecord(Record):
+    """One fault of the scenario (harness/faults.py): when it was applied and removed, and how it went."""
+
+    kind: str
+    index: int  # position in the scenario's `faults`
+    at_step: int | None = None
+    applied_at: str | None = None
+    reverted_at: str | None = None
+    # applied: it really happened (and was removed); unsupported: this environment cannot do it (detail
+    # has the exact error); failed: applying it failed; skipped: the runbook stopped before its step, or
+    # finished before its delay elapsed.
+    status: Literal["applied", "unsupported", "failed", "skipped"]
+    detail: str = ""
+
+
 class Event(Record):
     at: str
     kind: str
@@ -95,6 +110,12 @@ class Journal(BaseModel):
     differences: list[Difference] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)  # preflight advice, not part of the verdict
     environment: dict[str, str] = Field(default_factory=dict)
+    # Faults (scenario `faults`) and the fault-free second run of the runbook (phase rerun); optional, additive.
+    faults: list[FaultRecord] = Field(default_factory=list)
+    rerun_steps: list[RunbookStepRecord] = Field(default_factory=list)
+    runbook_converged: bool | None = None  # the first verify found no differences
+    idempotent: bool | None = None  # the second run failed no step and left the state equal to the baseline
+    fault_cost_s: float | None = None  # time to recover with the faults minus the second run's
 
     def event(self, kind: str, message: str) -> None:
         self.events.append(Event(at=now_iso(), kind=kind, message=message))

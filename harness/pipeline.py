@@ -13,15 +13,15 @@ from types import ModuleType
 
 from harness.context import RehearsalContext
 from harness.journal import PhaseRecord, Stopwatch, now_iso
-from harness.phases import baseline, deploy_bad, deploy_good, detect, preflight, provision, runbook, verify
+from harness.phases import baseline, deploy_bad, deploy_good, detect, preflight, provision, rerun, runbook, verify
 from harness.progress import say
 from harness.scenario.models import Verdict
 
-PHASES: list[ModuleType] = [preflight, provision, deploy_good, baseline, deploy_bad, detect, runbook, verify]
+PHASES: list[ModuleType] = [preflight, provision, deploy_good, baseline, deploy_bad, detect, runbook, verify, rerun]
 # Phases after which a failure leaves nothing to compare against.
 REQUIRED = {provision.NAME, deploy_good.NAME, baseline.NAME}
 # Phases whose failure is evidence, not a harness error: keep going.
-EVIDENCE = {preflight.NAME, deploy_bad.NAME, detect.NAME, runbook.NAME}  # preflight: advice, never stops
+EVIDENCE = {preflight.NAME, deploy_bad.NAME, detect.NAME, runbook.NAME, rerun.NAME}  # preflight: advice, never stops
 
 
 def _run_phase(ctx: RehearsalContext, phase: ModuleType) -> bool:
@@ -58,6 +58,8 @@ def rehearse(ctx: RehearsalContext) -> RehearsalContext:
     """Run every phase in order; teardown always runs; the verdict is set at the end."""
     with ctx.cleanup:
         for phase in PHASES:
+            if not getattr(phase, "applies", lambda _ctx: True)(ctx):
+                continue  # e.g. rerun: only for scenarios with faults
             ok = _run_phase(ctx, phase)
             if not ok and phase.NAME not in EVIDENCE:
                 if phase.NAME in REQUIRED or phase.NAME == verify.NAME:

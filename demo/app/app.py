@@ -38,6 +38,23 @@ RELEASES = {
         "users_sql": "SELECT id, email, created_at FROM users ORDER BY id",
         "crash_on_start": "fatal: invalid feature-flag configuration 'users.nickname=required'; refusing to start",
     },
+    # Failure-mode catalogue releases: each ships 0001 plus its own 0003
+    # (demo/release-migrations/<version>/) and fails readiness like v2.
+    "v4": {  # 0003 drops users.created_at (destructive)
+        "REQUIRED_SCHEMA": 3,
+        "users_sql": "SELECT id, email FROM users ORDER BY id",
+        "readiness_bug": "v4 bug: user listing times out",
+    },
+    "v5": {  # 0003 fails half-way (CREATE INDEX CONCURRENTLY in a transaction)
+        "REQUIRED_SCHEMA": 3,
+        "users_sql": "SELECT id, email, created_at FROM users ORDER BY id",
+        "readiness_bug": "v5 bug: order status lookup fails",
+    },
+    "v6": {  # 0003 adds orders.discount_cents; its down migration is a no-op
+        "REQUIRED_SCHEMA": 3,
+        "users_sql": "SELECT id, email, created_at FROM users ORDER BY id",
+        "readiness_bug": "v6 bug: discount lookup fails",
+    },
 }
 
 APP_VERSION = os.environ.get("APP_VERSION", "")

@@ -4,23 +4,27 @@
 #   v1  good release, ships migration 0001
 #   v2  bad release: needs migration 0002 (ships 0001-0002), fails readiness
 #   v3  bad image: crash-loops on start (ships 0001)
+#   v4  bad release: its 0003 drops users.created_at (ships 0001 + 0003)
+#   v5  bad release: its 0003 fails half-way, leaving version 3 dirty (0001 + 0003)
+#   v6  bad release: its 0003 down migration is a no-op (0001 + 0003)
+#   (v4..v6 take 0003 from demo/release-migrations/<version>/)
 source "$(dirname "$0")/../lib.sh"
 DEMO_DIR="$REPO_DIR/demo"
 BASE="$IMAGE_PREFIX/debian:$DEBIAN_SUITE"
 IMAGE="$IMAGE_PREFIX/demo-app"
 # version:max-migration it ships
-RELEASES="v1:1 v2:2 v3:1"
+RELEASES="v1:1 v2:2 v3:1 v4:1 v5:1 v6:1"
 
 BASE_ID="$(docker image inspect --format '{{.Id}}' "$BASE" 2>/dev/null)" ||
   die "base image $BASE is missing. Fix: build it first (env/images/base.sh)"
 # The key covers the recipe, the app sources, the migrations and the base
 # image, so a rebuilt base image rebuilds the demo images too.
-KEY="$( { hash_inputs "$0" "$DEMO_DIR/app" "$DEMO_DIR/migrations" "$DEMO_DIR/seed.sql" "$DEMO_DIR/.dockerignore"
+KEY="$( { hash_inputs "$0" "$DEMO_DIR/app" "$DEMO_DIR/migrations" "$DEMO_DIR/release-migrations" "$DEMO_DIR/seed.sql" "$DEMO_DIR/.dockerignore"
           echo "$BASE_ID" "$RELEASES"; } | sha256sum | cut -c1-16)"
 
 todo=""
 for r in $RELEASES; do image_has_key "$IMAGE:${r%%:*}" "$KEY" || todo="$todo $r"; done
-if [ -z "$todo" ]; then log "$IMAGE:{v1,v2,v3} up to date"; mark_cached; exit 0; fi
+if [ -z "$todo" ]; then log "$IMAGE:{v1..v6} up to date"; mark_cached; exit 0; fi
 
 for r in $todo; do
   version="${r%%:*}" max="${r#*:}"

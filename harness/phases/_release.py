@@ -66,6 +66,27 @@ def publish(ctx: RehearsalContext, version: Version) -> None:
     ctx.infra.cluster.load_image(version.image)
 
 
+def run_pre_release(ctx: RehearsalContext, version: Version, label: str) -> None:
+    """`versions.<label>.pre_release`: the deploy procedure's own step before the
+    release (e.g. a backup), on the host with the runbook environment, so files it
+    writes under $HOME are there for the runbook."""
+    if version.pre_release is None:
+        return
+    say(f"pre-release step of the {label} release")
+    timeout = ctx.scenario.runbook.step_timeout_s
+    try:
+        proc = subprocess.run(["bash", "-o", "pipefail", "-c", version.pre_release], env=ctx.runbook_env(),
+                              capture_output=True, text=True, timeout=timeout, cwd=ctx.scenario.directory)
+    except subprocess.TimeoutExpired:
+        ctx.journal.event("pre_release", f"{label}: timed out after {timeout:.0f}s")
+        raise RuntimeError(f"pre_release of the {label} release timed out after {timeout:.0f}s") from None
+    out = ctx.redactor(f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}".strip())
+    ctx.journal.event("pre_release", ctx.redactor(f"{label}: exit {proc.returncode}: {version.pre_release[:200]}")
+                      + (f" — {out[-300:]}" if out else ""))
+    if proc.returncode != 0:
+        raise RuntimeError(f"pre_release of the {label} release failed (exit {proc.returncode}): {out}")
+
+
 def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
     """Run `migrations.up` with the version's image (Job) or on the host."""
     m = ctx.scenario.migrations

@@ -14,9 +14,18 @@ def execute(ctx: RehearsalContext) -> str:
     s = ctx.scenario
     bad = s.versions.bad
     _release.publish(ctx, bad)
-    _release.run_migration(ctx, bad, "bad")
+    _release.run_pre_release(ctx, bad, "bad")
     from harness.phases.detect import app_pod_names  # noqa: PLC0415
 
+    try:
+        _release.run_migration(ctx, bad, "bad")
+    except Exception:
+        # A migration that fails half-way is the release's failure: the app is
+        # never rolled out, but detection (e.g. `smoke`) still has a clock.
+        ctx.pods_before_bad = app_pod_names(ctx)
+        ctx.bad_deployed_at = time.monotonic()
+        ctx.journal.event("release", "the bad release's migration failed: its manifests were not applied")
+        raise
     ctx.pods_before_bad = app_pod_names(ctx)
     ctx.bad_deployed_at = time.monotonic()
     _release.apply_manifests(ctx, _release.deployed_image(ctx, bad))

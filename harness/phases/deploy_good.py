@@ -15,6 +15,7 @@ def execute(ctx: RehearsalContext) -> str:
     s = ctx.scenario
     good = s.versions.good
     _release.publish(ctx, good)
+    _release.run_pre_release(ctx, good, "good")
     _release.run_migration(ctx, good, "good")
     if s.database.seed is not None:
         assert ctx.db is not None

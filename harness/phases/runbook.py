@@ -4,7 +4,9 @@ runbook's section, in order, in a controlled environment."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
+from harness import faults
 from harness.context import RehearsalContext
 from harness.journal import Difference, RunbookStepRecord, now_iso
 from harness.progress import say
@@ -25,7 +27,7 @@ def _record(ctx: RehearsalContext, res: StepResult, started_at: str) -> None:
         style="" if res.ok else "red")
 
 
-def execute(ctx: RehearsalContext) -> str:
+def execute(ctx: RehearsalContext, before_step: Callable[[int], None] | None = None) -> str:
     s = ctx.scenario
     path = s.path(s.runbook.file)
     steps = parse_runbook(path.read_text(encoding="utf-8"), s.runbook.section)
@@ -38,7 +40,9 @@ def execute(ctx: RehearsalContext) -> str:
 
     results = []
     env = ctx.runbook_env()
+    before_step = before_step or faults.runbook_hook(ctx)  # the scenario's faults (harness/faults.py)
     for step in steps:  # one at a time so each record has its own start time
+        before_step(step.index)
         starts.append(now_iso())
         res = run_steps([step], env, s.directory, s.runbook.step_timeout_s, on_step=on_step)[0]
         results.append(res)

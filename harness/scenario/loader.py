@@ -116,6 +116,14 @@ def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:
                 problems.append(Problem(file, "runbook.section",
                                         f"section '{section}' of {runbook.name} has no shell code blocks",
                                         "add ```sh blocks with the rollback commands to that section"))
+            faults = doc.get("faults")  # a fault at a step that never starts would never apply
+            for i, fault in enumerate(faults if isinstance(faults, list) else []):
+                at = fault.get("at_step", 1) if isinstance(fault, dict) else None
+                if steps and isinstance(at, int) and not isinstance(at, bool) and at > len(steps):
+                    problems.append(Problem(file, f"faults[{i}].at_step",
+                                            f"section '{section}' of {runbook.name} has {len(steps)} steps: "
+                                            f"step {at} never starts, so the fault would never apply",
+                                            f"use a step number from 1 to {len(steps)}"))
         except RunbookError as exc:
             problems.append(Problem(file, "runbook.section", str(exc),
                                     f"use one of the headings of {runbook.name} or add the section"))

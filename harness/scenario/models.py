@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 _NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -83,6 +83,12 @@ class Version(Model):
         str | None,
         Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
               description="Commit-SHA tag pushed to the rehearsal registry (promotion scenarios)."),
+    ] = None
+    pre_release: Annotated[
+        str | None,
+        Field(default=None, min_length=1,
+              description="Shell command the team's deploy procedure runs right before this release "
+                          "(e.g. a pg_dump backup): on the host, in the runbook environment."),
     ] = None
 
 
@@ -156,6 +162,57 @@ class Objectives(Model):
     max_recover_s: Annotated[float | None, Field(gt=0)] = None
 
 
+class FaultKind(str, Enum):
+    TERMINATE_DB_CONNECTIONS = "terminate_db_connections"
+    PAUSE_POSTGRES = "pause_postgres"
+    DELETE_APP_POD = "delete_app_pod"
+    PAUSE_CONTROL_PLANE = "pause_control_plane"
+    NETWORK_LATENCY = "network_latency"
+
+
+# Faults that happen once: `duration_s` does not apply to them.
+INSTANT_FAULTS = frozenset({FaultKind.DELETE_APP_POD})
+MAX_FAULT_DURATION_S = 120
+
+
+def _latency_only_for_network_latency(schema: dict) -> None:  # type: ignore[type-arg]
+    """JSON Schema twin of Fault._latency: latency_ms is required by, and only allowed for, network_latency."""
+    schema["if"] = {"required": ["kind"], "properties": {"kind": {"const": "network_latency"}}}
+    schema["then"] = {"required": ["latency_ms"], "properties": {"latency_ms": {"type": "integer"}}}
+    schema["else"] = {"properties": {"latency_ms": {"type": "null"}}}
+
+
+class Fault(Model):
+    """A fault injected for real while the rollback runs (harness/faults.py); always removed afterwards."""
+
+    model_config = ConfigDict(json_schema_extra=_latency_only_for_network_latency)
+
+    kind: Annotated[FaultKind, Field(description="What breaks (see docs/scenario-format.md#faults).")]
+    during: Annotated[Literal["runbook"], Field(description="The phase the fault hits.")] = "runbook"
+    at_step: Annotated[
+        int | None,
+        Field(ge=1, description="Apply just before this runbook step starts (1-based; null: when the runbook starts)."),
+    ] = 1
+    delay_s: Annotated[float, Field(ge=0, le=600, description="Wait this long after that point, then apply.")] = 0
+    duration_s: Annotated[
+        float,
+        Field(ge=0, le=MAX_FAULT_DURATION_S,
+              description="How long the fault lasts before it is removed. terminate_db_connections repeats "
+                          "its sweep for this long (0: one sweep); delete_app_pod ignores it."),
+    ] = 5
+    latency_ms: Annotated[
+        int | None, Field(ge=1, le=10000, description="network_latency only: the added delay per packet.")
+    ] = None
+
+    @model_validator(mode="after")
+    def _latency(self) -> Fault:
+        if self.kind is FaultKind.NETWORK_LATENCY and self.latency_ms is None:
+            raise ValueError("network_latency needs latency_ms (the delay to add, in milliseconds)")
+        if self.kind is not FaultKind.NETWORK_LATENCY and self.latency_ms is not None:
+            raise ValueError(f"latency_ms only applies to network_latency, not to {self.kind.value}; remove it")
+        return self
+
+
 # Names the harness itself sets for manifests and runbooks (see context.py).
 RESERVED_VARIABLES = frozenset({
     "NAMESPACE", "DATABASE_URL", "CLUSTER_DATABASE_URL", "GOOD_IMAGE", "BAD_IMAGE", "APP_IMAGE",
@@ -183,6 +240,9 @@ class Scenario(Model):
     ] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     objectives: Objectives = Field(default_factory=Objectives)
+    faults: Annotated[
+        list[Fault], Field(description="Faults applied while the rollback runs; with any, the runbook runs a second time.")
+    ] = Field(default_factory=list)
     # Set by the loader, not by users: where the scenario lives.
     directory: Annotated[Path, Field(exclude=True, json_schema_extra={"readOnly": True})] = Path(".")
 

@@ -169,6 +169,10 @@ def diff_workloads(baseline: list[WorkloadState], after: list[WorkloadState],
             tag = " (bad version)" if set(a.image_ids) & bad_ids.get(base.deployment, set()) - set(base.image_ids) else ""
             diffs.append(Difference(area="app", object=obj, message=(
                 f"{obj} runs {running}{tag}; baseline ran {', '.join(_short(i) for i in base.image_ids)}")))
+        if a.replicas != base.replicas:  # `rollout undo` restores the pod template, not spec.replicas
+            diffs.append(Difference(area="app", object=obj, message=(
+                f"{obj} has {a.replicas} replicas (baseline {base.replicas}); "
+                "`rollout undo` does not restore the replica count")))
         for ref, digest in sorted(base.config.items()):
             now = a.config.get(ref)
             if now != digest:

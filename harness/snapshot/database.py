@@ -576,4 +576,28 @@ def _table_data(conn: psycopg.Connection[Any], name: str, schemas: Sequence[str]
     assert row is not None
     count, high, low = int(row[0]), row[1], row[2]
     checksum = hashlib.sha256(f"{count}:{high}:{low}".encode()).hexdigest()
-    return TableData(table=name, row_count=count, checksum=checksum)
+    return TableData(table=name, row_count=count, checksum=checksum,
+                     column_checksums=_column_checksums(conn, resolved))
+
+
+# The same multiset hash, per column: md5 of each value's text (NULL marked
+# apart from the text 'NULL'), summed as two 64-bit halves.
+_COLUMN_SUM = ("coalesce(sum(('x' || substr(md5(coalesce({col}::text, '\\N') || ({col} IS NULL)::text), {start}, 16))"
+               "::bit(64)::bigint::numeric), 0)::text")
+
+
+def _column_checksums(conn: psycopg.Connection[Any], resolved: tuple[str, str]) -> dict[str, str]:
+    cols = [r[0] for r in conn.execute(
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        resolved).fetchall()]
+    if not cols:
+        return {}
+    parts = [sql.SQL(_COLUMN_SUM).format(col=sql.Identifier(c), start=sql.Literal(start))
+             for c in cols for start in (1, 17)]
+    row = conn.execute(sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts),
+                                                           sql.Identifier(*resolved))).fetchone()
+    assert row is not None
+    return {c: hashlib.sha256(f"{row[2 * i]}:{row[2 * i + 1]}".encode()).hexdigest()[:32]
+            for i, c in enumerate(cols)}

@@ -274,6 +274,9 @@ class TableData(_Frozen):
     missing: bool = False
     row_count: int | None = None
     checksum: str | None = None
+    # Per column (by name): an order-independent checksum of its values, so a
+    # content change can be pinned to the columns whose values changed.
+    column_checksums: dict[str, str] = {}
 
     @property
     def key(self) -> str:

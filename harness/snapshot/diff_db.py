@@ -357,5 +357,23 @@ def _data_message(name: str, old: TableData | None, new: TableData | None) -> st
     if now > before:
         return f"{obj}: {_plural(now - before, 'row')} added ({before} -> {now})"
     if old.checksum != new.checksum:
-        return f"{obj}: content changed (same row count {before}, checksum differs)"
+        return f"{obj}: content changed (same row count {before}, checksum differs){_changed_columns(old, new)}"
     return None
+
+
+def _changed_columns(old: TableData, new: TableData) -> str:
+    """'; values changed in column created_at' when both snapshots have per-column checksums."""
+    if not old.column_checksums or not new.column_checksums:
+        return ""
+    changed = [c for c in old.column_checksums
+               if c in new.column_checksums and old.column_checksums[c] != new.column_checksums[c]]
+    added = [c for c in new.column_checksums if c not in old.column_checksums]
+    removed = [c for c in old.column_checksums if c not in new.column_checksums]
+    out = ""
+    if changed:
+        out += f"; values changed in {'column' if len(changed) == 1 else 'columns'} {', '.join(changed)}"
+    if added:
+        out += f"; {'column' if len(added) == 1 else 'columns'} {', '.join(added)} not in the baseline"
+    if removed:
+        out += f"; {'column' if len(removed) == 1 else 'columns'} {', '.join(removed)} gone since the baseline"
+    return out

@@ -260,7 +260,7 @@ def test_bad_migration_is_named_and_revert_restores_baseline(app: psycopg.Connec
         Difference(area="data", object="table orders", message="table orders: 3 rows lost (10 -> 7)"),
         # Every users row now carries "nickname": null, so its content differs too.
         Difference(area="data", object="table users",
-                   message="table users: content changed (same row count 10, checksum differs)"),
+                   message="table users: content changed (same row count 10, checksum differs); column nickname not in the baseline"),
     ]
 
     _run(app, REVERT)
@@ -297,7 +297,7 @@ def test_same_count_content_change_and_back(app: psycopg.Connection[Any]) -> Non
     baseline = _snap(app)
     app.execute("UPDATE orders SET note = 'edited' WHERE id = 3")
     assert _messages(diff_database(baseline, _snap(app))) == [
-        "table orders: content changed (same row count 10, checksum differs)"
+        "table orders: content changed (same row count 10, checksum differs); values changed in column note"
     ]
     app.execute("UPDATE orders SET note = 'n/a' WHERE id = 3")
     assert diff_database(baseline, _snap(app)) == []
@@ -310,7 +310,7 @@ def test_duplicate_rows_are_counted(conn: psycopg.Connection[Any]) -> None:
     baseline = _snap(conn, ("t",))
     conn.execute("UPDATE t SET v = 1 WHERE v = 2")
     assert _messages(diff_database(baseline, _snap(conn, ("t",)))) == [
-        "table t: content changed (same row count 2, checksum differs)"
+        "table t: content changed (same row count 2, checksum differs); values changed in column v"
     ]
 
 

@@ -20,6 +20,14 @@ EXAMPLE_EXPECT = {
     "undo-twice": ("NOT_READY", "crashloop"),
     "down-script-missing": ("NOT_READY", "readiness"),
     "configmap-drift": ("NOT_READY", "crashloop"),
+    "fault-db-connections-during-migrate-down": ("NOT_READY", "readiness"),
+    "fault-pause-postgres": ("READY", "readiness"),
+    "fault-delete-pod-during-undo": ("READY", "crashloop"),
+    "fault-pause-control-plane": ("READY", "crashloop"),
+    "destructive-migration": ("NOT_READY", "readiness"),
+    "destructive-migration-with-backup": ("READY", "readiness"),
+    "half-way-migration": ("NOT_READY", "smoke"),
+    "noop-down-migration": ("NOT_READY", "readiness"),
 }
 
 

@@ -1,0 +1,424 @@
+"""Faults applied for real while the rollback runs (scenario `faults`).
+
+Each fault kind is one small class with `apply()` and `revert()`. A
+`FaultInjector` arms the scenario's faults from the runbook phase's
+"before step N" hook: at that point, after `delay_s`, it applies the fault
+(in the calling thread when there is no delay, else from a timer thread), and
+a second timer removes it after `duration_s`. A delayed fault whose moment
+comes after the runbook phase ended is skipped: it must hit the rollback,
+not verify's snapshot. Every fault is bounded in time
+and always removed: the injector's `close()` is registered on the scenario's
+cleanup stack before anything is applied, so errors and Ctrl-C revert too. A
+fault this environment cannot apply (e.g. netem missing from the kernel) is
+recorded as `unsupported` with the exact error and never stops the rehearsal.
+
+Everything that happens goes to the journal (`faults`, `events`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.journal import FaultRecord, Journal, now_iso
+from harness.progress import say
+from harness.scenario.models import INSTANT_FAULTS, Fault, FaultKind
+
+if TYPE_CHECKING:
+    from harness.context import RehearsalContext
+
+DOCKER_TIMEOUT_S = 30
+NETEM_UNKNOWN = "Specified qdisc kind is unknown"
+
+
+class Unsupported(Exception):
+    """This environment cannot apply the fault; the message says why (the exact error when there is one)."""
+
+
+class Skipped(Exception):
+    """The moment for the fault has passed (the runbook finished first); the message says why."""
+
+
+class Action(Protocol):
+    def apply(self) -> str: ...
+    def revert(self) -> str: ...
+
+
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _run(cmd: list[str], timeout: float = DOCKER_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _checked(run: Run, cmd: list[str]) -> str:
+    proc = run(cmd)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
+    return proc.stdout.strip()
+
+
+# ── the fault kinds ──────────────────────────────────────────────────────────
+class TerminateDbConnections:
+    """`pg_terminate_backend` on every connection to the scenario's database, swept again every
+    `interval_s` until reverted (so it also hits connections opened after it started)."""
+
+    QUERY = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+             "WHERE datname = %s AND pid <> pg_backend_pid()")
+    # Measured against the demo's `migrate` (docker run, one short-lived connection): a sweep every 0.2 s
+    # missed 9 of 12 runs, every 0.05 s 4 of 12, every 0.01 s none of 32. A fault must hit.
+    INTERVAL_S = 0.01
+
+    def __init__(self, admin_dsn: str, dbname: str, duration_s: float, interval_s: float = INTERVAL_S,
+                 connect: Callable[..., Any] | None = None) -> None:
+        self.admin_dsn, self.dbname, self.duration_s, self.interval_s = admin_dsn, dbname, duration_s, interval_s
+        self._connect = connect
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: Any = None
+        self.sweeps = self.terminated = 0
+        self.errors: list[str] = []
+        self._t0 = 0.0
+
+    def _sweep(self) -> None:
+        rows = self._conn.execute(self.QUERY, (self.dbname,)).fetchall()
+        self.sweeps += 1
+        self.terminated += sum(1 for (ok,) in rows if ok)
+
+    def _loop(self) -> None:
+        deadline = self._t0 + self.duration_s
+        while not self._stop.wait(self.interval_s) and time.monotonic() < deadline:
+            try:
+                self._sweep()
+            except Exception as exc:  # noqa: BLE001 (keep sweeping: Postgres may be busy, the fault goes on)
+                if len(self.errors) < 3:
+                    self.errors.append(f"{type(exc).__name__}: {exc}".strip())
+
+    def apply(self) -> str:
+        if self._connect is None:
+            import psycopg
+
+            self._connect = psycopg.connect
+        self._conn = self._connect(self.admin_dsn, autocommit=True, connect_timeout=10)
+        self._t0 = time.monotonic()
+        self._sweep()
+        first = self.terminated
+        if self.duration_s > 0:
+            self._thread = threading.Thread(target=self._loop, name=f"fault-terminate-{self.dbname}", daemon=True)
+            self._thread.start()
+        return (f"first sweep terminated {first} connection(s) to {self.dbname}; "
+                f"sweeping every {self.interval_s:g}s for {self.duration_s:g}s")
+
+    def revert(self) -> str:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+        if self._conn is not None:
+            self._conn.close()
+        errors = f"; sweep errors: {' | '.join(self.errors)}" if self.errors else ""
+        return (f"{self.sweeps} sweep(s) over {time.monotonic() - self._t0:.1f}s terminated "
+                f"{self.terminated} connection(s) in total{errors}")
+
+
+class PauseContainer:
+    """`docker pause` a container (every process frozen: it accepts TCP connections, never answers), then
+    `docker unpause`."""
+
+    def __init__(self, container: str, what: str, run: Run = _run) -> None:
+        self.container, self.what, self.run = container, what, run
+
+    def apply(self) -> str:
+        _checked(self.run, ["docker", "pause", self.container])
+        return f"paused {self.what}"
+
+    def revert(self) -> str:
+        proc = self.run(["docker", "unpause", self.container])
+        if proc.returncode != 0 and "is not paused" not in proc.stderr:
+            raise RuntimeError(f"`docker unpause {self.container}` failed ({proc.returncode}): {proc.stderr.strip()}")
+        return f"unpaused {self.what}"
+
+
+class DeleteAppPod:
+    """Delete the newest running pod of a Deployment (`kubectl delete pod --wait=false`). Instantaneous.
+
+    During a rollout there may be no running pod for a moment (the old one terminating, the new one
+    being created): it waits up to `wait_s` for one."""
+
+    def __init__(self, kubectl: Callable[..., subprocess.CompletedProcess[str]], namespace: str,
+                 deployment: str, wait_s: float = 15, poll_s: float = 0.5,
+                 too_late: Callable[[], bool] = lambda: False) -> None:
+        self.kubectl, self.namespace, self.deployment = kubectl, namespace, deployment
+        self.wait_s, self.poll_s, self.too_late = wait_s, poll_s, too_late
+
+    def choose(self) -> dict[str, Any]:
+        dep = json.loads(self.kubectl("-n", self.namespace, "get", "deployment", self.deployment, "-o", "json").stdout)
+        labels = dep["spec"]["selector"].get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            pods = json.loads(self.kubectl("-n", self.namespace, "get", "pods", "-l", selector, "-o", "json").stdout)
+            try:
+                return pick_running_pod(pods.get("items") or [], self.deployment)
+            except RuntimeError as exc:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"{exc} after waiting {self.wait_s:g}s") from None
+                if self.too_late():
+                    raise Skipped(f"the runbook finished while waiting for a running pod ({exc})") from None
+            time.sleep(self.poll_s)
+
+    def apply(self) -> str:
+        pod = self.choose()
+        name = pod["metadata"]["name"]
+        self.kubectl("-n", self.namespace, "delete", "pod", name, "--wait=false")
+        images = ",".join(c.get("image", "?") for c in pod["spec"].get("containers", []))
+        ready = all(c.get("ready") for c in pod.get("status", {}).get("containerStatuses") or [])
+        return f"deleted pod {name} ({images}, {'ready' if ready else 'not ready'}) of deployment {self.deployment}"
+
+    def revert(self) -> str:
+        return ""  # nothing to undo: the Deployment replaces the pod
+
+
+def pick_running_pod(items: list[dict[str, Any]], deployment: str) -> dict[str, Any]:
+    """The newest pod in phase Running that is not already being deleted."""
+    running = [p for p in items if (p.get("status") or {}).get("phase") == "Running"
+               and not p["metadata"].get("deletionTimestamp")]
+    if not running:
+        phases = ", ".join(f"{p['metadata']['name']}={(p.get('status') or {}).get('phase')}" for p in items) or "none"
+        raise RuntimeError(f"no running pod of deployment {deployment} to delete (pods: {phases})")
+    return max(running, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
+
+
+class NetworkLatency:
+    """`tc qdisc add dev eth0 root netem delay Xms` inside each node (docker exec); revert `tc qdisc del`."""
+
+    def __init__(self, nodes: list[str], latency_ms: int, run: Run = _run, device: str = "eth0") -> None:
+        self.nodes, self.latency_ms, self.run, self.device = nodes, latency_ms, run, device
+        self.applied: list[str] = []
+
+    def apply(self) -> str:
+        for node in self.nodes:
+            cmd = ["docker", "exec", node, "tc", "qdisc", "add", "dev", self.device, "root", "netem",
+                   "delay", f"{self.latency_ms}ms"]
+            proc = self.run(cmd)
+            if proc.returncode != 0:
+                err = (proc.stderr or proc.stdout).strip()
+                if NETEM_UNKNOWN in err:
+                    raise Unsupported(f"`{' '.join(cmd[3:])}` in {node}: {err} "
+                                      "(the kernel has no sch_netem: CONFIG_NET_SCH_NETEM is not set)")
+                raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {err}")
+            self.applied.append(node)
+        return f"added {self.latency_ms}ms of latency on {self.device} of {', '.join(self.nodes)}"
+
+    def revert(self) -> str:
+        for node in list(self.applied):
+            _checked(self.run, ["docker", "exec", node, "tc", "qdisc", "del", "dev", self.device, "root"])
+            self.applied.remove(node)
+        return "removed the netem qdisc"
+
+
+def action_for(ctx: RehearsalContext, fault: Fault) -> Action:
+    """The action of one fault in this rehearsal's environment; Unsupported when it cannot exist here."""
+    kind = fault.kind
+    if kind is FaultKind.TERMINATE_DB_CONNECTIONS:
+        assert ctx.db is not None
+        return TerminateDbConnections(ctx.infra.database.admin_dsn, ctx.db.name, fault.duration_s)
+    if kind is FaultKind.PAUSE_POSTGRES:
+        try:
+            container = ctx.infra.database.container_id  # type: ignore[attr-defined]
+        except AttributeError:
+            raise Unsupported("the database is not a container of this session (--database-dsn): "
+                              "it cannot be paused") from None
+        return PauseContainer(container, f"the Postgres container {container[:12]}")
+    if kind is FaultKind.DELETE_APP_POD:
+        return DeleteAppPod(ctx.kubectl, ctx.namespace, ctx.scenario.app.workloads[0].deployment,
+                            too_late=lambda: runbook_over(ctx.journal))
+    nodes = ctx.infra.cluster.node_containers()
+    if not nodes:
+        raise Unsupported("the cluster has no node containers (an existing cluster via --kubeconfig)")
+    if kind is FaultKind.PAUSE_CONTROL_PLANE:
+        planes = [n for n in nodes if n.endswith("-control-plane")] or nodes[:1]
+        return PauseContainer(planes[0], f"the control-plane node {planes[0]}")
+    assert kind is FaultKind.NETWORK_LATENCY and fault.latency_ms is not None
+    return NetworkLatency(nodes, fault.latency_ms)
+
+
+# ── scheduling ───────────────────────────────────────────────────────────────
+class _State:
+    def __init__(self, index: int, fault: Fault) -> None:
+        self.index, self.fault = index, fault
+        self.lock = threading.Lock()  # held while applying or reverting: cleanup waits for an apply in flight
+        self.armed = self.started = self.ended = self.reverted = False
+        self.action: Action | None = None
+        self.timer: Any = None         # the delay before applying
+        self.revert_timer: Any = None  # the duration
+        self.applied_mono: float | None = None
+        self.record: FaultRecord | None = None
+
+
+class FaultInjector:
+    """Arms, applies and always removes one scenario's faults; records them in the journal."""
+
+    def __init__(self, faults: list[Fault], make_action: Callable[[Fault], Action], journal: Journal,
+                 redact: Callable[[str], str] = str, timer: Callable[..., Any] = threading.Timer,
+                 clock: Callable[[], float] = time.monotonic,
+                 too_late: Callable[[], bool] = lambda: False) -> None:
+        self.states = [_State(i, f) for i, f in enumerate(faults)]
+        self.make_action, self.journal, self.redact, self.too_late = make_action, journal, redact, too_late
+        self._timer, self._clock = timer, clock
+        self._publish_lock = threading.Lock()
+        self.closed = False
+
+    # the runbook phase's hook
+    def before_step(self, n: int) -> None:
+        for st in self.states:
+            if not st.armed and not self.closed and (st.fault.at_step or 1) == n:
+                self._arm(st)
+
+    def _arm(self, st: _State) -> None:
+        st.armed = True
+        delay = st.fault.delay_s
+        if delay <= 0:
+            self._apply(st)  # in this thread: the fault is in place before the step starts
+        else:
+            st.timer = self._start_timer(delay, self._apply, st)
+
+    def _start_timer(self, delay: float, fn: Callable[[_State], None], st: _State) -> Any:
+        t = self._timer(delay, fn, args=(st,))
+        t.daemon = True
+        t.start()
+        return t
+
+    def _apply(self, st: _State) -> None:
+        f = st.fault
+        with st.lock:
+            if st.ended:
+                return
+            if f.delay_s > 0 and self.too_late():  # a fault "during the runbook" must not hit verify
+                self._record(st, status="skipped", detail=f"the runbook finished before its delay ({f.delay_s:g}s) "
+                                                          "elapsed: it would have hit verify, not the rollback")
+                return
+            st.started = True  # from here on, the end reverts (also if apply is interrupted halfway)
+            at = None
+            try:
+                st.action = self.make_action(f)
+                detail = st.action.apply()
+                status, at = "applied", now_iso()  # when it is in place
+            except Unsupported as exc:
+                detail, status = str(exc), "unsupported"
+            except Skipped as exc:
+                detail, status = str(exc), "skipped"
+            except Exception as exc:  # noqa: BLE001 (a fault that cannot be applied is recorded, never fatal)
+                detail, status = f"{type(exc).__name__}: {exc}", "failed"
+            st.applied_mono = self._clock()
+            self._record(st, applied_at=at, status=status, detail=detail)
+            lasting = status == "applied" and f.kind not in INSTANT_FAULTS
+            style = {"applied": "magenta", "unsupported": "yellow", "skipped": "yellow"}.get(status, "red")
+            say(f"  fault {f.kind.value}: {status} — {self.redact(detail)[:200]}", style=style)
+            self.journal.event("fault", self.redact(f"{f.kind.value} {status}: {detail}"))
+            if lasting and not st.ended:
+                st.revert_timer = self._start_timer(f.duration_s, self._revert, st)
+            elif not lasting and st.action is not None and status == "applied":
+                st.reverted = True  # instantaneous: nothing stays to remove
+
+    def _revert(self, st: _State, early: bool = False) -> None:
+        with st.lock:
+            if st.reverted or not st.started or st.action is None:
+                return
+            st.reverted = True
+            try:
+                detail = st.action.revert()
+            except Exception as first:  # noqa: BLE001 (try once more: a fault must never stay behind)
+                time.sleep(1)
+                try:
+                    detail = st.action.revert() + f" (second attempt; first: {first})"
+                except Exception as exc:  # noqa: BLE001
+                    detail = f"REVERT FAILED: {type(exc).__name__}: {exc}"
+                    say(f"  fault {st.fault.kind.value}: {detail}", style="bold red")
+            if st.record is None or st.record.status != "applied":
+                return  # unsupported/failed: nothing was in place; the revert was only a safety net
+            lasted = self._clock() - (st.applied_mono or self._clock())
+            if early:
+                detail += f" (removed early, after {lasted:.1f}s of {st.fault.duration_s:g}s)"
+            self._record(st, reverted_at=now_iso(), detail=f"{st.record.detail}; {detail}" if detail else None)
+            say(f"  fault {st.fault.kind.value}: removed after {lasted:.1f}s", style="magenta")
+            self.journal.event("fault", self.redact(f"{st.fault.kind.value} removed after {lasted:.1f}s: {detail}"))
+
+    def _end(self, st: _State, why: str) -> None:
+        if st.timer is not None:
+            st.timer.cancel()
+        if st.revert_timer is not None:
+            st.revert_timer.cancel()
+        with st.lock:
+            st.ended = True  # a delay timer that fires now does nothing
+        if st.started:
+            self._revert(st, early=True)
+            if st.record is None:  # interrupted (Ctrl-C) while applying: reverted as a precaution
+                self._record(st, status="failed", detail="interrupted while being applied; reverted")
+        elif st.record is None:
+            if not st.armed:
+                why = f"runbook step {st.fault.at_step or 1} never started (the runbook stopped before it)"
+            self._record(st, status="skipped", detail=why)
+
+    def close(self, why: str = "the rehearsal ended before its delay elapsed") -> None:
+        """Cancel what has not happened yet and remove everything still in place. Idempotent."""
+        self.closed = True
+        for st in self.states:
+            self._end(st, why)
+
+    def _record(self, st: _State, **changes: Any) -> None:
+        changes = {k: (self.redact(v) if k == "detail" and isinstance(v, str) else v)
+                   for k, v in changes.items() if v is not None}
+        if st.record is None:
+            st.record = FaultRecord(kind=st.fault.kind.value, index=st.index, at_step=st.fault.at_step,
+                                    **changes)
+        else:
+            st.record = st.record.model_copy(update=changes)
+        with self._publish_lock:
+            self.journal.faults = [s.record for s in self.states if s.record is not None]
+
+    @property
+    def active(self) -> list[str]:
+        return [s.fault.kind.value for s in self.states if s.started and not s.reverted]
+
+
+# ── one injector per rehearsal ───────────────────────────────────────────────
+_INJECTORS: dict[int, FaultInjector] = {}
+
+
+def runbook_over(journal: Journal) -> bool:
+    """The runbook phase has ended (the pipeline records a phase when it ends)."""
+    return any(p.name == "runbook" for p in journal.phases)
+
+
+def runbook_hook(ctx: RehearsalContext) -> Callable[[int], None]:
+    """The runbook phase's "before step N" callback: arms the scenario's faults (a no-op without any)."""
+    faults = [f for f in ctx.scenario.faults if f.during == "runbook"]
+    if not faults:
+        return lambda n: None
+    injector = FaultInjector(faults, lambda f: action_for(ctx, f), ctx.journal, ctx.redactor,
+                             too_late=lambda: runbook_over(ctx.journal))
+    key = id(ctx)
+
+    def close() -> None:
+        try:
+            injector.close()
+        finally:
+            _INJECTORS.pop(key, None)
+
+    ctx.cleanup.callback(close)  # before anything is applied: errors and Ctrl-C remove the faults too
+    _INJECTORS[key] = injector
+    return injector.before_step
+
+
+def settle(ctx: RehearsalContext, why: str) -> list[str]:
+    """End every fault of this rehearsal now (the rerun must run without any); returns those removed early."""
+    injector = _INJECTORS.get(id(ctx))
+    if injector is None:
+        return []
+    still = injector.active
+    injector.close(why)
+    return still
