@@ -260,7 +260,8 @@ def test_bad_migration_is_named_and_revert_restores_baseline(app: psycopg.Connec
         Difference(area="data", object="table orders", message="table orders: 3 rows lost (10 -> 7)"),
         # Every users row now carries "nickname": null, so its content differs too.
         Difference(area="data", object="table users",
-                   message="table users: content changed (same row count 10, checksum differs); column nickname not in the baseline"),
+                   message="table users: content changed (same row count 10, checksum differs); "
+                           "column nickname not in the baseline"),
     ]
 
     _run(app, REVERT)

@@ -374,6 +374,22 @@ def test_data_differences(after: tuple[int, str] | None, expected: str) -> None:
     assert diffs == [Difference(area="data", object="table orders", message=expected)]
 
 
+def test_content_change_names_the_columns() -> None:
+    def users(checksum: str, **cols: str) -> tuple[TableData, ...]:
+        return (TableData(table="users", row_count=3, checksum=checksum, column_checksums=cols),)
+
+    base = users("c0", id="a", email="b", created_at="c")
+    # A column dropped and re-added empty (an irreversible migration's down): same schema, values lost.
+    assert messages(diff_database(snap(data=base), snap(data=users("c1", id="a", email="b", created_at="z")))) == [
+        "table users: content changed (same row count 3, checksum differs); values changed in column created_at"]
+    assert messages(diff_database(snap(data=base), snap(data=users("c2", id="a", email="y", note="n")))) == [
+        ("table users: content changed (same row count 3, checksum differs); values changed in column email; "
+         "column note not in the baseline; column created_at gone since the baseline")]
+    # Snapshots without per-column checksums (older reports) keep the table-level message.
+    assert messages(diff_database(snap(data=users("c0")), snap(data=users("c1")))) == [
+        "table users: content changed (same row count 3, checksum differs)"]
+
+
 def test_tracked_table_missing_at_baseline() -> None:
     base = _data(orders=(10, "c-orders"), users=(5, "c-users"), audit=None)
     assert diff_database(snap(data=base), snap(data=base)) == []
