@@ -112,7 +112,7 @@ def test_catalogue_is_well_formed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mutation", mut.selected(), ids=str)
 def test_mutation_is_detected(mutation: mut.Mutation, tmp_path: Path, rehearsal: Any,
-                              kind_cluster: Any, node_images: list[str]) -> None:
+                              node_images: list[str]) -> None:
     t0 = time.monotonic()
     try:
         with mut.mutated_scenario(mutation, tmp_path) as made:

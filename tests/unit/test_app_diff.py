@@ -103,3 +103,13 @@ def test_only_the_changed_workload_is_reported() -> None:
     base = [ws(), ws("worker", spec_image="worker:v1")]
     diffs = diff_workloads(base, [ws(), ws("worker", spec_image="worker:v2")])
     assert [d.object for d in diffs] == ["deployment worker"]
+
+
+def test_replica_count_not_restored_is_a_difference() -> None:
+    """`rollout undo` does not restore spec.replicas: a runbook that scales and never scales back is caught."""
+    two = [PodState(name=f"demo-{i}", phase="Running", ready=True, image_id=GOOD, restarts=0) for i in range(2)]
+    after = ws(replicas=2, ready_replicas=2, updated_replicas=2, available_replicas=2, pods=two)
+    assert after.healthy
+    diffs = diff_workloads([ws()], [after])
+    assert [(d.area, d.object) for d in diffs] == [("app", "deployment demo")]
+    assert "2 replicas (baseline 1)" in diffs[0].message
