@@ -19,15 +19,15 @@ import time
 
 from harness import faults
 from harness.context import RehearsalContext
-from harness.journal import Difference, RunbookStepRecord, now_iso
+from harness.journal import Difference, now_iso
 from harness.phases.health import wait_healthy
+from harness.phases.runbook import step_record
 from harness.progress import say
 from harness.runbook import StepResult, parse_runbook, run_steps
 from harness.snapshot.state import diff_states, take_snapshot
 from harness.wait import WaitTimeout
 
 NAME = "rerun"
-OUTPUT_TAIL = 2000
 
 
 def applies(ctx: RehearsalContext) -> bool:
@@ -36,14 +36,7 @@ def applies(ctx: RehearsalContext) -> bool:
 
 
 def _record(ctx: RehearsalContext, res: StepResult, started_at: str) -> None:
-    ctx.journal.rerun_steps.append(RunbookStepRecord(
-        index=res.step.index, command=ctx.redactor(res.step.command), line=res.step.line, started_at=started_at,
-        exit_code=res.exit_code, timed_out=res.timed_out, duration_s=round(res.duration_s, 3),
-        output_tail=ctx.redactor(res.output[-OUTPUT_TAIL:]),
-    ))
-    status = "ok" if res.ok else ("TIMED OUT" if res.timed_out else f"exit {res.exit_code}")
-    say(f"  rerun step {res.step.index}: {ctx.redactor(res.step.command)} → {status} ({res.duration_s:.1f}s)",
-        style="" if res.ok else "yellow")
+    ctx.journal.rerun_steps.append(step_record(ctx, res, started_at, label="rerun", failure_style="yellow"))
 
 
 def _failed_step(ctx: RehearsalContext, results: list[StepResult]) -> str:

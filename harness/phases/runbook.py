@@ -16,15 +16,21 @@ NAME = "runbook"
 OUTPUT_TAIL = 2000
 
 
-def _record(ctx: RehearsalContext, res: StepResult, started_at: str) -> None:
-    ctx.journal.runbook_steps.append(RunbookStepRecord(
+def step_record(ctx: RehearsalContext, res: StepResult, started_at: str, label: str = "runbook",
+                failure_style: str = "red") -> RunbookStepRecord:
+    """The journal record of one step (redacted), announced on the console."""
+    status = "ok" if res.ok else ("TIMED OUT" if res.timed_out else f"exit {res.exit_code}")
+    say(f"  {label} step {res.step.index}: {ctx.redactor(res.step.command)} → {status} ({res.duration_s:.1f}s)",
+        style="" if res.ok else failure_style)
+    return RunbookStepRecord(
         index=res.step.index, command=ctx.redactor(res.step.command), line=res.step.line, started_at=started_at,
         exit_code=res.exit_code, timed_out=res.timed_out, duration_s=round(res.duration_s, 3),
         output_tail=ctx.redactor(res.output[-OUTPUT_TAIL:]),
-    ))
-    status = "ok" if res.ok else ("TIMED OUT" if res.timed_out else f"exit {res.exit_code}")
-    say(f"  runbook step {res.step.index}: {ctx.redactor(res.step.command)} → {status} ({res.duration_s:.1f}s)",
-        style="" if res.ok else "red")
+    )
+
+
+def _record(ctx: RehearsalContext, res: StepResult, started_at: str) -> None:
+    ctx.journal.runbook_steps.append(step_record(ctx, res, started_at))
 
 
 def execute(ctx: RehearsalContext, before_step: Callable[[int], None] | None = None) -> str:
