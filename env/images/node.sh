@@ -98,8 +98,11 @@ for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd c
   target="$(want_name "$c")"; [ -n "$target" ] || die "kubeadm lists no image for $c"
   src="$IMAGE_PREFIX/build-$c:$KEY"
   docker save "$src" | docker exec -i "$BUILD_CONTAINER" ctr -n k8s.io images import --no-unpack - >/dev/null
-  docker exec "$BUILD_CONTAINER" ctr -n k8s.io images tag --force "docker.io/$src" "$target" >/dev/null
-  docker exec "$BUILD_CONTAINER" ctr -n k8s.io images rm "docker.io/$src" >/dev/null
+  # ctr names the import after Docker's default domain: look the name up.
+  imported="$(docker exec "$BUILD_CONTAINER" ctr -n k8s.io images ls -q | grep -F "/$src" | head -n1)"
+  [ -n "$imported" ] || die "image $src did not reach the node's containerd"
+  docker exec "$BUILD_CONTAINER" ctr -n k8s.io images tag --force "$imported" "$target" >/dev/null
+  docker exec "$BUILD_CONTAINER" ctr -n k8s.io images rm "$imported" >/dev/null
   log "   preloaded $target"
 done
 have="$(docker exec "$BUILD_CONTAINER" ctr -n k8s.io images ls -q)"

@@ -389,8 +389,8 @@ def remove_from_nodes(nodes: list[str], images: list[str]) -> list[str]:
     failed = []
     for node in nodes:
         for image in images:
-            proc = _docker("exec", node, "ctr", "-n", "k8s.io", "images", "rm", f"docker.io/{image}", check=False)
-            if proc.returncode != 0 and "not found" not in proc.stderr:
+            proc = _docker("exec", node, "crictl", "rmi", image, check=False)
+            if proc.returncode != 0 and not any(m in proc.stderr.lower() for m in ("not found", "no such image")):
                 failed.append(f"{node}: {image}: {proc.stderr.strip()[:200]}")
     return failed
 

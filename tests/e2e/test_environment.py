@@ -133,7 +133,7 @@ def wait_rollout(kubectl: Any, namespace: str, deployment: str, image: str, repl
             statuses = p.get("status", {}).get("containerStatuses", [])
             if p["metadata"].get("deletionTimestamp") or not _ready(p) or not statuses:
                 return False, state
-            if statuses[0]["image"].removeprefix("docker.io/") != image or not statuses[0].get("imageID"):
+            if not (statuses[0]["image"] == image or statuses[0]["image"].endswith("/" + image)) or not statuses[0].get("imageID"):
                 return False, state
         result.clear()
         result.update({p["metadata"]["name"]: p["status"]["containerStatuses"][0]["imageID"] for p in pods})
@@ -171,7 +171,7 @@ def variant_images(request: pytest.FixtureRequest, kind_cluster: Any,
     def cleanup() -> None:
         for node in kind_cluster.node_containers():
             for ref in refs.values():
-                subprocess.run(["docker", "exec", node, "crictl", "rmi", f"docker.io/{ref}"],
+                subprocess.run(["docker", "exec", node, "crictl", "rmi", ref],
                                capture_output=True, timeout=60)
         for ref in refs.values():
             try:

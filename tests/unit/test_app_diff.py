@@ -6,9 +6,9 @@ from typing import Any
 
 from harness.snapshot.app import PodState, WorkloadState, diff_workloads
 
-GOOD = "docker.io/rollback-rehearsal/demo-app@sha256:1111111111111111111111111111111111111111111111111111111111111111"
-BAD = "docker.io/rollback-rehearsal/demo-app@sha256:2222222222222222222222222222222222222222222222222222222222222222"
-OTHER = "docker.io/rollback-rehearsal/demo-app@sha256:3333333333333333333333333333333333333333333333333333333333333333"
+GOOD = "rollback-rehearsal/demo-app@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+BAD = "rollback-rehearsal/demo-app@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+OTHER = "rollback-rehearsal/demo-app@sha256:3333333333333333333333333333333333333333333333333333333333333333"
 
 
 def ws(deployment: str = "demo", image_id: str = GOOD, spec_image: str = "demo-app:v1", **kw: Any) -> WorkloadState:
