@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 from junitparser import Failure, JUnitXml
+from schema_support import load_validator, schema_errors
 
 from harness.cli import cli
 from harness.journal import Difference, Event, Journal, PhaseRecord, RunbookStepRecord
@@ -50,13 +51,11 @@ def run_journals(run: str) -> list[Journal]:
 
 @pytest.fixture(scope="module")
 def validator() -> Draft202012Validator:
-    schema = json.loads(SHIPPED.read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return load_validator(SHIPPED)
 
 
 def _errors(validator: Draft202012Validator, doc: Any) -> list[str]:
-    return [f"{'.'.join(map(str, e.absolute_path)) or '(document)'}: {e.message}" for e in validator.iter_errors(doc)]
+    return schema_errors(validator, doc)
 
 
 def broken_journal() -> Journal:
@@ -412,7 +411,7 @@ def test_no_secret_in_any_report(tmp_path: Path) -> None:
 
 
 def test_session_writes_run_reports_once(tmp_path: Path) -> None:
-    from harness.session import Session, SessionOptions  # noqa: PLC0415
+    from harness.session import Session, SessionOptions
 
     session = Session(SessionOptions(report_dir=tmp_path), infra=None, stack=ExitStack(), owner="rehearsal-abc")  # type: ignore[arg-type]
     assert session.write_run_reports() is None  # nothing rehearsed: nothing written
@@ -429,10 +428,10 @@ def test_session_writes_run_reports_once(tmp_path: Path) -> None:
 def test_session_rehearse_records_objectives_and_writes_both_files(
         tmp_path: Path, scenario_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """No cluster: the pipeline is replaced; what is checked is the session's part."""
-    from types import SimpleNamespace  # noqa: PLC0415
+    from types import SimpleNamespace
 
-    import harness.session as session_mod  # noqa: PLC0415
-    from harness.scenario import load_scenario  # noqa: PLC0415
+    import harness.session as session_mod
+    from harness.scenario import load_scenario
 
     def fake_rehearse(ctx: Any) -> Any:
         ctx.journal.verdict = "READY"

@@ -13,6 +13,7 @@ import pydantic
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from schema_support import load_validator, schema_errors
 
 from harness.scenario.models import Scenario
 from harness.scenario.schema import json_schema
@@ -24,14 +25,11 @@ EXAMPLES = sorted((REPO / "scenarios").glob("*/scenario.yaml"))
 
 @pytest.fixture(scope="module")
 def validator() -> Draft202012Validator:
-    schema = json.loads(COMMITTED.read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return load_validator(COMMITTED)
 
 
 def _errors(validator: Draft202012Validator, doc: Any) -> list[str]:
-    return [f"{'.'.join(map(str, e.absolute_path)) or '(document)'}: {e.message}"
-            for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+    return schema_errors(validator, doc)
 
 
 def test_committed_schema_equals_generated() -> None:
