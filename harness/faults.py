@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.journal import FaultRecord, Journal, now_iso
 from harness.progress import say
+from harness.providers.database import with_database
 from harness.scenario.models import INSTANT_FAULTS, Fault, FaultKind
 
 if TYPE_CHECKING:
@@ -65,27 +66,43 @@ def _checked(run: Run, cmd: list[str]) -> str:
 # ── the fault kinds ──────────────────────────────────────────────────────────
 class TerminateDbConnections:
     """`pg_terminate_backend` on every connection to the scenario's database, swept again every
-    `interval_s` until reverted (so it also hits connections opened after it started)."""
+    `interval_s` until reverted (so it also hits connections opened after it started).
+
+    `hold_lock_on` pins the victim: the fault first takes ACCESS EXCLUSIVE locks on those tables
+    (from its own connection, in the scenario's database), so a migration that touches them waits,
+    connected, until a sweep terminates it. Without a pin a migration of a few milliseconds can
+    finish between two sweeps and the fault hits nothing (seen in CI under load); `hits` counts
+    what it terminated so the rehearsal can say so instead of reporting READY."""
 
     QUERY = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-             "WHERE datname = %s AND pid <> pg_backend_pid()")
+             "WHERE datname = %s AND pid <> pg_backend_pid() AND pid <> ALL(%s)")
     # Measured against the demo's `migrate` (docker run, one short-lived connection): a sweep every 0.2 s
-    # missed 9 of 12 runs, every 0.05 s 4 of 12, every 0.01 s none of 32. A fault must hit.
+    # missed 9 of 12 runs, every 0.05 s 4 of 12, every 0.01 s none of 32 on an idle machine, and still
+    # missed once under CI load: hence `hold_lock_on`.
     INTERVAL_S = 0.01
+    LOCK_TIMEOUT = "10s"  # a lock the fault cannot get within this is an error, not a hang
 
     def __init__(self, admin_dsn: str, dbname: str, duration_s: float, interval_s: float = INTERVAL_S,
-                 connect: Callable[..., Any] | None = None) -> None:
+                 connect: Callable[..., Any] | None = None, hold_lock_on: tuple[str, ...] = (),
+                 db_dsn: str = "") -> None:
         self.admin_dsn, self.dbname, self.duration_s, self.interval_s = admin_dsn, dbname, duration_s, interval_s
+        self.hold_lock_on, self.db_dsn = tuple(hold_lock_on), db_dsn
         self._connect = connect
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: Any = None
+        self._lock_conn: Any = None
+        self._spared: list[int] = []  # the fault's own lock holder
         self.sweeps = self.terminated = 0
         self.errors: list[str] = []
         self._t0 = 0.0
 
+    @property
+    def hits(self) -> int:
+        return self.terminated
+
     def _sweep(self) -> None:
-        rows = self._conn.execute(self.QUERY, (self.dbname,)).fetchall()
+        rows = self._conn.execute(self.QUERY, (self.dbname, self._spared)).fetchall()
         self.sweeps += 1
         self.terminated += sum(1 for (ok,) in rows if ok)
 
@@ -98,12 +115,27 @@ class TerminateDbConnections:
                 if len(self.errors) < 3:
                     self.errors.append(f"{type(exc).__name__}: {exc}".strip())
 
+    def _hold_locks(self) -> str:
+        """Lock the pinned tables in a transaction left open until revert; '' without a pin."""
+        if not self.hold_lock_on:
+            return ""
+        from psycopg import sql
+
+        self._lock_conn = self._connect(self.db_dsn, autocommit=False, connect_timeout=10)  # type: ignore[misc]
+        self._lock_conn.execute(f"SET LOCAL lock_timeout = '{self.LOCK_TIMEOUT}'")
+        self._spared = [self._lock_conn.info.backend_pid]
+        for table in self.hold_lock_on:
+            self._lock_conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                sql.Identifier(*table.split(".", 1))))
+        return f"; holding ACCESS EXCLUSIVE locks on {', '.join(self.hold_lock_on)}"
+
     def apply(self) -> str:
         if self._connect is None:
             import psycopg
 
             self._connect = psycopg.connect
         self._conn = self._connect(self.admin_dsn, autocommit=True, connect_timeout=10)
+        pinned = self._hold_locks()
         self._t0 = time.monotonic()
         self._sweep()
         first = self.terminated
@@ -111,17 +143,22 @@ class TerminateDbConnections:
             self._thread = threading.Thread(target=self._loop, name=f"fault-terminate-{self.dbname}", daemon=True)
             self._thread.start()
         return (f"first sweep terminated {first} connection(s) to {self.dbname}; "
-                f"sweeping every {self.interval_s:g}s for {self.duration_s:g}s")
+                f"sweeping every {self.interval_s:g}s for {self.duration_s:g}s{pinned}")
 
     def revert(self) -> str:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
-        if self._conn is not None:
-            self._conn.close()
+        try:
+            if self._lock_conn is not None:  # stop sweeping first, then let waiting sessions go on
+                self._lock_conn.close()       # closing without commit rolls back: the locks go
+        finally:
+            if self._conn is not None:
+                self._conn.close()
         errors = f"; sweep errors: {' | '.join(self.errors)}" if self.errors else ""
+        missed = " (it hit nothing)" if self.terminated == 0 else ""
         return (f"{self.sweeps} sweep(s) over {time.monotonic() - self._t0:.1f}s terminated "
-                f"{self.terminated} connection(s) in total{errors}")
+                f"{self.terminated} connection(s) in total{missed}{errors}")
 
 
 class PauseContainer:
@@ -225,7 +262,9 @@ def action_for(ctx: RehearsalContext, fault: Fault) -> Action:
     kind = fault.kind
     if kind is FaultKind.TERMINATE_DB_CONNECTIONS:
         assert ctx.db is not None
-        return TerminateDbConnections(ctx.infra.database.admin_dsn, ctx.db.name, fault.duration_s)
+        return TerminateDbConnections(ctx.infra.database.admin_dsn, ctx.db.name, fault.duration_s,
+                                      hold_lock_on=tuple(fault.hold_lock_on),
+                                      db_dsn=with_database(ctx.infra.database.admin_dsn, ctx.db.name))
     if kind is FaultKind.PAUSE_POSTGRES:
         try:
             container = ctx.infra.database.container_id  # type: ignore[attr-defined]
@@ -343,7 +382,8 @@ class FaultInjector:
             lasted = self._clock() - (st.applied_mono or self._clock())
             if early:
                 detail += f" (removed early, after {lasted:.1f}s of {st.fault.duration_s:g}s)"
-            self._record(st, reverted_at=now_iso(), detail=f"{st.record.detail}; {detail}" if detail else None)
+            self._record(st, reverted_at=now_iso(), detail=f"{st.record.detail}; {detail}" if detail else None,
+                         hits=getattr(st.action, "hits", None))
             say(f"  fault {st.fault.kind.value}: removed after {lasted:.1f}s", style="magenta")
             self.journal.event("fault", self.redact(f"{st.fault.kind.value} removed after {lasted:.1f}s: {detail}"))
 

@@ -46,7 +46,7 @@ class RunbookStepRecord(Record):
 class Difference(Record):
     """One way the state after the rollback differs from the baseline."""
 
-    area: str  # app | schema | data | migrations | registry | runbook | health
+    area: str  # app | schema | data | migrations | registry | runbook | health | fault | idempotence | ...
     object: str
     message: str
 
@@ -78,6 +78,9 @@ class FaultRecord(Record):
     # finished before its delay elapsed.
     status: Literal["applied", "unsupported", "failed", "skipped"]
     detail: str = ""
+    # What the fault hit, for faults that can miss (terminate_db_connections: connections terminated).
+    # 0 means the rollback never met the fault: the rehearsal reports that instead of READY.
+    hits: int | None = None
 
 
 class Event(Record):

@@ -258,8 +258,9 @@ def main(argv):
     except MigrateError as e:
         print(f"migrate {cmd}: {e}", file=sys.stderr)
         return 1
-    except psycopg.Error as e:
-        print(f"migrate {cmd}: database error: {str(e).strip()}", file=sys.stderr)
+    except psycopg.Error as e:  # e.g. the connection was terminated: one line an operator can act on
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"migrate {cmd}: database error: {first} (see 'migrate version')", file=sys.stderr)
         return 1
 
 

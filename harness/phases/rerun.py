@@ -53,7 +53,14 @@ def execute(ctx: RehearsalContext) -> str:
     removed = faults.settle(ctx, "not applied before the second run of the runbook began")
     if removed:
         j.event("rerun", f"faults still in place after verify were removed before the second run: {', '.join(removed)}")
-    j.runbook_converged = not j.differences
+    for r in j.faults:
+        if r.status == "applied" and r.hits == 0:  # READY under a fault that never hit would be a false claim
+            j.differences.append(Difference(
+                area="fault", object=r.kind,
+                message=(f"fault {r.kind} (before runbook step {r.at_step or 1}) hit nothing: the rollback was "
+                         "not rehearsed under it. Hint: pin the migration with hold_lock_on "
+                         "(a table it touches) or move the fault to the step that opens connections")))
+    j.runbook_converged = not any(d.area != "fault" for d in j.differences)
     known = {(d.area, d.object, d.message) for d in j.differences}
 
     steps = parse_runbook(s.path(s.runbook.file).read_text(encoding="utf-8"), s.runbook.section)

@@ -203,6 +203,13 @@ class Fault(Model):
     latency_ms: Annotated[
         int | None, Field(ge=1, le=10000, description="network_latency only: the added delay per packet.")
     ] = None
+    hold_lock_on: Annotated[
+        list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")]],
+        Field(description="terminate_db_connections only: tables (optionally schema.table) the fault locks "
+                          "(ACCESS EXCLUSIVE) while it lasts, so a migration touching them is still running, "
+                          "connected, when the sweep terminates it. Use it when migrations take milliseconds "
+                          "(real ones on big tables take minutes): without it the fault can miss."),
+    ] = []
 
     @model_validator(mode="after")
     def _latency(self) -> Fault:
@@ -210,6 +217,9 @@ class Fault(Model):
             raise ValueError("network_latency needs latency_ms (the delay to add, in milliseconds)")
         if self.kind is not FaultKind.NETWORK_LATENCY and self.latency_ms is not None:
             raise ValueError(f"latency_ms only applies to network_latency, not to {self.kind.value}; remove it")
+        if self.hold_lock_on and self.kind is not FaultKind.TERMINATE_DB_CONNECTIONS:
+            raise ValueError(f"hold_lock_on only applies to terminate_db_connections, not to {self.kind.value}; "
+                             "remove it")
         return self
 
 

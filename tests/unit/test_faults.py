@@ -472,7 +472,7 @@ class FakeConn:
         self.kills, self.queries, self.closed = kills, 0, False
 
     def execute(self, query: str, params: tuple[Any, ...]) -> Any:
-        assert "pg_terminate_backend" in query and "pid <> pg_backend_pid()" in query and params == ("rr_db",)
+        assert "pg_terminate_backend" in query and "pid <> pg_backend_pid()" in query and params == ("rr_db", [])
         n = self.kills[self.queries] if self.queries < len(self.kills) else 0
         self.queries += 1
         return SimpleNamespace(fetchall=lambda: [(True,)] * n)
@@ -499,6 +499,23 @@ def test_terminate_with_no_duration_sweeps_once() -> None:
     action = TerminateDbConnections("dsn", "rr_db", 0, connect=lambda *a, **k: conn)
     action.apply()
     assert action.revert().startswith("1 sweep(s)") and action.terminated == 4 and action._thread is None
+
+
+def test_terminate_that_hit_nothing_says_so() -> None:
+    action = TerminateDbConnections("dsn", "rr_db", 0, connect=lambda *a, **k: FakeConn([0]))
+    action.apply()
+    assert "terminated 0 connection(s) in total (it hit nothing)" in action.revert() and action.hits == 0
+
+
+def test_hold_lock_on_only_for_terminate(kit, tmp_path: Path) -> None:
+    d = kit.write_scenario(tmp_path, "rr", kit.minimal_doc(
+        faults=[{"kind": "pause_postgres", "hold_lock_on": ["schema_migrations"]},
+                {"kind": "terminate_db_connections", "hold_lock_on": ["bad name;"]}]))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(d)
+    text = str(err.value)
+    assert "faults[0]" in text and "hold_lock_on only applies to terminate_db_connections" in text
+    assert "faults[1].hold_lock_on[0]" in text
 
 
 # ── rerun: convergence, idempotence, fault cost ─────────────────────────────
@@ -576,6 +593,17 @@ def test_rerun_names_faults_that_never_applied(monkeypatch, tmp_path: Path, kit)
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[])
     ctx.journal.faults = [FaultRecord(kind="pause_postgres", index=0, status="skipped")]
     assert "faults not applied in the first run: pause_postgres skipped" in rerun.execute(ctx)
+
+
+def test_a_fault_that_hit_nothing_is_a_difference(monkeypatch, tmp_path: Path, kit) -> None:
+    ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[])
+    ctx.journal.faults = [FaultRecord(kind="terminate_db_connections", index=0, at_step=1, status="applied", hits=0),
+                          FaultRecord(kind="pause_postgres", index=1, status="applied")]
+    rerun.execute(ctx)
+    (d,) = ctx.journal.differences
+    assert d.area == "fault" and d.object == "terminate_db_connections" and "hit nothing" in d.message
+    assert "hold_lock_on" in d.message
+    assert ctx.journal.runbook_converged is True  # the runbook itself converged; the fault is what failed
 
 
 def test_example_fault_scenarios_validate_against_the_schema() -> None:
