@@ -94,6 +94,7 @@ def check(paths: tuple[Path, ...]) -> None:
 def run(paths: tuple[Path, ...], report_dir: Path, keep_cluster: bool, reuse_cluster: bool, cluster_name: str,
         kubeconfig: Path | None, database_dsn: str | None, against_expect: bool) -> None:
     """Rehearse each scenario; write REPORT_DIR/<scenario>/report.{json,html} and REPORT_DIR/{junit.xml,summary.md,history.jsonl}."""
+    from harness.pipeline import unmet_expectations  # noqa: PLC0415
     from harness.session import SessionOptions, open_session  # noqa: PLC0415 (keeps `validate` fast)
 
     scenarios = _load(paths)
@@ -110,16 +111,22 @@ def run(paths: tuple[Path, ...], report_dir: Path, keep_cluster: bool, reuse_clu
     except Exception as exc:  # infrastructure could not be provided: no verdict at all
         console.print(f"infrastructure error: {type(exc).__name__}: {exc}", markup=False, style="red")
         sys.exit(EXIT_INFRA)
-    table = Table("scenario", "verdict", "expect", "detect s", "recover s", "first reason")
+    table = Table("scenario", "verdict", "expect", "risks", "detect s", "recover s", "first reason")
     for j in results:
-        table.add_row(j.scenario, j.verdict, j.expect, str(j.time_to_detect_s or "-"),
-                      str(j.time_to_recover_s or "-"), (j.reasons[0] if j.reasons else "")[:90])
+        table.add_row(j.scenario, j.verdict, j.expect, ", ".join(sorted({r.kind for r in j.risks})) or "-",
+                      str(j.time_to_detect_s or "-"), str(j.time_to_recover_s or "-"),
+                      (j.reasons[0] if j.reasons else "")[:90])
     console.print(table)
     written = session.write_run_reports()  # written when the session closed; this returns their paths
     console.print(f"reports in {report_dir}/: <scenario>/report.html, <scenario>/report.json"
                   + (f", {written.junit.name}, {written.summary.name}, {written.history.name}" if written else ""))
     if against_expect:
-        ok = all(j.verdict == j.expect for j in results)
+        by_name = {s.name: s for s in scenarios}
+        unmet = {j.scenario: unmet_expectations(by_name[j.scenario], j) for j in results}
+        for name, problems in unmet.items():
+            if problems:
+                console.print(f"{name}: {'; '.join(problems)}", markup=False, style="red")
+        ok = not any(unmet.values())
     else:
         ok = all(j.verdict == "READY" for j in results)
     sys.exit(EXIT_OK if ok else EXIT_NOT_READY)

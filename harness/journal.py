@@ -83,6 +83,24 @@ class FaultRecord(Record):
     hits: int | None = None
 
 
+class Risk(Record):
+    """A readiness risk seen on the real environment that the verdict does not cover.
+
+    The verdict judges the state after this runbook; a risk is what would break a
+    different but plausible rollback. `old_version_on_new_schema` (phase compat):
+    the good version, started against the bad release's schema before the
+    rollback, did not become ready, so any rollback that puts the old code back
+    before the schema (or a migrate down that fails) leaves the app down:
+    expand/contract is broken. Like findings, risks never change the verdict;
+    the scenario's `expect_risks` states which ones the harness must report.
+    """
+
+    kind: Literal["old_version_on_new_schema"]
+    object: str  # e.g. deployment demo
+    message: str
+    evidence: str = ""  # probe events and log lines, redacted
+
+
 class Event(Record):
     at: str
     kind: str
@@ -112,6 +130,9 @@ class Journal(BaseModel):
     after_rollback: dict[str, Any] | None = None
     differences: list[Difference] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)  # preflight advice, not part of the verdict
+    risks: list[Risk] = Field(default_factory=list)  # seen for real but outside the verdict (phase compat)
+    # What phase compat checked and found, one line per workload (also when there was no risk).
+    compatibility: list[str] = Field(default_factory=list)
     environment: dict[str, str] = Field(default_factory=dict)
     # Faults (scenario `faults`) and the fault-free second run of the runbook (phase rerun); optional, additive.
     faults: list[FaultRecord] = Field(default_factory=list)

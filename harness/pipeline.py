@@ -12,16 +12,30 @@ from __future__ import annotations
 from types import ModuleType
 
 from harness.context import RehearsalContext
-from harness.journal import PhaseRecord, Stopwatch, now_iso
-from harness.phases import baseline, deploy_bad, deploy_good, detect, preflight, provision, rerun, runbook, verify
+from harness.journal import Journal, PhaseRecord, Stopwatch, now_iso
+from harness.phases import (
+    baseline,
+    compat,
+    deploy_bad,
+    deploy_good,
+    detect,
+    preflight,
+    provision,
+    rerun,
+    runbook,
+    verify,
+)
 from harness.progress import say
-from harness.scenario.models import Verdict
+from harness.scenario.models import Scenario, Verdict
 
-PHASES: list[ModuleType] = [preflight, provision, deploy_good, baseline, deploy_bad, detect, runbook, verify, rerun]
+PHASES: list[ModuleType] = [
+    preflight, provision, deploy_good, baseline, deploy_bad, detect, compat, runbook, verify, rerun,
+]
 # Phases after which a failure leaves nothing to compare against.
 REQUIRED = {provision.NAME, deploy_good.NAME, baseline.NAME}
 # Phases whose failure is evidence, not a harness error: keep going.
-EVIDENCE = {preflight.NAME, deploy_bad.NAME, detect.NAME, runbook.NAME, rerun.NAME}  # preflight: advice, never stops
+# preflight and compat: advice and risks, never stop the rehearsal.
+EVIDENCE = {preflight.NAME, deploy_bad.NAME, detect.NAME, compat.NAME, runbook.NAME, rerun.NAME}
 
 
 def _run_phase(ctx: RehearsalContext, phase: ModuleType) -> bool:
@@ -52,6 +66,18 @@ def _verdict(ctx: RehearsalContext) -> None:
     else:
         j.verdict = Verdict.READY.value
         j.reasons = ["image, schema and tracked data equal the baseline and the app is healthy"]
+
+
+def unmet_expectations(scenario: Scenario, journal: Journal) -> list[str]:
+    """Why a rehearsal does not match its scenario's `expect` and `expect_risks` (empty: it matches)."""
+    problems = []
+    if journal.verdict != scenario.expect.value:
+        problems.append(f"verdict {journal.verdict}, expected {scenario.expect.value}")
+    seen = sorted({r.kind for r in journal.risks})
+    wanted = sorted({k.value for k in scenario.expect_risks})
+    if journal.verdict != Verdict.ERROR.value and seen != wanted:
+        problems.append(f"risks {seen or 'none'}, expected {wanted or 'none'}")
+    return problems
 
 
 def rehearse(ctx: RehearsalContext) -> RehearsalContext:

@@ -126,9 +126,9 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 
 class ScenarioMismatch(Exception):
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-        super().__init__(f"verdict {journal.verdict}, expected {journal.expect}")
+    def __init__(self, journal: Journal, problems: list[str]) -> None:
+        self.journal, self.problems = journal, problems
+        super().__init__("; ".join(problems))
 
 
 class ScenarioFile(pytest.File):
@@ -156,15 +156,19 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         journal = _session(self.config).rehearse(self.scenario)
+        from harness.pipeline import unmet_expectations  # noqa: PLC0415
+
         self.user_properties.append(("verdict", journal.verdict))
-        if journal.verdict != self.scenario.expect.value:
-            raise ScenarioMismatch(journal)
+        problems = unmet_expectations(self.scenario, journal)
+        if problems:
+            raise ScenarioMismatch(journal, problems)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ScenarioMismatch):
             j = excinfo.value.journal
-            lines = [f"scenario {j.scenario}: verdict {j.verdict}, expected {j.expect}"]
+            lines = [f"scenario {j.scenario}: {'; '.join(excinfo.value.problems)}"]
             lines += [f"  - {r}" for r in j.reasons[:15]]
+            lines += [f"  risk {r.kind}: {r.message}" for r in j.risks]
             failed = [s for s in j.runbook_steps if s.exit_code != 0]
             for s in failed[:1]:
                 lines.append(f"  runbook step {s.index} `{s.command}` exit {s.exit_code}: {s.output_tail[-300:]}")

@@ -55,6 +55,13 @@ RELEASES = {
         "users_sql": "SELECT id, email, created_at FROM users ORDER BY id",
         "readiness_bug": "v6 bug: discount lookup fails",
     },
+    # Ready, so Kubernetes calls its rollout a success, but /users fails:
+    # only a smoke request catches it (failure mode `smoke`).
+    "v7": {
+        "REQUIRED_SCHEMA": 1,
+        "users_sql": "SELECT id, email, created_at FROM users ORDER BY id",
+        "users_bug": "v7 bug: user listing returns 500",
+    },
 }
 
 APP_VERSION = os.environ.get("APP_VERSION", "")
@@ -133,6 +140,9 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/version":
             status = 200
             self.reply(status, APP_VERSION + "\n")
+        elif path == "/users" and release.get("users_bug"):
+            status, detail = 500, release["users_bug"]
+            self.reply(status, json.dumps({"error": detail}) + "\n", "application/json")
         elif path == "/users":
             try:
                 with connect() as conn:

@@ -86,14 +86,25 @@ details>pre{margin:0 10px 10px}
 .timeline rect.phase.st-skipped{fill:var(--err)}
 .timeline rect.step,.timeline rect.zstep{fill:#8250df}.timeline rect.step.failed,.timeline rect.zstep.failed{fill:var(--bad)}
 .timeline rect.zphase{fill:#0969da}.timeline rect.zphase.st-failed,.timeline rect.zphase.st-error{fill:var(--bad)}
+.timeline rect.step.rerun,.timeline rect.zstep.rerun{fill:#1b7c83}
+.timeline rect.fault,.timeline rect.zfault{fill:#bf8700}.timeline rect.fault.st-failed,.timeline rect.zfault.st-failed{fill:var(--bad)}
+.timeline rect.band,.timeline rect.zband{fill:#d4a72c;fill-opacity:.16}
 .timeline line.grid{stroke:#d0d7de;stroke-width:1}
 .timeline line.marker{stroke:var(--ok);stroke-width:2;stroke-dasharray:4 3}
 .timeline line.marker.detect{stroke:var(--err)}
+.risks{border:1px solid #d4a72c;border-left:6px solid var(--err);background:#fff8c5;border-radius:6px;padding:8px 12px;margin:12px 0 4px}
+.risks h2{margin:.1em 0 .3em;border:0;padding:0;color:var(--err)}
+.risks ul{list-style:none;padding:0;margin:0}.risks li{margin:0 0 6px}
+.risks .area{color:var(--err);min-width:0;margin-right:6px}
+.risks details>summary{padding:2px 0}.risks details>pre{margin:0 0 6px}
+a.expect{color:#fff;text-decoration:none}
+ul.compat{padding-left:1.2em;margin:.3em 0}ul.compat li{margin:0 0 4px}
+.pill.applied{background:var(--ok)}.pill.unsupported{background:var(--err)}
 footer{margin-top:2em;font-size:.85rem;color:var(--muted)}
 @media (max-width:600px){body{font-size:14px}.verdict-label{font-size:2rem}main{padding:0 10px 24px}th,td{padding:3px 5px}}
 @media print{
  body{font-size:11pt}nav{display:none}
- header.verdict,.verdict-READY,.verdict-NOT_READY,.verdict-ERROR,tr.diff td,td.diff,ul.differences li,.pill,.timeline rect{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ header.verdict,.verdict-READY,.verdict-NOT_READY,.verdict-ERROR,tr.diff td,td.diff,ul.differences li,.pill,.timeline rect,.risks{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  details::details-content{content-visibility:visible;display:block}
  details>pre{display:block}
  h2{break-after:avoid}tr,li,.figure{break-inside:avoid}
@@ -165,19 +176,23 @@ def _nice_step(span: float) -> float:
     return 7200
 
 
-Lane = tuple[str, Mapping[str, Any], str]  # (kind: phase | step, record, label)
+Lane = tuple[str, Mapping[str, Any], str]  # (kind: phase | step | rerun | fault, record, label)
 
 
 def _gantt(h: _Html, lanes: Sequence[Lane], t0: float, t1: float, *, svg_class: str, label: str,
            prefix: str = "", recovered_at: float | None = None, recover_s: float | None = None) -> str:
     """One lane per record, bars placed by started_at/duration_s. Bars get class
-    ``{prefix}phase`` / ``{prefix}step`` (the main timeline uses no prefix)."""
+    ``{prefix}phase`` / ``{prefix}step`` / ``{prefix}fault`` (the main timeline uses no prefix);
+    every fault also gets a faint ``{prefix}band`` across all lanes while it was in place."""
     span = max(t1 - t0, 0.001)
     left, right, lane_h, top = 150, 990, 24, 8
     height = top + lane_h * len(lanes) + 34
 
     def x(t: float) -> float:
         return left + (t - t0) / span * (right - left)
+
+    def cx(t: float) -> float:  # bars: cut at the edges (a fault can outlast the zoomed range)
+        return min(max(x(t), left), right)
 
     out = [(f'<svg class="{svg_class}" role="img" aria-label="{h.e(label)}" '
             f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" width="100%" '
@@ -193,18 +208,28 @@ def _gantt(h: _Html, lanes: Sequence[Lane], t0: float, t1: float, *, svg_class: 
                    f'<text x="{tx:.1f}" y="{height - 10}" text-anchor="middle">+{tick:g}s</text>')
         tick += step_len
     out.append("</g>")
+    for kind, rec, _ in lanes:
+        if kind == "fault":
+            bx = cx(parse_ts(rec["started_at"]))
+            bw = max(cx(parse_ts(rec["started_at"]) + float(rec.get("duration_s") or 0)) - bx, 2.0)
+            out.append(f'<rect class="{prefix}band" x="{bx:.1f}" y="{top}" width="{bw:.1f}" '
+                       f'height="{lane_h * len(lanes)}"/>')
     for i, (kind, rec, name) in enumerate(lanes):
         y = top + i * lane_h
         start = parse_ts(rec["started_at"])
         dur = float(rec.get("duration_s") or 0)
-        x0, w = x(start), max((dur / span) * (right - left), 2.0)
-        if kind == "phase":
+        x0 = cx(start)
+        w = max(cx(start + dur) - x0, 2.0)
+        if kind == "fault":
+            klass, tip, end_label = _fault_bar(h, prefix, rec, dur)
+        elif kind == "phase":
             klass = f"{prefix}phase st-{h.e(rec.get('status'))}"
             tip = f"{rec.get('name')}: {rec.get('status')}, {dur:.2f}s. {rec.get('detail') or ''}"
             end_label = f"{dur:.2f}s" + ("" if rec.get("status") == "ok" else f" {rec.get('status')}")
         else:
-            klass = f"{prefix}step" + (" failed" if step_failed(rec) else "")
-            tip = f"step {rec.get('index')}: {rec.get('command')} → exit {rec.get('exit_code')}, {dur:.2f}s"
+            klass = f"{prefix}step" + (" rerun" if kind == "rerun" else "") + (" failed" if step_failed(rec) else "")
+            run = "second run, " if kind == "rerun" else ""
+            tip = f"{run}step {rec.get('index')}: {rec.get('command')} → exit {rec.get('exit_code')}, {dur:.2f}s"
             end_label = f"{dur:.2f}s exit {rec.get('exit_code')}" + (" timed out" if rec.get("timed_out") else "")
         out.append(f'<text x="8" y="{y + 16}" xml:space="preserve">{h.e(name[:22])}</text>')
         out.append(f'<rect class="{klass}" x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{lane_h - 8}" rx="2">'
@@ -222,8 +247,35 @@ def _gantt(h: _Html, lanes: Sequence[Lane], t0: float, t1: float, *, svg_class: 
     return "".join(out)
 
 
+def _fault_bar(h: _Html, prefix: str, rec: Mapping[str, Any], dur: float) -> tuple[str, str, str]:
+    """(class, tooltip, end label) of one fault's bar; an instant fault is a 2px marker."""
+    hits = rec.get("hits")
+    hit_text = "" if hits is None else f", hits {hits}"
+    how = f"in place {dur:.2f}s" if dur > 0 else "instant"
+    tip = f"fault {rec.get('kind')} ({rec.get('status')}): {how}{hit_text}. {rec.get('detail') or ''}"
+    label = (f"{dur:.2f}s" if dur > 0 else "instant") + ("" if hits is None else f" hits {hits}")
+    return f"{prefix}fault st-{h.e(rec.get('status'))}", tip, label
+
+
 def _end(rec: Mapping[str, Any]) -> float:
     return parse_ts(rec["started_at"]) + float(rec.get("duration_s") or 0)
+
+
+def fault_lanes(data: Mapping[str, Any]) -> list[Lane]:
+    """One lane per fault that was put in place (applied_at set): a bar from applied_at to
+    reverted_at, or a marker when it was instant (no reverted_at)."""
+    lanes: list[Lane] = []
+    for f in data.get("faults") or []:
+        applied = f.get("applied_at")
+        if not applied:
+            continue
+        try:
+            start = parse_ts(applied)
+            dur = max(parse_ts(f["reverted_at"]) - start, 0.0) if f.get("reverted_at") else 0.0
+        except ValueError:
+            continue
+        lanes.append(("fault", {**f, "started_at": applied, "duration_s": dur}, f"  {f.get('kind')}"))
+    return lanes
 
 
 def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
@@ -232,10 +284,18 @@ def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
     steps = list(data.get("runbook_steps") or [])
     if not phases:
         return '<p class="muted">No phase ran.</p>'
-    lanes: list[Lane] = [("phase", p, str(p.get("name"))) for p in phases]
-    runbook_at = next((i for i, p in enumerate(phases) if p.get("name") == "runbook"), len(phases) - 1)
-    for k, s in enumerate(steps):
-        lanes.insert(runbook_at + 1 + k, ("step", s, f"  step {s.get('index')}"))
+    runbook_lanes: list[Lane] = [("step", s, f"  step {s.get('index')}") for s in steps] + fault_lanes(data)
+    rerun_lanes: list[Lane] = [("rerun", s, f"  rerun {s.get('index')}") for s in data.get("rerun_steps") or []]
+    lanes: list[Lane] = []
+    for p in phases:
+        lanes.append(("phase", p, str(p.get("name"))))
+        if p.get("name") == "runbook":
+            lanes += runbook_lanes
+            runbook_lanes = []
+        elif p.get("name") == "rerun":
+            lanes += rerun_lanes
+            rerun_lanes = []
+    lanes += runbook_lanes + rerun_lanes  # no such phase recorded: at the end
     t0 = min(parse_ts(p["started_at"]) for p in phases)
     t1 = max(_end(r) for _, r, _ in lanes)
     rb = next((p for p in phases if p.get("name") == "runbook"), None)
@@ -258,7 +318,9 @@ def recovery_svg(h: _Html, data: Mapping[str, Any]) -> str:
     t0 = parse_ts(rb["started_at"])
     ttr = data.get("time_to_recover_s")
     recovered = t0 + float(ttr) if ttr is not None else None
-    t1 = max([*(_end(r) for _, r, _ in lanes), recovered or t0])
+    t1 = max([*(_end(r) for _, r, _ in lanes), recovered or t0])  # faults lasting longer are cut at the edge
+    faults = fault_lanes(data)
+    lanes[1 + len(steps):1 + len(steps)] = faults
     return _gantt(h, lanes, t0, t1, svg_class="timeline timeline-zoom", label="the rollback, zoomed",
                   prefix="z", recovered_at=recovered, recover_s=ttr)
 
@@ -516,9 +578,13 @@ def _data(h: _Html, data: Mapping[str, Any]) -> None:
 
 
 def _runbook(h: _Html, data: Mapping[str, Any]) -> None:
-    steps = data.get("runbook_steps") or []
+    _steps(h, data.get("runbook_steps") or [], "No runbook step ran.")
+
+
+def _steps(h: _Html, steps: Sequence[Mapping[str, Any]], empty: str) -> None:
+    """Each step with its exit code and duration; the output collapsible (open when it failed)."""
     if not steps:
-        h.add('<p class="muted">No runbook step ran.</p>')
+        h.add(f'<p class="muted">{h.e(empty)}</p>')
         return
     h.add('<ol class="steps">')
     for s in steps:
@@ -531,6 +597,132 @@ def _runbook(h: _Html, data: Mapping[str, Any]) -> None:
               f'<span class="muted">{h.e(fmt_s(s.get("duration_s")))} · runbook line {h.e(s.get("line"))}</span>'
               f"</summary><pre>{h.e(out) if out.strip() else '(no output)'}</pre></details></li>")
     h.add("</ol>")
+
+
+def has_faults(data: Mapping[str, Any]) -> bool:
+    """Whether the scenario had faults: only then are the faults and the second run shown."""
+    return bool(data.get("faults") or data.get("rerun_steps"))
+
+
+def _since_runbook(data: Mapping[str, Any], at: str | None) -> str:
+    """A timestamp as seconds after the runbook's start (the timestamp itself without a runbook phase)."""
+    if not at:
+        return "–"
+    rb = next((p for p in data.get("phases") or [] if p.get("name") == "runbook"), None)
+    try:
+        return f"+{parse_ts(at) - parse_ts(rb['started_at']):.2f}s" if rb is not None else at
+    except ValueError:
+        return at
+
+
+def _fault_window(data: Mapping[str, Any], f: Mapping[str, Any]) -> str:
+    applied, reverted = f.get("applied_at"), f.get("reverted_at")
+    if not applied:
+        return "not applied"
+    if not reverted:
+        end = " (instant)" if f.get("status") == "applied" else " → –"
+        return _since_runbook(data, applied) + end
+    try:
+        lasted = f" ({fmt_s(parse_ts(reverted) - parse_ts(applied))})"
+    except ValueError:
+        lasted = ""
+    return f"{_since_runbook(data, applied)} → {_since_runbook(data, reverted)}{lasted}"
+
+
+def _fault_missed(f: Mapping[str, Any]) -> bool:
+    """Not applied, or applied without hitting anything: the rollback did not face it."""
+    return f.get("status") != "applied" or f.get("hits") == 0
+
+
+def _fault_rows(h: _Html, data: Mapping[str, Any]) -> None:
+    faults = data.get("faults") or []
+    if not faults:
+        h.add('<p class="muted">No fault was recorded.</p>')
+        return
+    h.add('<div class="scroll"><table class="faults"><thead><tr><th>fault</th><th>before step</th><th>status</th>'
+          "<th>applied → removed</th><th>hits</th><th>detail</th></tr></thead><tbody>")
+    for f in faults:
+        status = str(f.get("status") or "")
+        hits = f.get("hits")
+        row_open = '<tr class="diff">' if _fault_missed(f) else "<tr>"
+        h.add(f"{row_open}"
+              f'<td>{h.e(f.get("kind"))} <span class="muted">faults[{h.e(f.get("index"))}]</span></td>'
+              f'<td class="num">{h.e(f.get("at_step") or 1)}</td>'
+              f'<td><span class="pill {h.e(status)}">{h.e(status)}</span></td>'
+              f'<td class="num">{h.e(_fault_window(data, f))}</td>'
+              f'<td class="num{" diff" if hits == 0 else ""}">{h.e("–" if hits is None else hits)}</td>'
+              f'<td class="wrap">{"<br>".join(h.e(ln) for ln in str(f.get("detail") or "").splitlines())}</td></tr>')
+    h.add("</tbody></table></div>"
+          '<p class="muted" style="font-size:.85rem">Times from the start of the runbook. Hits: what the fault '
+          "hit (connections terminated); 0 means the rollback never met it.</p>")
+
+
+def _converged_line(converged: bool | None) -> tuple[str, str]:
+    if converged is None:
+        return "info", "Convergence under the faults was not recorded (the rerun phase did not run)."
+    if converged:
+        return "ok", "The runbook converged despite the faults: the first verify found no difference."
+    return "action", ("The runbook did not converge under the faults: the first verify found differences "
+                      "(see above).")
+
+
+def _idempotent_line(idempotent: bool | None) -> tuple[str, str]:
+    if idempotent is None:
+        return "info", "No second run of the runbook was recorded."
+    if idempotent:
+        return "ok", ("A second run of the runbook, without faults, was idempotent: no step failed and the "
+                      "state stayed equal to the baseline.")
+    return "action", ("A second run of the runbook, without faults, was NOT idempotent: a step failed or the "
+                      "state differs from the baseline.")
+
+
+def _cost_line(cost: float | None) -> tuple[str, str]:
+    if cost is None:
+        return "info", "Fault cost: not measured."
+    return "info", (f"Fault cost: {cost:.2f} s (time to recover with the faults minus the second run's; an "
+                    "upper bound, the second run had no pods to replace).")
+
+
+def _fault_outcome(h: _Html, data: Mapping[str, Any]) -> None:
+    items = [_converged_line(data.get("runbook_converged")), _idempotent_line(data.get("idempotent")),
+             _cost_line(data.get("fault_cost_s"))]
+    h.add('<ul class="recommendations outcome">'
+          + "".join(f'<li class="rec-{sev}">{h.e(text)}</li>' for sev, text in items) + "</ul>")
+
+
+def _faults(h: _Html, data: Mapping[str, Any]) -> None:
+    _fault_rows(h, data)
+    _fault_outcome(h, data)
+
+
+def _rerun(h: _Html, data: Mapping[str, Any]) -> None:
+    h.add('<p class="muted" style="font-size:.85rem">The runbook section run again after verify, with every fault '
+          "removed: a runbook that must be re-run after a fault has to be idempotent.</p>")
+    _steps(h, data.get("rerun_steps") or [], "No step ran a second time.")
+
+
+def risks_block(h: _Html, data: Mapping[str, Any]) -> str:
+    """Readiness risks, right under the verdict: each message with its evidence collapsible."""
+    risks = data.get("risks") or []
+    if not risks:
+        return ""
+    items = []
+    for r in risks:
+        evidence = str(r.get("evidence") or "")
+        more = f"<details><summary>evidence</summary><pre>{h.e(evidence)}</pre></details>" if evidence.strip() else ""
+        items.append(f'<li class="risk kind-{h.e(r.get("kind"))}"><span class="area">{h.e(r.get("kind"))}</span>'
+                     f'<b>{h.e(r.get("object"))}</b><br>{h.e(r.get("message"))}{more}</li>')
+    return (f'<section id="risks" class="risks"><h2>Readiness risks ({len(risks)})</h2>'
+            '<p class="muted" style="font-size:.85rem;margin:0 0 .4em">Seen for real during the rehearsal but '
+            "outside the verdict: they never change it. They are what would break a different, plausible "
+            f'rollback.</p><ul>{"".join(items)}</ul></section>')
+
+
+def _compatibility(h: _Html, data: Mapping[str, Any]) -> None:
+    h.add('<p class="muted" style="font-size:.85rem">Before the rollback, the good version was started against '
+          "the bad release's schema (phase compat).</p>"
+          '<ul class="compat">'
+          + "".join(f"<li>{h.e(line)}</li>" for line in data.get("compatibility") or []) + "</ul>")
 
 
 def _phases(h: _Html, data: Mapping[str, Any]) -> None:
@@ -600,18 +792,26 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
           '<meta name="color-scheme" content="light">'
           f"<title>{h.e(verdict)} · {h.e(data.get('scenario'))} · rollback rehearsal</title>"
           f"<style>{CSS}</style></head><body>")
+    n_risks = len(data.get("risks") or [])
+    risk_pill = (f' <a class="expect" href="#risks">⚠ {n_risks} readiness risk{"s" if n_risks > 1 else ""}</a>'
+                 if n_risks else "")
+    faulted = has_faults(data)
     h.add(f'<header class="verdict verdict-{h.e(vclass)}"><div>'
           f'<div class="verdict-label" id="verdict">{h.e(verdict)}</div>'
           f'<h1>{h.e(data.get("scenario"))}</h1>'
           f'<p class="verdict-sub">{h.e(VERDICT_TEXT.get(vclass, ""))}</p>'
           + (f'<p class="verdict-sub">{h.e(data.get("description"))}</p>' if data.get("description") else "")
           + f'<span class="expect">expected {h.e(expect)}: {"as expected" if as_expected else "NOT as expected"}'
-          f"</span> <span class=\"expect\">{h.e(when)}</span></div></header><main>")
+          f"</span> <span class=\"expect\">{h.e(when)}</span>{risk_pill}</div></header><main>")
+    h.add(risks_block(h, data))
     h.add('<nav><a href="#summary">summary</a><a href="#differences">differences</a>'
           '<a href="#recommendations">recommendations</a><a href="#timeline">timeline</a>'
-          '<a href="#runbook">runbook</a><a href="#workloads">workloads</a><a href="#registry">registry</a>'
+          '<a href="#runbook">runbook</a>'
+          + ('<a href="#faults">faults</a><a href="#rerun">second run</a>' if faulted else "")
+          + '<a href="#workloads">workloads</a><a href="#registry">registry</a>'
           '<a href="#schema">schema</a><a href="#data">data</a><a href="#findings">preflight</a>'
-          '<a href="#phases">phases</a><a href="#events">events</a></nav>')
+          + ('<a href="#compatibility">compatibility</a>' if data.get("compatibility") else "")
+          + '<a href="#phases">phases</a><a href="#events">events</a></nav>')
 
     h.add('<section id="summary"><h2>Summary</h2>')
     reasons = data.get("reasons") or []
@@ -627,16 +827,26 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
           '<p class="muted" style="font-size:.85rem">Advice read from the scenario\'s files before the run; '
           "it never changes the verdict.</p>")
     _findings(h, data)
+    if data.get("compatibility"):
+        h.add('</section><section id="compatibility"><h2>Old version on the new schema</h2>')
+        _compatibility(h, data)
     h.add('</section><section id="timeline"><h2>Timeline</h2><div class="scroll">')
     h.add(timeline_svg(h, data))
-    h.add('</div><p class="muted" style="font-size:.85rem">Blue: phases (red when failed); purple: runbook steps; '
-          "dashed green: the app healthy again.</p>")
+    legend = "Blue: phases (red when failed); purple: runbook steps; "
+    if faulted:
+        legend += "amber: faults in place (a thin mark when instant), shaded across the lanes; teal: second run; "
+    h.add(f'</div><p class="muted" style="font-size:.85rem">{legend}dashed green: the app healthy again.</p>')
     zoom = recovery_svg(h, data)
     if zoom:
         h.add('<h3>The rollback, zoomed</h3><div class="scroll">' + zoom + "</div>")
     h.add("</section>")
     h.add('<section id="runbook"><h2>Runbook steps</h2>')
     _runbook(h, data)
+    if faulted:
+        h.add('</section><section id="faults"><h2>Faults during the rollback</h2>')
+        _faults(h, data)
+        h.add('</section><section id="rerun"><h2>Second run of the runbook</h2>')
+        _rerun(h, data)
     h.add('</section><section id="workloads"><h2>Workloads</h2>')
     _workloads(h, data)
     h.add('</section><section id="registry"><h2>Registry tags</h2>')

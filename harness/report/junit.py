@@ -18,11 +18,45 @@ from harness.report.common import (
     failure_message,
     fmt_s,
     matches_expect,
+    step_failed,
     step_sentence,
     total_duration,
 )
 
 SUITE = "rollback-rehearsal"
+
+
+def _risk_lines(data: Mapping[str, Any]) -> list[str]:
+    """Readiness risks: reported, never a failure (they do not change the verdict)."""
+    risks = data.get("risks") or []
+    if not risks:
+        return []
+    lines = ["readiness risks (they do not change the verdict):"]
+    for r in risks:
+        lines.append(f"  [{r.get('kind')}] {r.get('object')}: {r.get('message')}")
+        lines += ["    " + ln for ln in str(r.get("evidence") or "").rstrip().splitlines()[-10:]]
+    return lines
+
+
+def _fault_lines(data: Mapping[str, Any]) -> list[str]:
+    """The faults and the fault-free second run, when the scenario had faults."""
+    if not (data.get("faults") or data.get("rerun_steps")):
+        return []
+    lines = ["faults during the rollback:"]
+    for f in data.get("faults") or []:
+        hits = "" if f.get("hits") is None else f", hits {f.get('hits')}"
+        lines.append(f"  {f.get('kind')} before step {f.get('at_step') or 1}: {f.get('status')}{hits}")
+
+    def yes_no(value: Any) -> str:
+        return "not recorded" if value is None else ("yes" if value else "no")
+
+    lines.append(f"runbook converged despite the faults: {yes_no(data.get('runbook_converged'))}; "
+                 f"second run idempotent: {yes_no(data.get('idempotent'))}; "
+                 f"fault cost {fmt_s(data.get('fault_cost_s'))}")
+    step = next((s for s in data.get("rerun_steps") or [] if step_failed(s)), None)
+    if step is not None:
+        lines.append("second run: " + step_sentence(step))
+    return lines
 
 
 def _details(data: Mapping[str, Any]) -> str:
@@ -42,6 +76,7 @@ def _details(data: Mapping[str, Any]) -> str:
         tail = str(step.get("output_tail") or "").rstrip()
         if tail:
             lines += ["output (tail):", *("  " + ln for ln in tail.splitlines()[-20:])]
+    lines += _risk_lines(data) + _fault_lines(data)
     errored = [p for p in data.get("phases") or [] if p.get("status") == "error"]
     for p in errored:
         lines.append(f"phase {p.get('name')} could not run: {str(p.get('detail') or '').splitlines()[:1]}")
@@ -71,6 +106,9 @@ def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, times
         for name in ("verdict", "expect", "time_to_detect_s", "time_to_recover_s"):
             value = d.get(name)
             ET.SubElement(props, "property", name=name, value="" if value is None else redact(str(value)))
+        if d.get("risks"):
+            kinds = ",".join(sorted({str(r.get("kind")) for r in d.get("risks") or []}))
+            ET.SubElement(props, "property", name="risks", value=redact(kinds))
         for name, value in (d.get("objectives") or {}).items():
             ET.SubElement(props, "property", name=f"objective.{redact(name)}",
                           value="" if value is None else str(value))

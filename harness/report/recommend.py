@@ -82,6 +82,77 @@ def _revision_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     return out
 
 
+def _risk_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    """Readiness risks (phase compat): outside the verdict, but something to fix."""
+    risky = [r for r in data.get("risks") or [] if r.get("kind") == "old_version_on_new_schema"]
+    if not risky:
+        return []
+    return [Recommendation(
+        "action", "The good version does not run on the bad release's schema",
+        f"{_objects(risky)}: {risky[0].get('message')}. Make each migration backwards compatible "
+        "(expand/contract): add before you remove, keep old columns and tables until no running version "
+        "reads them, and split destructive changes (drop, rename, a new NOT NULL without default) into a "
+        "later release, once the code that needs the old shape is gone everywhere. This risk does not change "
+        "the verdict: this runbook may restore the schema first, a rushed or partial rollback would not.")]
+
+
+def _hit_nothing(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(fault kind, what to say) for every applied fault that hit nothing; the engine's
+    `fault` differences first, then fault records with hits == 0 that have none."""
+    out = [(str(d.get("object")), str(d.get("message"))) for d in _diffs(data, "fault")]
+    said = {kind for kind, _ in out}
+    for f in data.get("faults") or []:
+        kind = str(f.get("kind"))
+        if f.get("status") == "applied" and f.get("hits") == 0 and kind not in said:
+            said.add(kind)
+            out.append((kind, f"fault {kind} (before runbook step {f.get('at_step') or 1}) hit nothing"))
+    return out
+
+
+_MEET_THE_FAULT = (" Make the fault meet the runbook: for terminate_db_connections pin the migration with "
+                   "hold_lock_on (a table it touches), or arm the fault before the step that opens connections.")
+
+
+def _fault_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    recs = [Recommendation(
+        "action", f"Fault {kind} hit nothing",
+        f"{message.rstrip('.')}. The rollback was not rehearsed under this fault, so the rehearsal cannot be "
+        "READY." + ("" if "hint" in message.lower() else _MEET_THE_FAULT))
+        for kind, message in _hit_nothing(data)]
+    for f in data.get("faults") or []:
+        if f.get("status") in ("unsupported", "failed", "skipped"):
+            detail = str(f.get("detail") or "").splitlines()[:1]
+            recs.append(Recommendation(
+                "info", f"Fault {f.get('kind')} was not applied ({f.get('status')})",
+                f"{detail[0].rstrip('.') if detail else 'no detail'}. The rollback was not rehearsed under this fault: "
+                "its result says nothing about it."))
+    return recs
+
+
+def _rerun_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    """The fault-free second run of the runbook (phase rerun)."""
+    idem = _diffs(data, "idempotence")
+    if data.get("idempotent") is False or idem:
+        step = next((s for s in data.get("rerun_steps") or [] if step_failed(s)), None)
+        parts = [f"on the second run, {step_sentence(step)}"] if step is not None else []
+        if idem:
+            parts.append(f"{len(idem)} difference(s) after it: {_objects(idem)}")
+        what = "; ".join(parts) or "the second run did not leave the state equal to the baseline"
+        return [Recommendation(
+            "action", "The runbook is not idempotent",
+            f"Run a second time without faults, {what}. After a fault, whoever follows the runbook runs it "
+            "again: every step must be safe to repeat. Prefer `kubectl apply` to `create`, migrate to an "
+            "explicit target version rather than `down 1`, guard SQL with IF EXISTS / IF NOT EXISTS, and "
+            "check the state before acting.")]
+    if data.get("runbook_converged") is False and data.get("idempotent") is True:
+        return [Recommendation(
+            "info", "Under the faults, only a second run of the runbook recovered",
+            "The first run left differences; a second, fault-free run brought the state back to the baseline. "
+            "Say in the runbook that it is safe to run again and when to do it, or add retries to the steps "
+            "the faults broke.")]
+    return []
+
+
 def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
     recs: list[Recommendation] = []
     phases = {p.get("name"): p for p in data.get("phases") or []}
@@ -122,6 +193,8 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
             "migration in the runbook (before the image rollback), or make the release backward "
             "compatible (expand/contract) so the old version runs on the new schema."))
 
+    recs.extend(_risk_advice(data))
+
     data_diffs = _diffs(data, "data")
     if data_diffs:
         title = "Tracked data was lost" if _rows_lost(data) else "Tracked data changed"
@@ -157,6 +230,9 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
         recs.append(Recommendation("action", "The runbook drifted from what was rehearsed",
                                    str(runbook[0].get("message"))))
 
+    recs.extend(_fault_advice(data))
+    recs.extend(_rerun_advice(data))
+
     ttr, max_ttr = data.get("time_to_recover_s"), objectives.get("max_recover_s")
     if ttr is not None and max_ttr is not None and ttr > max_ttr:
         recs.append(Recommendation(
@@ -173,7 +249,7 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
 
     other = [d for d in data.get("differences") or [] if d.get("area") not in
              {"schema", "migrations", "data", "registry", "app", "health", "runbook", "objective", "config",
-              "detect"}]
+              "detect", "fault", "idempotence"}]
     for d in other:
         recs.append(Recommendation("action", f"Difference in {d.get('area')}", str(d.get("message"))))
 

@@ -29,16 +29,59 @@ def _vs(value: float | None, objective: float | None) -> str:
     return f"{fmt_s(value)} / {fmt_s(objective)}{mark}"
 
 
+def _risks(d: Mapping[str, Any]) -> str:
+    """The risks column: the kinds of readiness risk seen (they never change the verdict)."""
+    kinds = sorted({str(r.get("kind")) for r in d.get("risks") or []})
+    return "⚠️ " + ", ".join(kinds) if kinds else "–"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "–" if value is None else ("yes" if value else "**no**")
+
+
+def _fault_note(d: Mapping[str, Any]) -> str:
+    """One line: each fault (before which step, status, hits), then convergence, idempotence and cost."""
+    faults = []
+    for f in d.get("faults") or []:
+        hits = "" if f.get("hits") is None else f", hits {f.get('hits')}"
+        faults.append(f"{f.get('kind')} before step {f.get('at_step') or 1}: {f.get('status')}{hits}")
+    parts = ["; ".join(faults) or "no fault recorded",
+             f"converged despite the faults: {_yes_no(d.get('runbook_converged'))}",
+             f"second run idempotent: {_yes_no(d.get('idempotent'))}"]
+    if d.get("fault_cost_s") is not None:
+        parts.append(f"fault cost {fmt_s(d.get('fault_cost_s'))}")
+    return " · ".join(parts)
+
+
+def _notes(journals: Sequence[Mapping[str, Any]], redact: Redact) -> list[str]:
+    """Lines under the table: readiness risks, then faults and the second run, per scenario."""
+    lines: list[str] = []
+    risky = [(d, r) for d in journals for r in d.get("risks") or []]
+    if risky:
+        lines += ["", "**Readiness risks** (they never change the verdict):", ""]
+        lines += [f"- {_cell(redact(str(d.get('scenario'))))}: {_cell(redact(str(r.get('object'))))}: "
+                  f"{_cell(redact(str(r.get('message'))), 300)}" for d, r in risky]
+    faulted = [d for d in journals if d.get("faults") or d.get("rerun_steps")]
+    if faulted:
+        lines += ["", "**Faults during the rollback:**", ""]
+        lines += [f"- {_cell(redact(str(d.get('scenario'))))}: {_cell(redact(_fault_note(d)), 400)}"
+                  for d in faulted]
+    return lines
+
+
 def render_summary(journals: Sequence[Mapping[str, Any]], redact: Redact, *, run_id: str = "") -> str:
     ready = sum(1 for d in journals if d.get("verdict") == "READY")
     as_expected = sum(1 for d in journals if matches_expect(d))
+    risky = sum(1 for d in journals if d.get("risks"))
     lines = [
         f"## Rollback readiness: {ready}/{len(journals)} ready",
         "",
-        f"{as_expected}/{len(journals)} verdicts as expected" + (f" · run `{_cell(redact(run_id))}`" if run_id else ""),
+        f"{as_expected}/{len(journals)} verdicts as expected"
+        + (f" · {risky} with readiness risks" if risky else "")
+        + (f" · run `{_cell(redact(run_id))}`" if run_id else ""),
         "",
-        "| scenario | verdict | expect | time to detect | time to recover | first reason |",
-        "|---|---|---|---:|---:|---|",
+        "| scenario | verdict | expect | risks | time to detect | time to recover | first reason |",
+        "|---|---|---|---|---:|---:|---|",
     ]
     for d in journals:
         obj = d.get("objectives") or {}
@@ -46,8 +89,9 @@ def render_summary(journals: Sequence[Mapping[str, Any]], redact: Redact, *, run
         flag = "" if matches_expect(d) else " (unexpected)"
         lines.append(
             f"| {_cell(redact(str(d.get('scenario'))))} | {ICON.get(verdict, '')} {_cell(verdict)}{flag} "
-            f"| {_cell(d.get('expect'))} | {_vs(d.get('time_to_detect_s'), obj.get('max_detect_s'))} "
+            f"| {_cell(d.get('expect'))} | {_cell(redact(_risks(d)))} | {_vs(d.get('time_to_detect_s'), obj.get('max_detect_s'))} "
             f"| {_vs(d.get('time_to_recover_s'), obj.get('max_recover_s'))} | {_cell(redact(first_reason(d)))} |")
+    lines += _notes(journals, redact)
     lines += ["", "Times are measured / objective. Details: `<scenario>/report.html` in the report directory."]
     return "\n".join(lines) + "\n"
 

@@ -158,6 +158,24 @@ class Timeouts(Model):
     verify_s: Annotated[float, Field(gt=0, le=3600)] = 180
 
 
+class Checks(Model):
+    """Checks the rehearsal runs besides the rollback itself."""
+
+    old_version_on_new_schema: Annotated[
+        bool,
+        Field(description="Before the rollback, start the good version against the bad release's schema (phase "
+                          "compat); if it does not run, report the risk old_version_on_new_schema "
+                          "(expand/contract broken). Runs only when the bad release changed the schema."),
+    ] = True
+    old_version_timeout_s: Annotated[
+        float, Field(gt=0, le=600, description="How long the good version may take to become ready there.")
+    ] = 60
+
+
+class RiskKind(str, Enum):
+    OLD_VERSION_ON_NEW_SCHEMA = "old_version_on_new_schema"
+
+
 class Objectives(Model):
     max_recover_s: Annotated[float | None, Field(gt=0)] = None
 
@@ -237,6 +255,11 @@ class Scenario(Model):
     name: Annotated[str, Field(pattern=_NAME_PATTERN, max_length=40)]
     description: str = ""
     expect: Expect = Expect.READY
+    expect_risks: Annotated[
+        list[RiskKind],
+        Field(description="The readiness risks this scenario must report, no more, no fewer (risks never change "
+                          "the verdict; this lets the harness's own catalogue check them)."),
+    ] = Field(default_factory=list)
     app: App
     versions: Versions
     database: Database = Field(default_factory=Database)
@@ -250,6 +273,7 @@ class Scenario(Model):
     ] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     objectives: Objectives = Field(default_factory=Objectives)
+    checks: Checks = Field(default_factory=Checks)
     faults: Annotated[
         list[Fault], Field(description="Faults applied while the rollback runs; with any, the runbook runs a second time.")
     ] = Field(default_factory=list)

@@ -1,12 +1,18 @@
 """State snapshots taken before a rehearsal and after the rollback.
 
 Database half: ``snapshot_database`` reads schema (from pg_catalog), migration
-version tables and tracked-table data into a frozen ``DatabaseSnapshot``;
+version tables, tracked-table data and sequence positions into a frozen ``DatabaseSnapshot``;
 ``diff_database`` turns two of them into human-readable ``Difference`` lines.
 """
 
 from harness.snapshot.database import snapshot_database
-from harness.snapshot.db_models import DatabaseSnapshot, MigrationTable, SchemaFingerprint, TableData
+from harness.snapshot.db_models import (
+    DatabaseSnapshot,
+    MigrationTable,
+    SchemaFingerprint,
+    SequencePosition,
+    TableData,
+)
 from harness.snapshot.diff_db import Difference, diff_database
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "Difference",
     "MigrationTable",
     "SchemaFingerprint",
+    "SequencePosition",
     "TableData",
     "diff_database",
     "snapshot_database",

@@ -8,7 +8,8 @@ object the way ``pg_dump`` would, which makes definitions comparable as text.
 
 All queries run in one REPEATABLE READ, READ ONLY transaction (when the caller
 has no transaction open) so schema, version table and data are read from the
-same MVCC snapshot, with fixed session settings so the rendered text does not
+same MVCC snapshot (sequence positions excepted: a sequence is not
+transactional, so its current position is read), with fixed session settings so the rendered text does not
 depend on the caller's search_path, TimeZone or float formatting. The
 transaction is always rolled back at the end, which also undoes those settings.
 """
@@ -38,6 +39,7 @@ from harness.snapshot.db_models import (
     MigrationTool,
     SchemaFingerprint,
     SequenceInfo,
+    SequencePosition,
     TableData,
     TableInfo,
     TriggerInfo,
@@ -79,7 +81,8 @@ def snapshot_database(
     tracked_tables: Sequence[str],
     schemas: Sequence[str] = ("public",),
 ) -> DatabaseSnapshot:
-    """Snapshot schema, migration version table(s) and tracked-table data.
+    """Snapshot schema, migration version table(s), tracked-table data and the
+    position of every sequence in scope (kept apart from the schema fingerprint).
 
     ``tracked_tables`` are plain (unquoted) names, either ``table`` - looked up in
     ``schemas`` in order, like a search_path - or ``schema.table``. A tracked table
@@ -94,6 +97,7 @@ def snapshot_database(
             schema_fingerprint=snapshot_schema(conn, scope),
             migrations=snapshot_migrations(conn, scope),
             data=snapshot_data(conn, tracked_tables, scope),
+            sequence_positions=snapshot_sequence_positions(conn, scope),
         )
 
 
@@ -382,6 +386,63 @@ _EXTENSIONS_SQL = sql.SQL(
     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
     """
 )
+
+
+# ------------------------------------------------------------ sequence positions
+
+# Every sequence in scope, with what the snapshot role may do with it. A
+# sequence is read outside MVCC (its value is the current one, not the
+# transaction snapshot's), and reading it has no side effect.
+_SEQUENCE_ACCESS_SQL = _q(
+    """
+    SELECT {name} AS name, n.nspname, c.relname, s.seqincrement AS increment,
+           has_sequence_privilege(c.oid, 'SELECT') AS can_select,
+           CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE')
+                THEN pg_sequence_last_value(c.oid) END AS called_value
+    FROM pg_sequence s
+    JOIN pg_class c ON c.oid = s.seqrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {in_scope} AND {not_ext}
+    """,
+    name=_display_name("n.nspname", "c.relname"),
+    not_ext=_not_extension_member("pg_class", "c.oid"),
+)
+
+_POSITION_BATCH = 200  # sequences read per UNION ALL query
+
+
+def snapshot_sequence_positions(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> tuple[SequencePosition, ...]:
+    """``last_value`` and ``is_called`` of every sequence in scope.
+
+    Read from the sequence relation itself when the role has SELECT on it:
+    only that shows ``is_called`` and the value a ``setval(seq, n, false)``
+    left (pg_sequences and pg_sequence_last_value() give NULL for a sequence
+    that is not called). With USAGE only, pg_sequence_last_value() still gives
+    a called sequence's value. Otherwise the position is recorded as unknown
+    (``last_value`` None) instead of failing the snapshot.
+    """
+    params = {"schemas": list(_clean_schemas(schemas))}
+    rows = conn.execute(_SEQUENCE_ACCESS_SQL, params).fetchall()
+    readable = [(i, r[1], r[2]) for i, r in enumerate(rows) if r[4]]
+    read: dict[int, tuple[int, bool]] = {}
+    for start in range(0, len(readable), _POSITION_BATCH):
+        query = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT {i}, last_value, is_called FROM {seq}").format(
+                i=sql.Literal(i), seq=sql.Identifier(nsp, rel))
+            for i, nsp, rel in readable[start:start + _POSITION_BATCH]
+        )
+        read.update((r[0], (int(r[1]), bool(r[2]))) for r in conn.execute(query))
+    positions = []
+    for i, (name, _nsp, _rel, increment, _can_select, called_value) in enumerate(rows):
+        if i in read:
+            last_value, is_called = read[i]
+        elif called_value is not None:
+            last_value, is_called = int(called_value), True
+        else:
+            last_value, is_called = None, False
+        positions.append(SequencePosition(name=name, last_value=last_value, is_called=is_called,
+                                          increment=int(increment)))
+    return tuple(sorted(positions, key=lambda p: p.key))
 
 
 # ------------------------------------------------------------------- migrations

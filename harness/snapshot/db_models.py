@@ -116,8 +116,9 @@ class ViewInfo(_Frozen):
 
 
 class SequenceInfo(_Frozen):
-    """Sequence parameters (not its current value: sequences advance during any
-    rehearsal and are not rolled back by design, so last_value is no evidence)."""
+    """Sequence parameters. Not its current value: sequences advance during any
+    rehearsal and are not rolled back by design, so the position is kept apart
+    (``DatabaseSnapshot.sequence_positions``) and never changes the schema hash."""
 
     name: str
     type: str
@@ -283,19 +284,50 @@ class TableData(_Frozen):
         return self.table
 
 
+class SequencePosition(_Frozen):
+    """Where a sequence stands: the ``last_value`` and ``is_called`` of the
+    sequence relation. Kept out of the schema fingerprint, because a sequence
+    advances during any normal use; the diff only reports one that went back.
+
+    ``is_called`` false means nextval() returns ``last_value`` itself (a fresh
+    sequence, or ``setval(seq, n, false)``); true means ``last_value`` has been
+    handed out and nextval() returns ``last_value + increment``. ``last_value``
+    is None when the snapshot role may not read the sequence: not compared.
+    """
+
+    name: str  # rendered like SequenceInfo.name
+    last_value: int | None = None
+    is_called: bool = False
+    increment: int = 1  # the sequence's increment, for next_value and the direction
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    @property
+    def next_value(self) -> int | None:
+        """What nextval() would return now (None: position unknown)."""
+        if self.last_value is None:
+            return None
+        return self.last_value + self.increment if self.is_called else self.last_value
+
+
 # ------------------------------------------------------------------------ snapshot
 
 
 class DatabaseSnapshot(_Frozen):
-    """Database half of the state snapshot: schema, migration version tables, tracked data."""
+    """Database half of the state snapshot: schema, migration version tables, tracked
+    data, and the position of each sequence (outside the schema fingerprint and hash)."""
 
     database: str
     server_version: str
     schema_fingerprint: SchemaFingerprint
     migrations: tuple[MigrationTable, ...] = ()
     data: tuple[TableData, ...] = ()
+    # Empty in snapshots written before positions were recorded: nothing is compared then.
+    sequence_positions: tuple[SequencePosition, ...] = ()
 
-    _sort_sections = field_validator("migrations", "data")(_sorted_by_key)
+    _sort_sections = field_validator("migrations", "data", "sequence_positions")(_sorted_by_key)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

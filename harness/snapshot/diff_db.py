@@ -6,7 +6,8 @@ integer -> bigint") instead of dumping two JSON documents. An empty list
 means the database is back to the baseline.
 
 Ordering is deterministic: schema (in a fixed object-kind order), then
-migration version tables, then tracked data; within a kind, by object name.
+migration version tables, then tracked data, then rewound sequences; within a
+kind, by object name.
 Children of a table that is missing or was added (its columns, indexes,
 constraints, triggers, owned sequences) are not listed one by one: the
 table-level line already says it all.
@@ -28,6 +29,7 @@ from harness.snapshot.db_models import (
     MigrationTable,
     SchemaFingerprint,
     SequenceInfo,
+    SequencePosition,
     TableData,
 )
 
@@ -54,6 +56,7 @@ def diff_database(baseline: DatabaseSnapshot, after: DatabaseSnapshot) -> list[D
         *diff_schema(baseline.schema_fingerprint, after.schema_fingerprint),
         *diff_migrations(baseline.migrations, after.migrations),
         *diff_data(baseline.data, after.data),
+        *diff_sequence_positions(baseline.sequence_positions, after.sequence_positions),
     ]
 
 
@@ -377,3 +380,43 @@ def _changed_columns(old: TableData, new: TableData) -> str:
     if removed:
         out += f"; {'column' if len(removed) == 1 else 'columns'} {', '.join(removed)} gone since the baseline"
     return out
+
+
+# ----------------------------------------------------------- sequence positions
+
+
+def diff_sequence_positions(
+    baseline: Sequence[SequencePosition], after: Sequence[SequencePosition]
+) -> list[Difference]:
+    """Sequences whose position after the rollback is BEHIND the baseline's.
+
+    A sequence that moved forward is normal use (and sequences are never rolled
+    back), so it is no difference. A sequence absent from either side is not
+    compared: the schema diff reports a missing one, and one added after the
+    baseline has no baseline position. Neither is one whose position is unknown.
+    """
+    now = {p.key: p for p in after}
+    out: list[Difference] = []
+    for old in sorted(baseline, key=lambda p: p.key):
+        new = now.get(old.key)
+        message = _rewound_message(old, new) if new is not None else None
+        if message:
+            out.append(Difference(area="data", object=f"sequence {old.name}", message=message))
+    return out
+
+
+def _rewound_message(old: SequencePosition, new: SequencePosition) -> str | None:
+    """One sentence when ``new`` would hand out a value the baseline had already
+    passed, else None. Compared on the value nextval() returns next, so
+    is_called=false (nextval returns last_value itself) counts one step back;
+    for a descending sequence (negative increment) "behind" means higher."""
+    before, next_value = old.next_value, new.next_value
+    if before is None or next_value is None:
+        return None
+    behind = next_value < before if old.increment > 0 else next_value > before
+    if not behind:
+        return None
+    baseline = (f"baseline had handed out up to {old.last_value}" if old.is_called
+                else f"the baseline's next value was {before}")
+    return (f"sequence {old.name} was rewound: next value {next_value}, {baseline}; "
+            "new rows can collide with ids already used")

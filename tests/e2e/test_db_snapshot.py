@@ -231,6 +231,9 @@ def test_snapshot_contents_come_from_the_catalogs(app: psycopg.Connection[Any]) 
     data = {d.table: d for d in s.data}
     assert (data["users"].row_count, data["orders"].row_count) == (10, 10)
     assert data["audit_log"].missing and data["audit_log"].checksum is None
+    positions = {q.name: (q.last_value, q.is_called, q.increment) for q in s.sequence_positions}
+    assert positions == {"invoice_no": (1090, True, 10), "orders_id_seq": (10, True, 1),
+                         "users_id_seq": (10, True, 1)}
     assert DatabaseSnapshot.from_json(s.model_dump_json()) == s
 
 
@@ -391,3 +394,64 @@ def test_other_migration_tools_are_detected(conn: psycopg.Connection[Any]) -> No
     assert _messages(diff_database(baseline, snapshot_database(conn, []))) == [
         "migration version table goose_db_version: 1 -> 2 expected"
     ]
+
+
+def test_sequence_advance_is_normal_but_a_rewind_is_reported(app: psycopg.Connection[Any]) -> None:
+    baseline = _snap(app)
+
+    # Normal use: rows inserted and removed again leave the data at baseline,
+    # with every sequence moved forward. Not a difference.
+    app.execute("INSERT INTO users (email) VALUES ('x1@example.com'), ('x2@example.com')")
+    app.execute("INSERT INTO orders (user_id, amount, created_at) VALUES (1, 1, now()), (1, 2, now())")
+    app.execute("DELETE FROM orders WHERE id > 10")
+    app.execute("DELETE FROM users WHERE id > 10")
+    advanced = _snap(app)
+    assert {q.name: q.last_value for q in advanced.sequence_positions} == {
+        "invoice_no": 1110, "orders_id_seq": 12, "users_id_seq": 12}
+    assert diff_database(baseline, advanced) == []
+
+    # Set back to exactly where the baseline would go on: still not a difference.
+    app.execute("SELECT setval('orders_id_seq', 11, false)")
+    app.execute("SELECT setval('invoice_no', 1090)")
+    assert diff_database(baseline, _snap(app)) == []
+
+    # A migration rewinds them: the next INSERT would reuse ids already handed out.
+    app.execute("SELECT setval('orders_id_seq', 1)")
+    app.execute("SELECT setval('invoice_no', 1090, false)")
+    rewound = _snap(app)
+    assert rewound.schema_hash == baseline.schema_hash  # the position is not part of the fingerprint
+    assert diff_database(baseline, rewound) == [
+        Difference(area="data", object="sequence invoice_no",
+                   message="sequence invoice_no was rewound: next value 1090, baseline had handed out up to 1090; "
+                           "new rows can collide with ids already used"),
+        Difference(area="data", object="sequence orders_id_seq",
+                   message="sequence orders_id_seq was rewound: next value 2, baseline had handed out up to 10; "
+                           "new rows can collide with ids already used"),
+    ]
+    # The snapshot read the sequences without moving them.
+    assert app.execute("SELECT last_value, is_called FROM orders_id_seq").fetchone() == (1, True)
+
+
+def test_sequence_positions_follow_the_roles_privileges(admin_conninfo: str, conn: psycopg.Connection[Any]) -> None:
+    """A sequence the role may not SELECT is recorded, never fails the snapshot:
+    USAGE still shows a called sequence's value, no privilege shows nothing."""
+    role = f"r_{uuid.uuid4().hex[:12]}"
+    _run(conn, f"""
+    CREATE SEQUENCE s_select; SELECT setval('s_select', 7, false);
+    CREATE SEQUENCE s_usage_called; SELECT setval('s_usage_called', 4);
+    CREATE SEQUENCE s_usage_fresh;
+    CREATE SEQUENCE s_none; SELECT setval('s_none', 9);
+    CREATE ROLE {role} LOGIN PASSWORD 'pw';
+    GRANT SELECT ON SEQUENCE s_select TO {role};
+    GRANT USAGE ON SEQUENCE s_usage_called, s_usage_fresh TO {role};
+    """)
+    try:
+        with psycopg.connect(make_conninfo(admin_conninfo, dbname=conn.info.dbname, user=role, password="pw"),
+                             autocommit=True) as limited:
+            s = snapshot_database(limited, [])
+        assert {q.name: (q.last_value, q.is_called) for q in s.sequence_positions} == {
+            "s_select": (7, False), "s_usage_called": (4, True), "s_usage_fresh": (None, False),
+            "s_none": (None, False)}
+    finally:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

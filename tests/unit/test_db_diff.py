@@ -21,12 +21,13 @@ from harness.snapshot.db_models import (
     MigrationTable,
     SchemaFingerprint,
     SequenceInfo,
+    SequencePosition,
     TableData,
     TableInfo,
     TriggerInfo,
     ViewInfo,
 )
-from harness.snapshot.diff_db import Difference, diff_database
+from harness.snapshot.diff_db import Difference, diff_database, diff_sequence_positions
 
 # ------------------------------------------------------------------ fixtures
 
@@ -94,14 +95,21 @@ def _data(**counts: tuple[int, str] | None) -> tuple[TableData, ...]:
     return tuple(out)
 
 
+def _pos(name: str = "users_id_seq", last_value: int | None = 5, is_called: bool = True,
+         increment: int = 1) -> SequencePosition:
+    return SequencePosition(name=name, last_value=last_value, is_called=is_called, increment=increment)
+
+
 def snap(schema: SchemaFingerprint | None = None, migrations: tuple[MigrationTable, ...] | None = None,
-         data: tuple[TableData, ...] | None = None) -> DatabaseSnapshot:
+         data: tuple[TableData, ...] | None = None,
+         positions: tuple[SequencePosition, ...] | None = None) -> DatabaseSnapshot:
     return DatabaseSnapshot(
         database="app",
         server_version="15.8",
         schema_fingerprint=schema or _schema(),
         migrations=_migrations() if migrations is None else migrations,
         data=_data(orders=(10, "c-orders"), users=(5, "c-users")) if data is None else data,
+        sequence_positions=(_pos(),) if positions is None else positions,
     )
 
 
@@ -402,6 +410,74 @@ def test_table_tracked_in_one_snapshot_only() -> None:
     after = _data(orders=(10, "c-orders"))
     assert messages(diff_database(snap(), snap(data=after))) == [
         "table users: not tracked in the after snapshot, cannot compare"]
+
+
+# ------------------------------------------------------------------ sequence positions
+
+REWOUND = "new rows can collide with ids already used"
+
+
+def test_sequence_position_is_outside_the_schema_hash() -> None:
+    moved = snap(positions=(_pos(last_value=900),))
+    assert moved.schema_hash == snap().schema_hash
+    assert moved.schema_fingerprint.canonical_json() == snap().schema_fingerprint.canonical_json()
+    assert DatabaseSnapshot.from_json(moved.model_dump_json()) == moved
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (_pos(last_value=5), None),  # untouched
+        (_pos(last_value=6), None),  # advanced by normal use
+        (_pos(last_value=6, is_called=False), None),  # setval(seq, 6, false): nextval gives 6, as at baseline
+        (_pos(last_value=5, is_called=False),
+         f"sequence users_id_seq was rewound: next value 5, baseline had handed out up to 5; {REWOUND}"),
+        (_pos(last_value=1),
+         f"sequence users_id_seq was rewound: next value 2, baseline had handed out up to 5; {REWOUND}"),
+        (_pos(last_value=1, is_called=False),
+         f"sequence users_id_seq was rewound: next value 1, baseline had handed out up to 5; {REWOUND}"),
+        (_pos(last_value=None), None),  # unreadable after: unknown, not a difference
+    ],
+)
+def test_sequence_rewound_only_when_behind_baseline(after: SequencePosition, expected: str | None) -> None:
+    diffs = diff_database(snap(), snap(positions=(after,)))
+    assert diffs == ([Difference(area="data", object="sequence users_id_seq", message=expected)] if expected else [])
+
+
+def test_sequence_not_called_at_baseline() -> None:
+    """A fresh sequence (or one setval(..., false)'d) will hand out last_value itself."""
+    base = (_pos(last_value=1000, is_called=False, increment=10),)
+    assert diff_sequence_positions(base, (_pos(last_value=1000, is_called=False, increment=10),)) == []
+    assert diff_sequence_positions(base, (_pos(last_value=1000, is_called=True, increment=10),)) == []
+    assert messages(diff_sequence_positions(base, (_pos(last_value=980, is_called=True, increment=10),))) == [
+        f"sequence users_id_seq was rewound: next value 990, the baseline's next value was 1000; {REWOUND}"]
+
+
+def test_descending_sequence_is_behind_when_higher() -> None:
+    base = (_pos(last_value=-5, increment=-1),)  # handed out -1 .. -5, next -6
+    assert diff_sequence_positions(base, (_pos(last_value=-9, increment=-1),)) == []
+    assert diff_sequence_positions(base, (_pos(last_value=-6, is_called=False, increment=-1),)) == []
+    assert messages(diff_sequence_positions(base, (_pos(last_value=-2, increment=-1),))) == [
+        f"sequence users_id_seq was rewound: next value -3, baseline had handed out up to -5; {REWOUND}"]
+
+
+def test_sequence_positions_absent_or_unknown_are_not_compared() -> None:
+    base = (_pos("a_seq", 3), _pos("b_seq", 7), _pos("c_seq", None))
+    # b_seq gone (the schema diff reports a dropped sequence), d_seq new, c_seq unreadable at baseline.
+    after = (_pos("a_seq", 3), _pos("c_seq", 1), _pos("d_seq", 1))
+    assert diff_sequence_positions(base, after) == []
+    # Snapshots written before positions were recorded have none: nothing to compare.
+    assert diff_database(snap(positions=()), snap(positions=(_pos(last_value=1),))) == []
+    assert diff_database(snap(), snap(positions=())) == []
+
+
+def test_rewound_sequences_come_after_tracked_data_in_name_order() -> None:
+    base = (_pos("users_id_seq", 5), _pos("orders_id_seq", 10))
+    after = (_pos("orders_id_seq", 1), _pos("users_id_seq", 2))
+    diffs = diff_database(snap(positions=base), snap(data=_data(orders=(7, "x"), users=(5, "c-users")),
+                                                     positions=tuple(reversed(after))))
+    assert [(d.area, d.object) for d in diffs] == [
+        ("data", "table orders"), ("data", "sequence orders_id_seq"), ("data", "sequence users_id_seq")]
 
 
 # ------------------------------------------------------------------ ordering

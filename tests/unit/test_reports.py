@@ -266,7 +266,7 @@ def test_summary_table(tmp_path: Path) -> None:
     assert lines[0] == "## Rollback readiness: 3/5 ready"
     rows = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| scenario")]
     assert len(rows) == 5
-    assert all(ln.count(" | ") == 5 for ln in rows)  # escaped pipes do not add columns
+    assert all(ln.count(" | ") == 6 for ln in rows)  # escaped pipes do not add columns
     worse = rows[-1]
     assert "a \\| pipe and &lt;tag&gt; in a multiline reason" in worse
     assert "95.5s / 30.0s ⚠️" in worse and "(unexpected)" in worse

@@ -18,6 +18,7 @@ EXAMPLE_EXPECT = {
     "promotion": ("READY", "readiness"),
     "runbook-drift": ("NOT_READY", "readiness"),
     "undo-twice": ("NOT_READY", "crashloop"),
+    "history-limit-too-low": ("NOT_READY", "smoke"),
     "down-script-missing": ("NOT_READY", "readiness"),
     "configmap-drift": ("NOT_READY", "crashloop"),
     "fault-db-connections-during-migrate-down": ("NOT_READY", "readiness"),
@@ -59,7 +60,7 @@ def test_example_loads_with_defaults(kit, name: str) -> None:
     raw = yaml.safe_load((d / "scenario.yaml").read_text())
     assert s.timeouts.verify_s == raw.get("timeouts", {}).get("verify_s", 180)
     assert s.migrations is not None and s.migrations.runs_in is MigrationPlace.JOB
-    assert s.app.smoke is not None and s.app.smoke.path == "/healthz"
+    assert s.app.smoke is not None and s.app.smoke.path == raw["app"]["smoke"]["path"]
     # paths written in the file resolve relative to the scenario directory and exist
     assert s.path(s.app.manifests).is_file()
     assert s.path(s.runbook.file) == (d / "runbook.md").resolve()

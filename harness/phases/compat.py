@@ -1,0 +1,199 @@
+"""Compat: can the good version run on the bad release's schema? (expand/contract)
+
+Before the rollback, with the bad release's migrations applied, the harness
+starts a copy of each tracked Deployment on the good image (one replica, its
+own labels so no Service routes to it, same env, Secrets and probes) and
+watches it:
+
+- Ready (and, with a smoke request, the request answered through the pod):
+  compatible; the old code tolerates the new schema.
+- its readiness probe fails `FAILURES` times, it restarts, or it is not
+  ready within `checks.old_version_timeout_s`: a readiness risk
+  `old_version_on_new_schema`, with the probe messages and the last log
+  lines as evidence. A rollback that puts the old code back before the
+  schema (or whose migrate down fails) leaves the app down.
+
+Risks never change the verdict (only the state after this runbook does);
+they are reported next to it and checked against `expect_risks`. The copy is
+deleted (foreground: its pods are gone) before the runbook starts, and is on
+the cleanup stack in case the harness stops first. Skipped when the schema
+did not change, or when the scenario sets `checks.old_version_on_new_schema:
+false`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from harness.context import RehearsalContext
+from harness.journal import Risk
+from harness.progress import say
+from harness.scenario.models import Workload
+from harness.snapshot.state import diff_states, take_snapshot
+from harness.wait import Wait, WaitTimeout
+
+NAME = "compat"
+LABEL = "rollback-rehearsal/compat-check"
+FAILURES = 3  # readiness probe failures that count as "does not run" (a slow start fails once or twice)
+SCHEMA_AREAS = {"schema", "migrations"}
+
+
+def applies(ctx: RehearsalContext) -> bool:
+    return ctx.scenario.checks.old_version_on_new_schema and ctx.db is not None
+
+
+def schema_changes(ctx: RehearsalContext) -> list[str]:
+    """What the bad release changed in the schema (empty: nothing to check)."""
+    bad = ctx.snapshots.get("bad") or take_snapshot(ctx)  # detect may have failed before its snapshot
+    diffs = diff_states(ctx.snapshots["baseline"], bad)
+    return [d.message for d in diffs if d.area in SCHEMA_AREAS]
+
+
+def copy_name(deployment: str) -> str:
+    return f"{deployment}-compat-check"[:63]
+
+
+def compat_deployment(live: dict[str, Any], workload: Workload, image: str) -> dict[str, Any]:
+    """A one-replica copy of the live Deployment running `image` in the tracked container.
+
+    The app's labels are replaced, so neither its Service nor its Deployment
+    selects the copy's pods; everything else of the pod template (env,
+    Secrets, probes) is kept: the point is to run the old code as it runs."""
+    name = copy_name(workload.deployment)
+    labels = {LABEL: workload.deployment}
+    template = copy.deepcopy(live["spec"]["template"])
+    template["metadata"] = {"labels": labels}
+    for c in template["spec"].get("containers", []):
+        if c["name"] == workload.container:
+            c["image"] = image
+            c["imagePullPolicy"] = "IfNotPresent"  # kind: the good image was loaded, never pulled
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": live["metadata"]["namespace"], "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+    }
+
+
+def judge(pods: list[dict[str, Any]], events: list[dict[str, Any]], container: str) -> tuple[bool | None, str]:
+    """(True: runs, False: does not run, None: not decided yet) and what was seen."""
+    names = {p["metadata"]["name"] for p in pods}
+    for pod in pods:
+        for st in (pod.get("status") or {}).get("containerStatuses") or []:
+            if st.get("name") != container:
+                continue
+            if st.get("ready"):
+                return True, f"pod {pod['metadata']['name']} is ready"
+            waiting = ((st.get("state") or {}).get("waiting") or {}).get("reason", "")
+            if st.get("restartCount", 0) >= 1 or waiting in ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff"):
+                return False, f"pod {pod['metadata']['name']}: restarts={st.get('restartCount', 0)} {waiting}".strip()
+    failed = [e for e in events if e.get("reason") == "Unhealthy" and "Readiness probe failed" in e.get("message", "")
+              and (e.get("involvedObject") or {}).get("name") in names]
+    count = sum(int(e.get("count") or 1) for e in failed)
+    if count >= FAILURES:
+        return False, f"readiness probe failed {count} times: {failed[-1]['message'][:300]}"
+    return None, f"{len(pods)} pod(s), not ready yet ({count} readiness failure(s))"
+
+
+def _pods(ctx: RehearsalContext, workload: Workload) -> list[dict[str, Any]]:
+    out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-l", f"{LABEL}={workload.deployment}", "-o", "json").stdout
+    return json.loads(out)["items"]
+
+
+def _events(ctx: RehearsalContext) -> list[dict[str, Any]]:
+    return json.loads(ctx.kubectl("get", "events", "-n", ctx.namespace, "-o", "json").stdout)["items"]
+
+
+def pod_port(service: dict[str, Any], pod: dict[str, Any], port: int) -> int:
+    """The pod's port number behind `port` of the Service (a named targetPort resolved through the pod).
+
+    The API server's pod proxy needs a number: `pods/NAME:http/proxy` is not resolved."""
+    entry = next((p for p in service["spec"].get("ports", []) if p.get("port") == port), None)
+    target: Any = (entry or {}).get("targetPort", port)
+    if isinstance(target, int) or str(target).isdigit():
+        return int(target)
+    for c in pod["spec"].get("containers", []):
+        for cp in c.get("ports") or []:
+            if cp.get("name") == target:
+                return int(cp["containerPort"])
+    raise RuntimeError(f"service port {port} targets the named port {target!r}, which pod "
+                       f"{pod['metadata']['name']} does not declare")
+
+
+def _smoke_through_pod(ctx: RehearsalContext, pod: dict[str, Any]) -> tuple[bool, str]:
+    """The scenario's smoke request sent to the copy's pod (its Service does not route there)."""
+    sm = ctx.scenario.app.smoke
+    if sm is None:
+        return True, "no smoke request"
+    svc = json.loads(ctx.kubectl("get", "service", sm.service, "-n", ctx.namespace, "-o", "json").stdout)
+    port = pod_port(svc, pod, sm.port)
+    path = f"/api/v1/namespaces/{ctx.namespace}/pods/{pod['metadata']['name']}:{port}/proxy{sm.path}"
+    proc = ctx.kubectl("get", "--raw", path, check=False, timeout=30)
+    return proc.returncode == 0, (proc.stdout or proc.stderr).strip()[:200]
+
+
+def _evidence(ctx: RehearsalContext, workload: Workload) -> str:
+    name = copy_name(workload.deployment)
+    logs = ctx.kubectl("logs", f"deployment/{name}", "-n", ctx.namespace, "-c", workload.container,
+                       "--tail=15", check=False).stdout
+    return ctx.redactor(logs.strip())[-3000:]
+
+
+def check_workload(ctx: RehearsalContext, workload: Workload, image: str) -> tuple[bool, str, str]:
+    """(runs, what was seen, evidence) for one tracked workload."""
+    live = json.loads(ctx.kubectl("get", "deployment", workload.deployment, "-n", ctx.namespace, "-o", "json").stdout)
+    name = copy_name(workload.deployment)
+    ctx.kubectl("apply", "-f", "-", input=json.dumps(compat_deployment(live, workload, image)))
+    try:
+        last: dict[str, Any] = {"runs": None, "seen": ""}
+
+        def decided() -> tuple[bool, str]:
+            last["runs"], last["seen"] = judge(_pods(ctx, workload), _events(ctx), workload.container)
+            return last["runs"] is not None, last["seen"]
+
+        timeout = ctx.scenario.checks.old_version_timeout_s
+        try:
+            Wait(f"the good version's copy {name} to run or fail on the new schema", timeout, 1.0).until(decided)
+            runs, seen = bool(last["runs"]), str(last["seen"])
+        except WaitTimeout as exc:
+            runs, seen = False, f"not ready within {timeout:.0f}s: {exc.last}"
+        if runs:
+            pod = next(p for p in _pods(ctx, workload) if any(
+                s.get("ready") for s in (p.get("status") or {}).get("containerStatuses") or []))
+            ok, out = _smoke_through_pod(ctx, pod)
+            if not ok:
+                runs, seen = False, f"ready, but the smoke request failed: {out}"
+        evidence = "" if runs else _evidence(ctx, workload)
+        return runs, seen, evidence
+    finally:
+        ctx.kubectl("delete", "deployment", name, "-n", ctx.namespace, "--cascade=foreground",
+                    "--wait=true", "--timeout=60s", "--ignore-not-found", check=False, timeout=90)
+
+
+def execute(ctx: RehearsalContext) -> str:
+    s, j = ctx.scenario, ctx.journal
+    changes = schema_changes(ctx)
+    if not changes:
+        j.compatibility.append("the bad release did not change the schema: nothing to check")
+        return "schema unchanged by the bad release: nothing to check"
+    image = s.versions.good.image  # loaded into kind by deploy_good (under a registry, production is bad now)
+    for w in s.app.workloads:
+        ctx.cleanup.callback(ctx.kubectl, "delete", "deployment", copy_name(w.deployment), "-n", ctx.namespace,
+                             "--ignore-not-found", "--wait=false", check=False)
+        say(f"starting the good version ({image}) against the bad release's schema as {copy_name(w.deployment)}")
+        runs, seen, evidence = check_workload(ctx, w, image)
+        line = (f"deployment {w.deployment}: the good version {'runs' if runs else 'does NOT run'} on the bad "
+                f"release's schema ({seen}); schema changes: {'; '.join(changes[:3])}")
+        j.compatibility.append(ctx.redactor(line))
+        if not runs:
+            j.risks.append(Risk(
+                kind="old_version_on_new_schema", object=f"deployment {w.deployment}",
+                message=ctx.redactor(
+                    f"the good version ({image}) does not run on the bad release's schema: {seen}. "
+                    "Expand/contract is broken: a rollback that puts the old code back before the schema, "
+                    "or whose migrate down fails, leaves the app down"),
+                evidence=evidence))
+    risky = [r.object for r in j.risks if r.kind == "old_version_on_new_schema"]
+    return (f"RISK: the good version does not run on the new schema ({', '.join(risky)})" if risky
+            else "the good version runs on the bad release's schema")

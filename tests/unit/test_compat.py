@@ -1,0 +1,126 @@
+"""Phase compat (the good version on the bad release's schema) and the expectation check: pure logic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.journal import Journal, Risk
+from harness.phases import compat
+from harness.pipeline import PHASES, unmet_expectations
+from harness.scenario import ScenarioError, load_scenario
+from harness.scenario.models import Workload
+
+LIVE: dict[str, Any] = {
+    "metadata": {"name": "demo", "namespace": "rr-x", "resourceVersion": "7", "uid": "u"},
+    "spec": {
+        "replicas": 3, "selector": {"matchLabels": {"app": "demo"}},
+        "template": {
+            "metadata": {"labels": {"app": "demo"}, "annotations": {"kubectl.kubernetes.io/restartedAt": "t"}},
+            "spec": {"containers": [
+                {"name": "app", "image": "reg/demo:production", "imagePullPolicy": "Always",
+                 "env": [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]},
+                {"name": "sidecar", "image": "proxy:1"},
+            ]},
+        },
+    },
+    "status": {"replicas": 1},
+}
+W = Workload(deployment="demo", container="app")
+
+
+def test_the_copy_runs_the_good_image_where_no_service_can_route_to_it() -> None:
+    dep = compat.compat_deployment(LIVE, W, "demo-app:v1")
+    labels = {compat.LABEL: "demo"}
+    assert dep["metadata"] == {"name": "demo-compat-check", "namespace": "rr-x", "labels": labels}
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["selector"] == {"matchLabels": labels}
+    assert dep["spec"]["template"]["metadata"] == {"labels": labels}  # the app's labels are gone
+    app, sidecar = dep["spec"]["template"]["spec"]["containers"]
+    assert (app["image"], app["imagePullPolicy"]) == ("demo-app:v1", "IfNotPresent")
+    assert app["env"] == LIVE["spec"]["template"]["spec"]["containers"][0]["env"]  # same Secret, same DSN
+    assert sidecar == {"name": "sidecar", "image": "proxy:1"}
+    assert LIVE["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/demo:production"  # not mutated
+    assert "status" not in dep
+
+
+def _pod(name: str, ready: bool = False, restarts: int = 0, waiting: str = "", container: str = "app") -> dict:
+    state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    return {"metadata": {"name": name}, "status": {"containerStatuses": [
+        {"name": container, "ready": ready, "restartCount": restarts, "state": state}]}}
+
+
+def _unhealthy(pod: str, count: int, msg: str = "HTTP probe failed with statuscode: 503") -> dict:
+    return {"reason": "Unhealthy", "message": f"Readiness probe failed: {msg}", "count": count,
+            "involvedObject": {"name": pod}}
+
+
+@pytest.mark.parametrize(("pods", "events", "runs", "seen"), [
+    ([_pod("c-1", ready=True)], [], True, "pod c-1 is ready"),
+    ([_pod("c-1", restarts=1)], [], False, "restarts=1"),
+    ([_pod("c-1", waiting="CrashLoopBackOff")], [], False, "CrashLoopBackOff"),
+    ([_pod("c-1")], [_unhealthy("c-1", 2), _unhealthy("c-1", 1, "schema check failed")], False,
+     "readiness probe failed 3 times: Readiness probe failed: schema check failed"),
+    ([_pod("c-1")], [_unhealthy("c-1", 2)], None, "(2 readiness failure(s))"),   # a slow start is not a verdict
+    ([_pod("c-1")], [_unhealthy("demo-abc", 9)], None, "(0 readiness failure(s))"),  # the bad release's own pods
+    ([_pod("c-1", ready=True, container="sidecar")], [], None, "not ready yet"),  # only the tracked container
+    ([], [], None, "0 pod(s)"),
+])
+def test_judge(pods: list[dict], events: list[dict], runs: bool | None, seen: str) -> None:
+    got_runs, got_seen = compat.judge(pods, events, "app")
+    assert got_runs is runs and seen in got_seen
+
+
+def test_compat_runs_between_detect_and_runbook_and_never_stops_the_rehearsal() -> None:
+    from harness import pipeline  # noqa: PLC0415
+
+    names = [p.NAME for p in PHASES]
+    assert names.index("detect") + 1 == names.index("compat") == names.index("runbook") - 1
+    assert "compat" in pipeline.EVIDENCE
+
+
+def _journal(verdict: str, *risks: str) -> Journal:
+    return Journal(scenario="s", expect="READY", verdict=verdict,
+                   risks=[Risk(kind=k, object="deployment demo", message="m") for k in risks])  # type: ignore[arg-type]
+
+
+def test_expectations_cover_the_verdict_and_the_risks(tmp_path: Path, kit) -> None:
+    plain = load_scenario(kit.write_scenario(tmp_path, "plain", kit.minimal_doc()))
+    risky = load_scenario(kit.write_scenario(tmp_path, "risky", kit.minimal_doc(
+        expect_risks=["old_version_on_new_schema"])))
+    assert unmet_expectations(plain, _journal("READY")) == []
+    assert unmet_expectations(plain, _journal("NOT_READY")) == ["verdict NOT_READY, expected READY"]
+    assert unmet_expectations(plain, _journal("READY", "old_version_on_new_schema")) == [
+        "risks ['old_version_on_new_schema'], expected none"]
+    assert unmet_expectations(risky, _journal("READY")) == ["risks none, expected ['old_version_on_new_schema']"]
+    assert unmet_expectations(risky, _journal("READY", "old_version_on_new_schema")) == []
+    assert unmet_expectations(risky, _journal("ERROR")) == ["verdict ERROR, expected READY"]  # no risk noise
+
+
+def test_checks_and_expect_risks_are_validated(tmp_path: Path, kit) -> None:
+    d = kit.write_scenario(tmp_path, "bad", kit.minimal_doc(
+        expect_risks=["old_code_breaks"], checks={"old_version_timeout_s": 0, "compat": True}))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(d)
+    text = str(err.value)
+    assert "expect_risks[0]" in text and "checks.old_version_timeout_s" in text and "checks.compat" in text
+
+
+def test_checks_default_on(tmp_path: Path, kit) -> None:
+    s = load_scenario(kit.write_scenario(tmp_path, "plain", kit.minimal_doc()))
+    assert s.checks.old_version_on_new_schema is True and s.checks.old_version_timeout_s == 60
+    assert s.expect_risks == []
+
+
+def test_the_smoke_port_of_the_copy_is_resolved_to_a_number() -> None:
+    pod = {"metadata": {"name": "c-1"}, "spec": {"containers": [
+        {"name": "app", "ports": [{"containerPort": 8080, "name": "http"}]}]}}
+    svc = {"spec": {"ports": [{"port": 80, "targetPort": "http"}, {"port": 9090, "targetPort": 9091},
+                              {"port": 7070}]}}
+    assert compat.pod_port(svc, pod, 80) == 8080
+    assert compat.pod_port(svc, pod, 9090) == 9091
+    assert compat.pod_port(svc, pod, 7070) == 7070
+    svc["spec"]["ports"][0]["targetPort"] = "metrics"
+    with pytest.raises(RuntimeError, match="named port 'metrics', which pod c-1 does not declare"):
+        compat.pod_port(svc, pod, 80)
