@@ -404,9 +404,10 @@ class FaultInjector:
             self._record(st, status="skipped", detail=why)
 
     def close(self, why: str = "the rehearsal ended before its delay elapsed") -> None:
-        """Cancel what has not happened yet and remove everything still in place. Idempotent."""
+        """Cancel what has not happened yet and remove everything still in place, last applied first
+        (a sweep blocked on a paused Postgres ends once Postgres is unpaused). Idempotent."""
         self.closed = True
-        for st in self.states:
+        for st in reversed(self.states):
             self._end(st, why)
 
     def _record(self, st: _State, **changes: Any) -> None:
@@ -423,6 +424,27 @@ class FaultInjector:
     @property
     def active(self) -> list[str]:
         return [s.fault.kind.value for s in self.states if s.started and not s.reverted]
+
+
+# ── the after-check ──────────────────────────────────────────────────────────
+def leftovers(infra: Any, run: Run = _run) -> list[str]:
+    """What a fault could have left behind in this session's infrastructure: a paused container
+    (Postgres, a kind node), a netem qdisc on a node. Empty when everything is as before."""
+    problems: list[str] = []
+    try:
+        containers = [infra.database.container_id]
+    except AttributeError:  # --database-dsn: not ours to pause
+        containers = []
+    nodes = infra.cluster.node_containers()
+    for c in containers + nodes:
+        proc = run(["docker", "inspect", "--format", "{{.State.Paused}}", c])
+        if proc.stdout.strip() == "true":
+            problems.append(f"container {c[:12]} is still paused (fix: docker unpause {c[:12]})")
+    for node in nodes:
+        proc = run(["docker", "exec", node, "tc", "qdisc", "show", "dev", "eth0"])
+        if "netem" in proc.stdout:
+            problems.append(f"node {node} still has a netem qdisc (fix: docker exec {node} tc qdisc del dev eth0 root)")
+    return problems
 
 
 # ── one injector per rehearsal ───────────────────────────────────────────────

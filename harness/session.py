@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import tools
+from harness import faults, tools
 from harness.context import Infrastructure, RehearsalContext
 from harness.journal import Journal
 from harness.pipeline import rehearse
@@ -88,11 +88,25 @@ class Session:
                                keep=self.options.keep_cluster)
         try:
             rehearse(ctx)
+            if scenario.faults:
+                self._check_faults_removed(journal)
         finally:
             write_report(journal, report_dir, ctx.redactor)
             self.redactors.append(ctx.redactor)
         self.results.append(journal)
         return journal
+
+    def _check_faults_removed(self, journal: Journal) -> None:
+        """After the scenario's cleanup: a fault still in place is the harness breaking its own
+        promise, so the rehearsal is an ERROR whatever its verdict (and the next scenario must not
+        run on a paused database)."""
+        problems = faults.leftovers(self.infra)
+        if problems:
+            journal.verdict = "ERROR"
+            journal.reasons = [f"a fault was not removed: {p}" for p in problems] + journal.reasons
+            say("; ".join(problems), style="bold red")
+        journal.event("faults", "after cleanup: " + ("; ".join(problems) if problems
+                                                      else "no container paused, no netem qdisc on the nodes"))
 
     def write_run_reports(self) -> RunReports | None:
         """REPORT_DIR/junit.xml, summary.md and one history.jsonl line per scenario; once per session."""

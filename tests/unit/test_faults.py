@@ -611,3 +611,19 @@ def test_example_fault_scenarios_validate_against_the_schema() -> None:
     for path in sorted((REPO / "scenarios").glob("fault-*/scenario.yaml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         assert list(Draft202012Validator(schema).iter_errors(doc)) == [], path
+
+
+def test_leftovers_names_paused_containers_and_netem_qdiscs() -> None:
+    def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        if cmd[1] == "inspect":
+            return _proc(out="true\n" if cmd[-1] == "pg-0123456789abcdef" else "false\n")
+        return _proc(out="qdisc netem 8001: root refcnt 2 limit 1000 delay 50ms\n" if cmd[2] == "n-worker"
+                     else "qdisc noqueue 0: root refcnt 2\n")
+
+    infra = SimpleNamespace(database=SimpleNamespace(container_id="pg-0123456789abcdef"),
+                            cluster=SimpleNamespace(node_containers=lambda: ["n-control-plane", "n-worker"]))
+    assert faults.leftovers(infra, run) == [
+        "container pg-012345678 is still paused (fix: docker unpause pg-012345678)",
+        "node n-worker still has a netem qdisc (fix: docker exec n-worker tc qdisc del dev eth0 root)"]
+    clean = SimpleNamespace(database=SimpleNamespace(), cluster=SimpleNamespace(node_containers=lambda: []))
+    assert faults.leftovers(clean, run) == []  # --database-dsn and --kubeconfig: nothing of ours to check
