@@ -50,12 +50,19 @@ class WorkloadState(BaseModel):
                 and all(p.ready for p in self.pods))
 
 
+def content_digest(image_id: str) -> str:
+    """`name@sha256:…` → `sha256:…`. The runtime reports a running image under whichever of its
+    names it picks (a registry reference, or the name `kind load` imported it under), so only the
+    content digest identifies it across snapshots."""
+    return image_id.rsplit("@", 1)[-1] if "@" in image_id else image_id
+
+
 def _pod_state(pod, container: str) -> PodState:
     statuses = {s.name: s for s in (pod.status.container_statuses or [])}
     st = statuses.get(container)
     return PodState(
         name=pod.metadata.name, phase=pod.status.phase or "Unknown",
-        ready=bool(st and st.ready), image_id=(st.image_id if st else "") or "",
+        ready=bool(st and st.ready), image_id=content_digest((st.image_id if st else "") or ""),
         restarts=st.restart_count if st else 0,
     )
 
