@@ -165,6 +165,8 @@ def check_workload(ctx: RehearsalContext, workload: Workload, image: str) -> tup
             if not ok:
                 runs, seen = False, f"ready, but the smoke request failed: {out}"
         evidence = "" if runs else _evidence(ctx, workload)
+        if evidence:  # the probe says "503"; the app's own last words usually say why
+            seen += f"; its last log line: {evidence.splitlines()[-1][:240]}"
         return runs, seen, evidence
     finally:
         ctx.kubectl("delete", "deployment", name, "-n", ctx.namespace, "--cascade=foreground",
