@@ -124,3 +124,60 @@ def test_the_smoke_port_of_the_copy_is_resolved_to_a_number() -> None:
     svc["spec"]["ports"][0]["targetPort"] = "metrics"
     with pytest.raises(RuntimeError, match="named port 'metrics', which pod c-1 does not declare"):
         compat.pod_port(svc, pod, 80)
+
+
+class FakeKubectl:
+    """Answers the calls phase compat makes; the copy's pod fails its readiness probe."""
+
+    def __init__(self, ready: bool) -> None:
+        self.ready, self.calls = ready, []
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 0) -> Any:
+        import json  # noqa: PLC0415
+        from types import SimpleNamespace  # noqa: PLC0415
+
+        self.calls.append(args)
+        out: Any = ""
+        if args[:2] == ("get", "deployment"):
+            out = LIVE
+        elif args[:2] == ("get", "pods"):
+            out = {"items": [_pod("demo-compat-check-1", ready=self.ready)]}
+        elif args[:2] == ("get", "events"):
+            out = {"items": [_unhealthy("demo-compat-check-1", 3)]}
+        elif args[0] == "logs":
+            return SimpleNamespace(stdout="GET /healthz 503 \"column created_at does not exist\"\n", returncode=0)
+        return SimpleNamespace(stdout=json.dumps(out) if out else "", stderr="", returncode=0)
+
+
+def _ctx(tmp_path: Path, kit, ready: bool, changes: list[str]) -> Any:
+    from contextlib import ExitStack  # noqa: PLC0415
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    s = load_scenario(kit.write_scenario(tmp_path, "c", kit.minimal_doc(app={
+        "manifests": "app.yaml", "workloads": [{"deployment": "demo", "container": "app"}]})))
+    ctx = SimpleNamespace(scenario=s, journal=Journal(scenario="c", expect="READY"), namespace="rr-c",
+                          kubectl=FakeKubectl(ready), redactor=lambda t: t, cleanup=ExitStack(), db=object())
+    return ctx, changes
+
+
+def test_compat_records_a_risk_with_the_apps_own_words(tmp_path: Path, kit, monkeypatch) -> None:
+    ctx, changes = _ctx(tmp_path, kit, ready=False, changes=["column users.created_at is missing"])
+    monkeypatch.setattr(compat, "schema_changes", lambda c: changes)
+    monkeypatch.setattr(compat, "say", lambda *a, **k: None)
+    assert compat.execute(ctx).startswith("RISK: the good version does not run on the new schema")
+    (risk,) = ctx.journal.risks
+    assert risk.kind == "old_version_on_new_schema" and risk.object == "deployment demo"
+    assert "readiness probe failed 3 times" in risk.message and "column created_at does not exist" in risk.message
+    assert "column created_at does not exist" in risk.evidence
+    assert "does NOT run" in ctx.journal.compatibility[0] and "users.created_at is missing" in ctx.journal.compatibility[0]
+    applied = next(c for c in ctx.kubectl.calls if c[0] == "apply")
+    assert applied == ("apply", "-f", "-")
+    deleted = [c for c in ctx.kubectl.calls if c[0] == "delete"]
+    assert deleted and "--cascade=foreground" in deleted[0] and "demo-compat-check" in deleted[0]
+
+
+def test_compat_without_schema_change_starts_nothing(tmp_path: Path, kit, monkeypatch) -> None:
+    ctx, _ = _ctx(tmp_path, kit, ready=True, changes=[])
+    monkeypatch.setattr(compat, "schema_changes", lambda c: [])
+    assert compat.execute(ctx) == "schema unchanged by the bad release: nothing to check"
+    assert ctx.journal.risks == [] and ctx.kubectl.calls == []
