@@ -62,7 +62,9 @@ def _unhealthy(pod: str, count: int, msg: str = "HTTP probe failed with statusco
     ([_pod("c-1", waiting="CrashLoopBackOff")], [], False, "CrashLoopBackOff"),
     ([_pod("c-1")], [_unhealthy("c-1", 2), _unhealthy("c-1", 1, "schema check failed")], False,
      "readiness probe failed 3 times: Readiness probe failed: schema check failed"),
-    ([_pod("c-1")], [_unhealthy("c-1", 2)], None, "(2 readiness failure(s))"),   # a slow start is not a verdict
+    ([_pod("c-1")], [_unhealthy("c-1", 2)], None, "(2 readiness failure(s))"),
+    ([_pod("c-1")], [_unhealthy("c-1", 9, 'Get "http://10.244.0.7:8080/healthz": dial tcp 10.244.0.7:8080: '
+                                           "connect: connection refused")], None, "(0 readiness failure(s))"),   # a slow start is not a verdict
     ([_pod("c-1")], [_unhealthy("demo-abc", 9)], None, "(0 readiness failure(s))"),  # the bad release's own pods
     ([_pod("c-1", ready=True, container="sidecar")], [], None, "not ready yet"),  # only the tracked container
     ([], [], None, "0 pod(s)"),
