@@ -121,8 +121,7 @@ def run(paths: tuple[Path, ...], report_dir: Path, keep_cluster: bool, reuse_clu
     console.print(f"reports in {report_dir}/: <scenario>/report.html, <scenario>/report.json"
                   + (f", {written.junit.name}, {written.summary.name}, {written.history.name}" if written else ""))
     if against_expect:
-        by_name = {s.name: s for s in scenarios}
-        unmet = {j.scenario: unmet_expectations(by_name[j.scenario], j) for j in results}
+        unmet = {j.scenario: unmet_expectations(j) for j in results}
         for name, problems in unmet.items():
             if problems:
                 console.print(f"{name}: {'; '.join(problems)}", markup=False, style="red")

@@ -114,6 +114,8 @@ class Journal(BaseModel):
     scenario: str
     description: str = ""
     expect: str
+    # The readiness risks the scenario must report (scenario `expect_risks`); None in older reports.
+    expect_risks: list[str] | None = None
     verdict: str = "ERROR"
     reasons: list[str] = Field(default_factory=list)
     started_at: str = Field(default_factory=now_iso)

@@ -26,7 +26,8 @@ from harness.phases import (
     verify,
 )
 from harness.progress import say
-from harness.scenario.models import Scenario, Verdict
+from harness.report.common import expectation_problems
+from harness.scenario.models import Verdict
 
 PHASES: list[ModuleType] = [
     preflight, provision, deploy_good, baseline, deploy_bad, detect, compat, runbook, verify, rerun,
@@ -68,20 +69,14 @@ def _verdict(ctx: RehearsalContext) -> None:
         j.reasons = ["image, schema and tracked data equal the baseline and the app is healthy"]
 
 
-def unmet_expectations(scenario: Scenario, journal: Journal) -> list[str]:
+def unmet_expectations(journal: Journal) -> list[str]:
     """Why a rehearsal does not match its scenario's `expect` and `expect_risks` (empty: it matches)."""
-    problems = []
-    if journal.verdict != scenario.expect.value:
-        problems.append(f"verdict {journal.verdict}, expected {scenario.expect.value}")
-    seen = sorted({r.kind for r in journal.risks})
-    wanted = sorted({k.value for k in scenario.expect_risks})
-    if journal.verdict != Verdict.ERROR.value and seen != wanted:
-        problems.append(f"risks {seen or 'none'}, expected {wanted or 'none'}")
-    return problems
+    return expectation_problems(journal.model_dump(mode="json"))
 
 
 def rehearse(ctx: RehearsalContext) -> RehearsalContext:
     """Run every phase in order; teardown always runs; the verdict is set at the end."""
+    ctx.journal.expect_risks = [k.value for k in ctx.scenario.expect_risks]  # reports judge risks too
     with ctx.cleanup:
         for phase in PHASES:
             if not getattr(phase, "applies", lambda _ctx: True)(ctx):

@@ -159,7 +159,7 @@ class ScenarioItem(pytest.Item):
         from harness.pipeline import unmet_expectations  # noqa: PLC0415
 
         self.user_properties.append(("verdict", journal.verdict))
-        problems = unmet_expectations(self.scenario, journal)
+        problems = unmet_expectations(journal)
         if problems:
             raise ScenarioMismatch(journal, problems)
 

@@ -82,22 +82,50 @@ def test_compat_runs_between_detect_and_runbook_and_never_stops_the_rehearsal() 
     assert "compat" in pipeline.EVIDENCE
 
 
-def _journal(verdict: str, *risks: str) -> Journal:
-    return Journal(scenario="s", expect="READY", verdict=verdict,
+def _journal(verdict: str, *risks: str, expect_risks: list[str] | None = None) -> Journal:
+    return Journal(scenario="s", expect="READY", verdict=verdict, expect_risks=expect_risks,
                    risks=[Risk(kind=k, object="deployment demo", message="m") for k in risks])  # type: ignore[arg-type]
 
 
-def test_expectations_cover_the_verdict_and_the_risks(tmp_path: Path, kit) -> None:
-    plain = load_scenario(kit.write_scenario(tmp_path, "plain", kit.minimal_doc()))
-    risky = load_scenario(kit.write_scenario(tmp_path, "risky", kit.minimal_doc(
-        expect_risks=["old_version_on_new_schema"])))
-    assert unmet_expectations(plain, _journal("READY")) == []
-    assert unmet_expectations(plain, _journal("NOT_READY")) == ["verdict NOT_READY, expected READY"]
-    assert unmet_expectations(plain, _journal("READY", "old_version_on_new_schema")) == [
+def test_expectations_cover_the_verdict_and_the_risks() -> None:
+    none: list[str] = []
+    risky = ["old_version_on_new_schema"]
+    assert unmet_expectations(_journal("READY", expect_risks=none)) == []
+    assert unmet_expectations(_journal("NOT_READY", expect_risks=none)) == ["verdict NOT_READY, expected READY"]
+    assert unmet_expectations(_journal("READY", "old_version_on_new_schema", expect_risks=none)) == [
         "risks ['old_version_on_new_schema'], expected none"]
-    assert unmet_expectations(risky, _journal("READY")) == ["risks none, expected ['old_version_on_new_schema']"]
-    assert unmet_expectations(risky, _journal("READY", "old_version_on_new_schema")) == []
-    assert unmet_expectations(risky, _journal("ERROR")) == ["verdict ERROR, expected READY"]  # no risk noise
+    assert unmet_expectations(_journal("READY", expect_risks=risky)) == [
+        "risks none, expected ['old_version_on_new_schema']"]
+    assert unmet_expectations(_journal("READY", "old_version_on_new_schema", expect_risks=risky)) == []
+    assert unmet_expectations(_journal("ERROR", expect_risks=risky)) == ["verdict ERROR, expected READY"]
+    # A report from before expect_risks existed is judged on its verdict alone.
+    assert unmet_expectations(_journal("READY", "old_version_on_new_schema")) == []
+
+
+def test_reports_judge_expectations_like_the_pipeline() -> None:
+    from harness.report.common import matches_expect  # noqa: PLC0415
+
+    j = _journal("READY", "old_version_on_new_schema", expect_risks=[])
+    assert not matches_expect(j.model_dump(mode="json"))  # junit, summary and html agree with pytest
+
+
+def test_the_pipeline_records_the_expected_risks_and_the_verdict(tmp_path: Path, kit, monkeypatch) -> None:
+    from contextlib import ExitStack  # noqa: PLC0415
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from harness import pipeline  # noqa: PLC0415
+
+    s = load_scenario(kit.write_scenario(tmp_path, "r", kit.minimal_doc(expect_risks=["old_version_on_new_schema"])))
+    def risky(ctx: Any) -> str:
+        ctx.journal.risks.append(Risk(kind="old_version_on_new_schema", object="deployment demo", message="m"))
+        return "risk"
+
+    monkeypatch.setattr(pipeline, "PHASES", [SimpleNamespace(NAME="compat", execute=risky)])
+    monkeypatch.setattr(pipeline, "say", lambda *a, **k: None)
+    ctx = SimpleNamespace(scenario=s, journal=Journal(scenario="r", expect="READY"), cleanup=ExitStack(), keep=False)
+    pipeline.rehearse(ctx)  # type: ignore[arg-type]
+    assert ctx.journal.verdict == "READY" and ctx.journal.expect_risks == ["old_version_on_new_schema"]
+    assert unmet_expectations(ctx.journal) == []
 
 
 def test_checks_and_expect_risks_are_validated(tmp_path: Path, kit) -> None:
