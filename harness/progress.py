@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from rich.console import Console
 
-console = Console(stderr=True, highlight=False)
+# Not a terminal (CI logs, files): rich would wrap at 80 columns and fold every table cell; COLUMNS still wins.
+console = Console(stderr=True, highlight=False,
+                  width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
 _T0 = time.monotonic()
 
 
