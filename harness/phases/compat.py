@@ -30,6 +30,7 @@ from typing import Any
 
 from harness.context import RehearsalContext
 from harness.journal import Risk
+from harness.phases.health import namespace_events, readiness_failures
 from harness.progress import say
 from harness.scenario.models import Workload
 from harness.snapshot.state import diff_states, take_snapshot
@@ -93,9 +94,7 @@ def judge(pods: list[dict[str, Any]], events: list[dict[str, Any]], container: s
             waiting = ((st.get("state") or {}).get("waiting") or {}).get("reason", "")
             if st.get("restartCount", 0) >= 1 or waiting in ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff"):
                 return False, f"pod {pod['metadata']['name']}: restarts={st.get('restartCount', 0)} {waiting}".strip()
-    failed = [e for e in events if e.get("reason") == "Unhealthy" and "Readiness probe failed" in e.get("message", "")
-              and (e.get("involvedObject") or {}).get("name") in names
-              and not any(s in e.get("message", "") for s in STARTING)]
+    failed = [e for e in readiness_failures(events, names) if not any(s in e["message"] for s in STARTING)]
     count = sum(int(e.get("count") or 1) for e in failed)
     if count >= FAILURES:
         return False, f"readiness probe failed {count} times: {failed[-1]['message'][:300]}"
@@ -105,10 +104,6 @@ def judge(pods: list[dict[str, Any]], events: list[dict[str, Any]], container: s
 def _pods(ctx: RehearsalContext, workload: Workload) -> list[dict[str, Any]]:
     out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-l", f"{LABEL}={workload.deployment}", "-o", "json").stdout
     return json.loads(out)["items"]
-
-
-def _events(ctx: RehearsalContext) -> list[dict[str, Any]]:
-    return json.loads(ctx.kubectl("get", "events", "-n", ctx.namespace, "-o", "json").stdout)["items"]
 
 
 def pod_port(service: dict[str, Any], pod: dict[str, Any], port: int) -> int:
@@ -155,7 +150,7 @@ def check_workload(ctx: RehearsalContext, workload: Workload, image: str) -> tup
         last: dict[str, Any] = {"runs": None, "seen": ""}
 
         def decided() -> tuple[bool, str]:
-            last["runs"], last["seen"] = judge(_pods(ctx, workload), _events(ctx), workload.container)
+            last["runs"], last["seen"] = judge(_pods(ctx, workload), namespace_events(ctx), workload.container)
             return last["runs"] is not None, last["seen"]
 
         timeout = ctx.scenario.checks.old_version_timeout_s

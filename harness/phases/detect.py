@@ -7,7 +7,12 @@ import time
 
 from harness.context import RehearsalContext
 from harness.journal import Difference
-from harness.phases.health import events_text, smoke_ok
+from harness.phases.health import (
+    events_text,
+    namespace_events,
+    readiness_failures,
+    smoke_ok,
+)
 from harness.scenario.models import FailureMode
 from harness.snapshot.state import take_snapshot
 from harness.wait import Wait, WaitTimeout
@@ -43,11 +48,8 @@ def _crashloop(ctx: RehearsalContext) -> tuple[bool, str]:
 
 def _readiness(ctx: RehearsalContext) -> tuple[bool, str]:
     bad = {p["metadata"]["name"] for p in _bad_pods(ctx)}
-    ev = json.loads(ctx.kubectl("get", "events", "-n", ctx.namespace, "-o", "json").stdout)["items"]
-    for e in ev:
-        if (e.get("reason") == "Unhealthy" and "Readiness probe failed" in e.get("message", "")
-                and e.get("involvedObject", {}).get("name") in bad):
-            return True, f"{e['involvedObject'].get('name')}: {e['message'][:160]}"
+    for e in readiness_failures(namespace_events(ctx), bad)[:1]:
+        return True, f"{e['involvedObject'].get('name')}: {e['message'][:160]}"
     return False, "no readiness failure yet"
 
 

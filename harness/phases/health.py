@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 from harness.context import RehearsalContext
 from harness.snapshot.app import WorkloadState, snapshot_workload
@@ -22,6 +24,16 @@ def smoke_ok(ctx: RehearsalContext) -> tuple[bool, str]:
     path = f"/api/v1/namespaces/{ctx.namespace}/services/{sm.service}:{sm.port}/proxy{sm.path}"
     proc = ctx.kubectl("get", "--raw", path, check=False, timeout=30)
     return proc.returncode == 0, (proc.stdout or proc.stderr).strip()[:200]
+
+
+def namespace_events(ctx: RehearsalContext) -> list[dict[str, Any]]:
+    return json.loads(ctx.kubectl("get", "events", "-n", ctx.namespace, "-o", "json").stdout)["items"]
+
+
+def readiness_failures(events: list[dict[str, Any]], pod_names: set[str]) -> list[dict[str, Any]]:
+    """The kubelet's "Readiness probe failed" events of these pods (an event may stand for `count` failures)."""
+    return [e for e in events if e.get("reason") == "Unhealthy" and "Readiness probe failed" in e.get("message", "")
+            and (e.get("involvedObject") or {}).get("name") in pod_names]
 
 
 def events_text(ctx: RehearsalContext) -> str:
