@@ -146,9 +146,6 @@ class Journal(BaseModel):
     def event(self, kind: str, message: str) -> None:
         self.events.append(Event(at=now_iso(), kind=kind, message=message))
 
-    def phase_passed(self, name: str) -> bool:
-        return any(p.name == name and p.status == "ok" for p in self.phases)
-
 
 class Stopwatch:
     """Monotonic timing with the wall-clock start kept for the timeline."""

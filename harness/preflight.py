@@ -7,7 +7,7 @@ docs/preflight.md).
 
 SQL is read with a real tokenizer (sqlparse), so comments, string literals
 and dollar-quoted function bodies never look like statements; shell commands
-with `shlex`; Markdown with markdown-it (harness.runbook); YAML with PyYAML,
+with `shlex`; Markdown with markdown-it (harness.runbook_commands); YAML with PyYAML,
 `${VAR}` placeholders left as they are.
 """
 
@@ -27,7 +27,7 @@ from markdown_it import MarkdownIt
 from sqlparse import tokens as T
 
 from harness.journal import Finding
-from harness.runbook import SHELL_LANGS, RunbookError, Step, _commands, parse_runbook
+from harness.runbook_commands import SHELL_LANGS, RunbookError, Step, _commands, parse_runbook
 from harness.scenario.models import Scenario
 
 Severity = Literal["warning", "failure"]
@@ -961,6 +961,3 @@ def run_checks(scenario: Scenario, only: Iterable[str] | None = None) -> list[Fi
             findings.extend(check(inp))
     return sorted(findings, key=lambda f: f.severity != FAILURE)
 
-
-def has_failures(findings: Iterable[Finding]) -> bool:
-    return any(f.severity == FAILURE for f in findings)

@@ -125,7 +125,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
     return None
 
 
-class ScenarioMismatch(Exception):
+class ExpectationNotMet(Exception):
     def __init__(self, journal: Journal, problems: list[str]) -> None:
         self.journal, self.problems = journal, problems
         super().__init__("; ".join(problems))
@@ -161,10 +161,10 @@ class ScenarioItem(pytest.Item):
         self.user_properties.append(("verdict", journal.verdict))
         problems = unmet_expectations(journal)
         if problems:
-            raise ScenarioMismatch(journal, problems)
+            raise ExpectationNotMet(journal, problems)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, ScenarioMismatch):
+        if isinstance(excinfo.value, ExpectationNotMet):
             j = excinfo.value.journal
             lines = [f"scenario {j.scenario}: {'; '.join(excinfo.value.problems)}"]
             lines += [f"  - {r}" for r in j.reasons[:15]]

@@ -74,7 +74,7 @@ class Session:
 
     def rehearse(self, scenario: Scenario) -> Journal:
         if scenario.database.postgres != self.options.postgres_major and not self.options.database_dsn:
-            raise ScenarioMismatchError(
+            raise InfrastructureMismatchError(
                 f"scenario {scenario.name} asks for Postgres {scenario.database.postgres}, this session runs "
                 f"{self.options.postgres_major}. Fix: rehearse it in a session started with that major")
         if scenario.registry is not None:
@@ -119,7 +119,7 @@ class Session:
         return self.run_reports
 
 
-class ScenarioMismatchError(RuntimeError):
+class InfrastructureMismatchError(RuntimeError):
     """A scenario needs infrastructure this session does not provide."""
 
 

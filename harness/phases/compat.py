@@ -30,7 +30,7 @@ from typing import Any
 
 from harness.context import RehearsalContext
 from harness.journal import Risk
-from harness.phases.health import namespace_events, readiness_failures
+from harness.health import namespace_events, readiness_failures
 from harness.progress import say
 from harness.scenario.models import Workload
 from harness.snapshot.state import diff_states, take_snapshot

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from harness.context import RehearsalContext
-from harness.phases import _release
+from harness import release
+from harness.health import app_pod_names
 
 NAME = "deploy_bad"
 
@@ -13,12 +14,11 @@ NAME = "deploy_bad"
 def execute(ctx: RehearsalContext) -> str:
     s = ctx.scenario
     bad = s.versions.bad
-    _release.publish(ctx, bad)
-    _release.run_pre_release(ctx, bad, "bad")
-    from harness.phases.detect import app_pod_names  # noqa: PLC0415
+    release.publish(ctx, bad)
+    release.run_pre_release(ctx, bad, "bad")
 
     try:
-        _release.run_migration(ctx, bad, "bad")
+        release.run_migration(ctx, bad, "bad")
     except Exception:
         # A migration that fails half-way is the release's failure: the app is
         # never rolled out, but detection (e.g. `smoke`) still has a clock.
@@ -28,7 +28,7 @@ def execute(ctx: RehearsalContext) -> str:
         raise
     ctx.pods_before_bad = app_pod_names(ctx)
     ctx.bad_deployed_at = time.monotonic()
-    _release.apply_manifests(ctx, _release.deployed_image(ctx, bad))
+    release.apply_manifests(ctx, release.deployed_image(ctx, bad))
     if s.registry is not None:
         # Promotion changes the tag's content, not the manifest: restart to pick it up.
         for w in s.app.workloads:

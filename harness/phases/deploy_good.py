@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 
 from harness.context import RehearsalContext
-from harness.phases import _release
-from harness.phases.health import wait_healthy
+from harness import release
+from harness.health import wait_healthy
 
 NAME = "deploy_good"
 
@@ -14,13 +14,13 @@ NAME = "deploy_good"
 def execute(ctx: RehearsalContext) -> str:
     s = ctx.scenario
     good = s.versions.good
-    _release.publish(ctx, good)
-    _release.run_pre_release(ctx, good, "good")
-    _release.run_migration(ctx, good, "good")
+    release.publish(ctx, good)
+    release.run_pre_release(ctx, good, "good")
+    release.run_migration(ctx, good, "good")
     if s.database.seed is not None:
         assert ctx.db is not None
         with psycopg.connect(ctx.db.host_dsn, autocommit=True) as conn:
             conn.execute(s.path(s.database.seed).read_text())  # type: ignore[arg-type]
-    _release.apply_manifests(ctx, _release.deployed_image(ctx, good))
+    release.apply_manifests(ctx, release.deployed_image(ctx, good))
     waited = wait_healthy(ctx, s.timeouts.deploy_s, "the good version to roll out")
     return f"good version healthy after {waited:.1f}s"

@@ -7,7 +7,8 @@ import time
 
 from harness.context import RehearsalContext
 from harness.journal import Difference
-from harness.phases.health import (
+from harness.health import (
+    app_pods,
     events_text,
     namespace_events,
     readiness_failures,
@@ -20,21 +21,10 @@ from harness.wait import Wait, WaitTimeout
 NAME = "detect"
 
 
-def app_pod_names(ctx: RehearsalContext) -> set[str]:
-    return {p["metadata"]["name"] for p in _app_pods(ctx)}
-
-
-def _app_pods(ctx: RehearsalContext) -> list[dict]:
-    """Pods of the app's ReplicaSets (not migration Jobs)."""
-    out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-o", "json").stdout
-    return [p for p in json.loads(out)["items"]
-            if any(o.get("kind") == "ReplicaSet" for o in p["metadata"].get("ownerReferences", []))]
-
-
 def _bad_pods(ctx: RehearsalContext) -> list[dict]:
     """Only pods created by the bad release count: the good release's own
     start-up (a first failed probe, an old restart) must not be mistaken for it."""
-    return [p for p in _app_pods(ctx) if p["metadata"]["name"] not in ctx.pods_before_bad]
+    return [p for p in app_pods(ctx) if p["metadata"]["name"] not in ctx.pods_before_bad]
 
 
 def _crashloop(ctx: RehearsalContext) -> tuple[bool, str]:

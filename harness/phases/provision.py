@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from harness.context import RehearsalContext
-from harness.phases._release import DB_SECRET
+from harness.release import DB_SECRET
 from harness.progress import say
 
 NAME = "provision"

@@ -20,10 +20,10 @@ import time
 from harness import faults
 from harness.context import RehearsalContext
 from harness.journal import Difference, now_iso
-from harness.phases.health import wait_healthy
+from harness.health import wait_healthy
 from harness.phases.runbook import step_record
 from harness.progress import say
-from harness.runbook import StepResult, parse_runbook, run_steps
+from harness.runbook_commands import StepResult, parse_runbook, run_steps
 from harness.snapshot.state import diff_states, take_snapshot
 from harness.wait import WaitTimeout
 

@@ -10,7 +10,7 @@ from harness import faults
 from harness.context import RehearsalContext
 from harness.journal import Difference, RunbookStepRecord, now_iso
 from harness.progress import say
-from harness.runbook import StepResult, parse_runbook, run_steps
+from harness.runbook_commands import StepResult, parse_runbook, run_steps
 
 NAME = "runbook"
 OUTPUT_TAIL = 2000

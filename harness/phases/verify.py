@@ -6,7 +6,7 @@ import time
 
 from harness.context import RehearsalContext
 from harness.journal import Difference
-from harness.phases.health import wait_healthy
+from harness.health import wait_healthy
 from harness.snapshot.state import diff_states, take_snapshot
 from harness.wait import WaitTimeout
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import os
 import signal
@@ -157,11 +156,6 @@ class KindProvider:
 
     def docker_network(self) -> str | None:
         return "kind"
-
-    def node_ip(self) -> str:
-        node = self.node_containers()[0]
-        out = subprocess.run(["docker", "inspect", node], capture_output=True, text=True, timeout=30, check=True)
-        return json.loads(out.stdout)[0]["NetworkSettings"]["Networks"]["kind"]["IPAddress"]
 
     def delete(self) -> None:
         say(f"deleting kind cluster {self.name}")

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from harness.runbook_commands import RunbookError, parse_runbook
 from harness.scenario.models import Runbook, Scenario
 
 SCENARIO_FILE = "scenario.yaml"
@@ -108,7 +109,6 @@ def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:
         return problems  # wrong types are reported by the schema check
     runbook = (directory / rb_file).resolve()
     if runbook.is_file():
-        from harness.runbook import RunbookError, parse_runbook  # local: avoids an import cycle
 
         try:
             steps = parse_runbook(runbook.read_text(encoding="utf-8"), section)

@@ -7,8 +7,12 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
+from harness.context import RehearsalContext
+from harness.health import workload_states
 from harness.journal import Difference
 from harness.snapshot.app import WorkloadState, diff_workloads
+from harness.snapshot.database import snapshot_database
+from harness.snapshot.diff_db import diff_database
 
 
 class StateSnapshot(BaseModel):
@@ -18,10 +22,7 @@ class StateSnapshot(BaseModel):
     registry: dict[str, str | None] = {}  # "repo:tag" -> digest served
 
 
-def take_snapshot(ctx) -> StateSnapshot:  # ctx: RehearsalContext (import cycle otherwise)
-    from harness.phases.health import workload_states  # noqa: PLC0415
-    from harness.snapshot.database import snapshot_database  # noqa: PLC0415
-
+def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
     s = ctx.scenario
     with psycopg.connect(ctx.db.host_dsn, autocommit=True) as conn:
         db = snapshot_database(conn, s.database.tracked_tables)
@@ -33,8 +34,6 @@ def take_snapshot(ctx) -> StateSnapshot:  # ctx: RehearsalContext (import cycle 
 
 
 def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapshot | None = None) -> list[Difference]:
-    from harness.snapshot.diff_db import diff_database  # noqa: PLC0415
-
     diffs = diff_workloads(baseline.workloads, after.workloads, bad.workloads if bad else None)
     for d in diff_database(baseline.database, after.database):
         diffs.append(Difference(area=str(d.area), object=d.object, message=d.message))

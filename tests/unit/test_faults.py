@@ -35,7 +35,7 @@ from harness.faults import (
 )
 from harness.journal import Difference, FaultRecord, Journal, PhaseRecord
 from harness.phases import rerun, runbook, verify
-from harness.runbook import Step, StepResult
+from harness.runbook_commands import Step, StepResult
 from harness.scenario import ScenarioError, load_scenario
 from harness.scenario.models import Fault, FaultKind, Scenario
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runbook import RunbookError, Step, parse_runbook, run_step, run_steps
+from harness.runbook_commands import RunbookError, Step, parse_runbook, run_step, run_steps
 
 RUNBOOK = """\
 # Service runbook

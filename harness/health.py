@@ -1,9 +1,8 @@
-"""Shared health checks of the tracked workloads."""
+"""Health of the tracked workloads and the app's pods, read from the cluster (used by phases and snapshots)."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from harness.context import RehearsalContext
@@ -56,5 +55,13 @@ def wait_healthy(ctx: RehearsalContext, timeout_s: float, what: str) -> float:
                 evidence=lambda: events_text(ctx)).until(check)
 
 
-def now() -> float:
-    return time.monotonic()
+
+def app_pods(ctx: RehearsalContext) -> list[dict[str, Any]]:
+    """Pods of the app's ReplicaSets (not migration Jobs)."""
+    out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-o", "json").stdout
+    return [p for p in json.loads(out)["items"]
+            if any(o.get("kind") == "ReplicaSet" for o in p["metadata"].get("ownerReferences", []))]
+
+
+def app_pod_names(ctx: RehearsalContext) -> set[str]:
+    return {p["metadata"]["name"] for p in app_pods(ctx)}
