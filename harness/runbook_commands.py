@@ -3,6 +3,10 @@
 The team's runbook.md is parsed with a real Markdown parser (markdown-it-py);
 the fenced shell blocks of one section are the steps, run in order in a
 controlled environment, each with a timeout and captured output.
+
+This is the one reader of runbook text: `parse_runbook` (one section, what
+the rehearsal runs), `all_commands` (every shell block, what preflight
+searches for backups) and `split_commands` (one block) share its rules.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 SHELL_LANGS = {"sh", "bash", "shell", "console", "zsh"}
 
@@ -46,18 +51,20 @@ class StepResult:
         return self.exit_code == 0 and not self.timed_out
 
 
-def _headings(tokens: list) -> list[tuple[int, int, str]]:
+def _headings(tokens: Sequence[Token]) -> list[tuple[int, int, str]]:
     """(token index, level, text) of each heading."""
-    out = []
+    out: list[tuple[int, int, str]] = []
     for i, tok in enumerate(tokens):
         if tok.type == "heading_open":
             out.append((i, int(tok.tag[1]), tokens[i + 1].content.strip()))
     return out
 
 
-def _commands(block: str, first_line: int, prompted: bool = False) -> list[tuple[str, int]]:
-    """Split a code block into commands: skip comments/blank lines, join `\\` continuations, strip `$ ` prompts.
+def split_commands(block: str, first_line: int, prompted: bool = False) -> list[tuple[str, int]]:
+    """Split a code block into (command, line) pairs: skip comments and blank lines, join `\\` continuations,
+    strip `$ ` prompts.
 
+    `first_line` is the 1-based line of the block's first line in the file.
     In a `console` block (prompted) only `$ ` lines are commands; the rest is
     sample output, as in a terminal transcript.
     """
@@ -85,6 +92,19 @@ def _commands(block: str, first_line: int, prompted: bool = False) -> list[tuple
     return out
 
 
+def _shell_steps(tokens: Sequence[Token]) -> list[Step]:
+    """Steps of the shell fences among `tokens`, numbered from 1 in order."""
+    steps: list[Step] = []
+    for tok in tokens:
+        lang = (tok.info.strip().split() or [""])[0]
+        if tok.type != "fence" or lang not in SHELL_LANGS:
+            continue
+        first_line = (tok.map[0] + 2) if tok.map else 0  # +1 for 1-based, +1 for the fence line
+        for cmd, line in split_commands(tok.content, first_line, prompted=lang == "console"):
+            steps.append(Step(index=len(steps) + 1, command=cmd, line=line))
+    return steps
+
+
 def parse_runbook(markdown: str, section: str) -> list[Step]:
     """Steps of the section whose heading equals `section` (case-insensitive), in order."""
     tokens = MarkdownIt("commonmark").parse(markdown)
@@ -95,15 +115,12 @@ def parse_runbook(markdown: str, section: str) -> list[Step]:
         raise RunbookError(f"runbook has no section '{section}' (headings: {names})")
     start, level, _ = match[0]
     end = next((i for i, lvl, _ in heads if i > start and lvl <= level), len(tokens))
-    steps: list[Step] = []
-    for tok in tokens[start:end]:
-        lang = (tok.info.strip().split() or [""])[0]
-        if tok.type != "fence" or lang not in SHELL_LANGS:
-            continue
-        first_line = (tok.map[0] + 2) if tok.map else 0  # +1 for 1-based, +1 for the fence line
-        for cmd, line in _commands(tok.content, first_line, prompted=lang == "console"):
-            steps.append(Step(index=len(steps) + 1, command=cmd, line=line))
-    return steps
+    return _shell_steps(tokens[start:end])
+
+
+def all_commands(markdown: str) -> list[Step]:
+    """Every command of every shell block of the runbook, in any section (or none), numbered in file order."""
+    return _shell_steps(MarkdownIt("commonmark").parse(markdown))
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -1,7 +1,17 @@
-"""Preflight: rollback hazards found in a scenario's files, without a cluster (being split into modules)."""
+"""Preflight: rollback hazards found in a scenario's files, without a cluster.
 
-from harness.preflight.checks import (
-    CHECKS,
+The package, by layer (each imports only the ones above it):
+- `ids`: severities and check ids;
+- `sql`, `migrations`, `manifests`, `shell`: readers of SQL, the migrations
+  directory, the Kubernetes manifests and the runbook's commands;
+- `inputs`: what the checks read, gathered once per scenario;
+- `checks`: the checks, the CHECKS table and `run_checks`.
+
+Callers (`rehearse check`, the preflight phase) need only what is exported here.
+"""
+
+from harness.preflight.checks import CHECKS, Check, run_checks
+from harness.preflight.ids import (
     DESTRUCTIVE,
     DOUBLE_UNDO,
     DOWN_WITH_GOOD_IMAGE,
@@ -15,16 +25,11 @@ from harness.preflight.checks import (
     RUNBOOK_OBJECTS,
     WARNING,
     WORKLOADS,
-    is_noop,
-    load_manifests,
-    non_transactional,
-    run_checks,
-    split_sql,
-    statement_hazards,
+    Severity,
 )
 
 __all__ = [
-    "CHECKS", "DESTRUCTIVE", "DOUBLE_UNDO", "DOWN_WITH_GOOD_IMAGE", "FAILURE", "INPUTS", "MIGRATION_PAIRS",
-    "NON_TRANSACTIONAL", "NOOP_DOWN", "REVISION_HISTORY", "RUNBOOK_NAMESPACE", "RUNBOOK_OBJECTS", "WARNING",
-    "WORKLOADS", "is_noop", "load_manifests", "non_transactional", "run_checks", "split_sql", "statement_hazards",
+    "CHECKS", "Check", "run_checks", "Severity", "WARNING", "FAILURE",
+    "MIGRATION_PAIRS", "NOOP_DOWN", "DESTRUCTIVE", "NON_TRANSACTIONAL", "REVISION_HISTORY", "RUNBOOK_OBJECTS",
+    "RUNBOOK_NAMESPACE", "DOUBLE_UNDO", "DOWN_WITH_GOOD_IMAGE", "WORKLOADS", "INPUTS",
 ]

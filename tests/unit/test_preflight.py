@@ -1,4 +1,4 @@
-"""Preflight checks (harness/preflight.py): every check on positive and negative
+"""Preflight checks (harness/preflight/): every check on positive and negative
 cases, the fixtures under tests/data/preflight, the phase and `rehearse check`.
 
 Pure files only: nothing here starts a cluster, a container or a database.
@@ -17,6 +17,9 @@ from click.testing import CliRunner
 
 from harness import preflight as pf
 from harness.cli import cli
+from harness.phases import preflight as phase
+from harness.preflight.manifests import load_manifests
+from harness.preflight.sql import is_noop, non_transactional, split_sql, statement_hazards
 from harness.journal import Difference, Finding, Journal
 from harness.scenario import load_scenario
 
@@ -92,7 +95,7 @@ def found(findings: list[Finding], check: str | None = None) -> list[tuple[str, 
 
 # ══ SQL tokenizer layer ═══════════════════════════════════════════════════
 def hazards(sql: str) -> list[tuple[str, str]]:
-    return [(h.kind, h.target) for st in pf.split_sql(sql) for h in pf.statement_hazards(st)]
+    return [(h.kind, h.target) for st in split_sql(sql) for h in statement_hazards(st)]
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
@@ -134,7 +137,7 @@ def test_comments_literals_and_safe_changes_are_not_destructive(sql: str) -> Non
 
 
 def test_statements_know_their_line() -> None:
-    sts = pf.split_sql("-- header\n\nCREATE TABLE a (id int);\n\n-- x\nALTER TABLE a\n  DROP COLUMN id;\n")
+    sts = split_sql("-- header\n\nCREATE TABLE a (id int);\n\n-- x\nALTER TABLE a\n  DROP COLUMN id;\n")
     assert [(s.first, s.line) for s in sts] == [("CREATE", 3), ("ALTER", 6)]
     assert sts[1].text == "ALTER TABLE a DROP COLUMN id"
 
@@ -144,7 +147,7 @@ def test_statements_know_their_line() -> None:
     ("COMMIT", True), ("SELECT count(*) FROM users", False), ("DROP TABLE users", False),
 ])
 def test_noop_statements(sql: str, noop: bool) -> None:
-    assert pf.is_noop(pf.split_sql(sql)[0]) is noop
+    assert is_noop(split_sql(sql)[0]) is noop
 
 
 @pytest.mark.parametrize(("sql", "major", "what"), [
@@ -158,7 +161,7 @@ def test_noop_statements(sql: str, noop: bool) -> None:
     ("INSERT INTO t VALUES ('VACUUM CONCURRENTLY')", 15, None),
 ])
 def test_non_transactional_statements(sql: str, major: int, what: str | None) -> None:
-    assert pf.non_transactional(pf.split_sql(sql)[0], major) == what
+    assert non_transactional(split_sql(sql)[0], major) == what
 
 
 # ══ migration pairs ═══════════════════════════════════════════════════════
@@ -235,6 +238,16 @@ def test_destructive_up_with_backup_step_is_a_warning(make, backup: str) -> None
 def test_psql_without_file_is_no_backup(make) -> None:
     rb = runbook(UNDO, deploy=('psql "$DATABASE_URL" -c "select 1"',))
     assert found(pf.run_checks(make(DROP_NICK, rb=rb), only=[pf.DESTRUCTIVE])) == [(pf.DESTRUCTIVE, "failure")]
+
+
+@pytest.mark.parametrize(("transcript", "severity"), [
+    ("$ pg_dump -Fc \"$DATABASE_URL\" > before.dump\n", "warning"),
+    ("$ cat restore.sh\npg_restore --clean -d \"$DATABASE_URL\" before.dump\n", "failure"),  # output, not run
+])
+def test_console_blocks_are_transcripts_for_the_backup_search(make, transcript: str, severity: str) -> None:
+    """Backup steps are searched with the runbook's own parser: in a `console` block only `$ ` lines are commands."""
+    rb = runbook(UNDO) + "\n## Before\n\n```console\n" + transcript + "```\n"
+    assert found(pf.run_checks(make(DROP_NICK, rb=rb), only=[pf.DESTRUCTIVE])) == [(pf.DESTRUCTIVE, severity)]
 
 
 def test_destructive_words_in_comments_strings_and_downs_are_ignored(make) -> None:
@@ -368,7 +381,7 @@ def test_objects_of_a_kustomize_directory(make) -> None:
         "unlisted.yaml": deployment("ghost"),
     }, workloads=("shop-demo",), rb=runbook('kubectl -n "$NAMESPACE" rollout undo deployment/shop-demo',
                                              'kubectl -n "$NAMESPACE" get deployment/ghost'))
-    objs = {(o.kind, o.name) for o in pf.load_manifests(s.path(s.app.manifests))}
+    objs = {(o.kind, o.name) for o in load_manifests(s.path(s.app.manifests))}
     assert objs == {("deployment", "shop-demo"), ("service", "shop-demo")}
     f = pf.run_checks(s)
     assert found(f) == [(pf.RUNBOOK_OBJECTS, "failure")] and "deployment/ghost" in f[0].message
@@ -379,7 +392,7 @@ def test_objects_of_a_plain_directory_and_lists(tmp_path: Path) -> None:
     (tmp_path / "b.yml").write_text("apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: Service, "
                                     "metadata: {name: extra}}\n")
     (tmp_path / "notes.txt").write_text("kind: Deployment")
-    assert {(o.kind, o.name) for o in pf.load_manifests(tmp_path)} == {
+    assert {(o.kind, o.name) for o in load_manifests(tmp_path)} == {
         ("deployment", "demo"), ("service", "demo"), ("service", "extra")}
 
 
@@ -500,8 +513,6 @@ def test_cli_check_scenario_errors_exit_2(tmp_path: Path) -> None:
 
 # ══ the phase, the pipeline and the journal ═══════════════════════════════
 def test_phase_records_findings_apart_from_differences() -> None:
-    from harness.phases import preflight as phase
-
     scenario = load_scenario(FIXTURES / "runbook-drift")
     journal = Journal(scenario=scenario.name, expect=scenario.expect.value)
     ctx = SimpleNamespace(scenario=scenario, journal=journal, redactor=lambda s: s.replace("GOOD_IMAGE", "***"))
@@ -516,8 +527,6 @@ def test_phase_records_findings_apart_from_differences() -> None:
 
 
 def test_phase_without_findings() -> None:
-    from harness.phases import preflight as phase
-
     scenario = load_scenario(EXAMPLES / "bad-image")
     journal = Journal(scenario=scenario.name, expect=scenario.expect.value)
     assert phase.execute(SimpleNamespace(scenario=scenario, journal=journal, redactor=str)) == "no findings"  # type: ignore[arg-type]

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.runbook_commands import RunbookError, Step, parse_runbook, run_step, run_steps
+from harness.runbook_commands import (
+    RunbookError,
+    Step,
+    all_commands,
+    parse_runbook,
+    run_step,
+    run_steps,
+    split_commands,
+)
 
 RUNBOOK = """\
 # Service runbook
@@ -283,3 +291,44 @@ def test_console_blocks_run_only_prompted_lines() -> None:
     steps = parse_runbook(md, "Rollback")
     assert [s.command for s in steps] == ["kubectl rollout undo deployment/demo", "echo done"]
     assert [s.line for s in steps] == [4, 6]
+
+
+# ── the public parsing API preflight uses ──────────────────────────────
+def test_split_commands_of_one_block() -> None:
+    block = "# a comment\n\n$ kubectl rollout undo \\\n    deployment/demo\necho   two  \ntrailing \\\n"
+    assert split_commands(block, first_line=10) == [
+        ("kubectl rollout undo deployment/demo", 12), ("echo   two", 14), ("trailing", 15)]
+
+
+def test_split_commands_prompted_keeps_only_prompt_lines() -> None:
+    block = "$ kubectl get pods\nNAME READY\n$ echo done\ndone\n"
+    assert split_commands(block, first_line=1, prompted=True) == [("kubectl get pods", 1), ("echo done", 3)]
+    assert split_commands(block, first_line=1) == [
+        ("kubectl get pods", 1), ("NAME READY", 2), ("echo done", 3), ("done", 4)]
+
+
+def test_all_commands_reads_every_shell_block_in_file_order() -> None:
+    steps = all_commands(RUNBOOK)
+    assert [" ".join(s.command.split()) for s in steps] == [
+        "echo deploy", "kubectl rollout undo deployment/demo --to-revision=1", 'echo "two $HOME"',
+        "kubectl get pods", "echo shell", "echo zsh", "echo after", "echo appendix"]
+    assert [s.index for s in steps] == list(range(1, 9))
+    assert steps[0].line == _line_of(RUNBOOK, "echo deploy")
+    assert steps[-1].line == _line_of(RUNBOOK, "echo appendix")
+
+
+def test_all_commands_agrees_with_each_section() -> None:
+    """One parser: a section's steps are the same commands, at the same lines, as in the whole file."""
+    whole = {(s.command, s.line) for s in all_commands(RUNBOOK)}
+    for section in ("Deploy", "Rollback", "After", "Appendix"):
+        assert {(s.command, s.line) for s in parse_runbook(RUNBOOK, section)} <= whole
+
+
+def test_all_commands_without_headings_or_shell_blocks() -> None:
+    assert [s.command for s in all_commands("```sh\necho only\n```\n")] == ["echo only"]
+    assert all_commands("# Title\n\n```python\nprint(1)\n```\n") == []
+
+
+def test_all_commands_read_console_blocks_as_transcripts() -> None:
+    md = "## Before\n\n```console\n$ pg_dump -Fc db > before.dump\npg_dump: dumping table users\n```\n"
+    assert [(s.command, s.line) for s in all_commands(md)] == [("pg_dump -Fc db > before.dump", 4)]

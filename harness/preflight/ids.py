@@ -1,0 +1,25 @@
+"""The names a preflight finding carries: its severity and its check id.
+
+Both are stable: they appear in report.json, the reports and
+docs/preflight.md, and `rehearse check` exits 1 on any `failure`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Severity = Literal["warning", "failure"]
+WARNING: Severity = "warning"
+FAILURE: Severity = "failure"
+
+MIGRATION_PAIRS = "migration-pairs"
+NOOP_DOWN = "noop-down"
+DESTRUCTIVE = "destructive-migration"
+NON_TRANSACTIONAL = "non-transactional"
+REVISION_HISTORY = "revision-history"
+RUNBOOK_OBJECTS = "runbook-objects"
+RUNBOOK_NAMESPACE = "runbook-namespace"
+DOUBLE_UNDO = "double-undo"
+DOWN_WITH_GOOD_IMAGE = "down-with-good-image"
+WORKLOADS = "workloads"
+INPUTS = "inputs"  # the scenario's manifests or runbook could not be read

@@ -1,0 +1,81 @@
+"""What the preflight checks read, gathered once per scenario from its files.
+
+Unreadable manifests or runbooks do not raise: they become `inputs`
+warnings and the checks that need them find nothing to check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.journal import Finding
+from harness.preflight.ids import INPUTS, WARNING
+from harness.preflight.manifests import K8sObject, ManifestError, load_manifests
+from harness.preflight.migrations import Migration, load_migrations
+from harness.preflight.sql import Statement, split_sql
+from harness.runbook_commands import RunbookError, Step, all_commands, parse_runbook
+from harness.scenario.models import Scenario
+
+
+@dataclass
+class Inputs:
+    """What the checks read, gathered once from the scenario's files."""
+
+    scenario: Scenario
+    migrations: list[Migration] = field(default_factory=list)
+    manifests: list[K8sObject] | None = None  # None: could not be read
+    manifests_path: Path | None = None
+    runbook_path: Path | None = None
+    steps: list[Step] = field(default_factory=list)           # the section the rehearsal runs
+    all_commands: list[Step] = field(default_factory=list)    # every shell command of the runbook
+    problems: list[Finding] = field(default_factory=list)
+    _sql: dict[Path, list[Statement]] = field(default_factory=dict, repr=False)
+
+    def sql(self, path: Path) -> list[Statement]:
+        """The statements of a migration file (parsed once)."""
+        if path not in self._sql:
+            self._sql[path] = split_sql(path.read_text(encoding="utf-8", errors="replace"))
+        return self._sql[path]
+
+    @property
+    def postgres_major(self) -> int:
+        try:
+            return int(self.scenario.database.postgres)
+        except ValueError:
+            return 15
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return {k: v.value for k, v in self.scenario.variables.items()}
+
+    def step_where(self, step: Step) -> str:
+        return f"runbook step {step.index} (line {step.line})"
+
+
+def gather(scenario: Scenario) -> Inputs:
+    """Read the scenario's migrations, manifests and runbook; what cannot be read becomes an `inputs` warning."""
+    inp = Inputs(scenario)
+    m = scenario.migrations
+    if m is not None and m.files is not None:
+        d = scenario.path(m.files)
+        if d.is_dir():
+            inp.migrations = load_migrations(d)
+    inp.manifests_path = scenario.path(scenario.app.manifests)
+    try:
+        inp.manifests = load_manifests(inp.manifests_path)
+    except ManifestError as exc:
+        inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(inp.manifests_path),
+                                    message=f"cannot read the manifests, manifest checks skipped: {exc}",
+                                    fix="fix the manifests so `kubectl apply --dry-run=client` accepts them"))
+    inp.runbook_path = scenario.path(scenario.runbook.file)
+    try:
+        text = inp.runbook_path.read_text(encoding="utf-8")
+        inp.all_commands = all_commands(text)
+        inp.steps = parse_runbook(text, scenario.runbook.section)
+    except (OSError, RunbookError) as exc:
+        inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(inp.runbook_path),
+                                    message=f"cannot read the runbook, runbook checks skipped: {exc}",
+                                    fix="run `rehearse validate` and fix the runbook path or section"))
+    return inp
+

@@ -1,0 +1,84 @@
+"""The Kubernetes objects preflight reads from the scenario's manifests.
+
+A manifest file, a directory of YAML files, or a kustomize directory (its
+`resources`, recursively, with namePrefix/nameSuffix). YAML is read with
+PyYAML, `${VAR}` placeholders left as they are: the checks resolve them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ManifestError(Exception):
+    """The manifests cannot be read (missing path, invalid YAML, a broken kustomization)."""
+
+
+@dataclass(frozen=True)
+class K8sObject:
+    """One object of the manifests, with the kustomize prefix/suffix applied to its name."""
+
+    kind: str  # lower case: deployment, service, ...
+    name: str
+    doc: dict[str, Any]
+    file: Path
+
+
+_KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def _objects_in(file: Path, prefix: str = "", suffix: str = "") -> list[K8sObject]:
+    try:
+        docs = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{file}: not valid YAML: {exc}") from None
+    out: list[K8sObject] = []
+    stack = [d for d in docs if isinstance(d, dict)]
+    while stack:
+        d = stack.pop(0)
+        if d.get("kind") == "List" and isinstance(d.get("items"), list):
+            stack.extend(x for x in d["items"] if isinstance(x, dict))
+            continue
+        meta = d.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if isinstance(d.get("kind"), str) and isinstance(name, str):
+            out.append(K8sObject(d["kind"].lower(), f"{prefix}{name}{suffix}", d, file))
+    return out
+
+
+def load_manifests(path: Path, _prefix: str = "", _suffix: str = "", _seen: frozenset[Path] = frozenset()) -> list[K8sObject]:
+    """Objects of a manifest file, a directory of *.yaml/*.yml files, or a kustomize directory
+    (its `resources`, recursively, with namePrefix/nameSuffix applied)."""
+    path = path.resolve()
+    if path in _seen:
+        return []
+    if path.is_file():
+        return _objects_in(path, _prefix, _suffix)
+    if not path.is_dir():
+        raise ManifestError(f"{path} does not exist")
+    kfile = next((path / k for k in _KUSTOMIZATION if (path / k).is_file()), None)
+    if kfile is None:
+        files = sorted(f for f in path.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+        return [o for f in files for o in _objects_in(f, _prefix, _suffix)]
+    try:
+        k = yaml.safe_load(kfile.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{kfile}: not valid YAML: {exc}") from None
+    if not isinstance(k, dict):
+        raise ManifestError(f"{kfile}: must be a mapping")
+    prefix = str(k.get("namePrefix") or "") + _prefix
+    suffix = _suffix + str(k.get("nameSuffix") or "")
+    out: list[K8sObject] = []
+    for res in [*(k.get("resources") or []), *(k.get("bases") or [])]:
+        if not isinstance(res, str) or "://" in res or res.startswith(("github.com/", "git@")):
+            continue  # remote bases cannot be read offline
+        target = path / res
+        if not target.exists():
+            raise ManifestError(f"{kfile}: resource {res} does not exist")
+        out.extend(load_manifests(target, prefix, suffix, _seen | {path}))
+    return out
+
