@@ -14,18 +14,10 @@ from typing import Any
 
 from harness import tools
 from harness.journal import Journal
-from harness.providers.database import DatabaseHandle, DatabaseProvider
+from harness.providers.database import DatabaseHandle
+from harness.providers.factory import Infrastructure
 from harness.redact import Redactor
 from harness.scenario.models import Scenario
-
-
-@dataclass
-class Infrastructure:
-    """Session-wide resources (one cluster, one Postgres, one registry)."""
-
-    cluster: Any            # ClusterProvider
-    database: DatabaseProvider
-    registry: Any | None = None  # RegistryContainer
 
 
 @dataclass
