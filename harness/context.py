@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import tools
+from harness.faults import FaultInjector
 from harness.journal import Journal
 from harness.providers.database import DatabaseHandle
 from harness.providers.factory import Infrastructure
@@ -37,6 +38,7 @@ class RehearsalContext:
     _home: str = ""
     runbook_started_at: float | None = None
     snapshots: dict[str, Any] = field(default_factory=dict)
+    fault_injector: FaultInjector | None = None  # the scenario's faults while the runbook runs (faults.runbook_hook)
 
     # ── Kubernetes access ────────────────────────────────────────────────
     @property
