@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pytest
+
+if TYPE_CHECKING:  # only for hints: `rehearse` does not pay for importing pytest
+    import pytest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,7 +120,7 @@ def add_pytest_options(group: pytest.OptionGroup, kind_options_present: bool) ->
             group.addoption(opt.flag, default=opt.default, help=help_text)
 
 
-def pytest_session_options(config: pytest.Config) -> SessionOptions:
+def session_options_from_pytest(config: pytest.Config) -> SessionOptions:
     values = {o.dest: config.getoption(o.dest, o.default) for o in OPTIONS}
     if values["cluster_name"] == PYTEST_KIND_DEFAULT_NAME:
         values["cluster_name"] = DEFAULT_CLUSTER_NAME

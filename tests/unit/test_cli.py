@@ -15,7 +15,9 @@ REHEARSE = shutil.which("rehearse", path=str(Path(sys.executable).parent)) or "r
 
 
 def rehearse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8"}
+    # PYTHONPATH: the code of this checkout, not of whichever copy is installed.
+    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("REHEARSAL_DATABASE_DSN", None)
     return subprocess.run([REHEARSE, *args], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 

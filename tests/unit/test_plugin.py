@@ -13,6 +13,13 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["pytester"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subprocesses load the plugin of this checkout, not of whichever copy is installed."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
 
 
 def _stage_example(pytester: pytest.Pytester, kit, name: str = "bad-image") -> Path:
