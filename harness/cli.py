@@ -20,11 +20,12 @@ from rich.table import Table
 from harness.options import click_options, session_options
 from harness.progress import console
 from harness.scenario import ScenarioError, discover, load_all
+from harness.scenario.models import Scenario
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
 
-def _load(paths: tuple[Path, ...]):
+def _load(paths: tuple[Path, ...]) -> list[Scenario]:
     try:
         return load_all(list(paths) or [Path("scenarios")])
     except ScenarioError as exc:

@@ -10,6 +10,7 @@ import re
 import shutil
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,7 +24,7 @@ def _this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(REPO))
 
 
-def _stage_example(pytester: pytest.Pytester, kit, name: str = "bad-image") -> Path:
+def _stage_example(pytester: pytest.Pytester, kit: SimpleNamespace, name: str = "bad-image") -> Path:
     """Copy an example scenario into pytester.path/scenarios/<name>, with stand-ins for ../../demo files."""
     dest = pytester.path / "scenarios" / name
     shutil.copytree(kit.EXAMPLES / name, dest)
@@ -57,7 +58,7 @@ def test_markers_registered(pytester: pytest.Pytester) -> None:
     result.stdout.re_match_lines([r"@pytest\.mark\.rehearsal: .+", r"@pytest\.mark\.e2e: .+"], consecutive=False)
 
 
-def test_collect_only_yields_one_item_named_after_the_scenario(pytester: pytest.Pytester, kit) -> None:
+def test_collect_only_yields_one_item_named_after_the_scenario(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     _stage_example(pytester, kit, "bad-image")
     _stage_example(pytester, kit, "promotion")
     result = pytester.runpytest_subprocess("--collect-only", "-q", "scenarios/bad-image")
@@ -72,20 +73,20 @@ def test_collect_only_yields_one_item_named_after_the_scenario(pytester: pytest.
     assert "expect READY" in item.reportinfo()[2]
 
 
-def test_marker_selection(pytester: pytest.Pytester, kit) -> None:
+def test_marker_selection(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     _stage_example(pytester, kit)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-m", "not rehearsal")
     result.stdout.fnmatch_lines(["test_plain.py::test_plain", "1/2 tests collected (1 deselected)*"])
 
 
-def test_scenario_name_from_the_file_not_the_directory(pytester: pytest.Pytester, kit) -> None:
+def test_scenario_name_from_the_file_not_the_directory(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     kit.write_scenario(pytester.path, "some-dir", kit.minimal_doc(name="named-in-yaml"))
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     result.stdout.fnmatch_lines(["some-dir/scenario.yaml::named-in-yaml"])
 
 
-def test_invalid_scenario_is_a_collection_error_with_every_problem(pytester: pytest.Pytester, kit) -> None:
+def test_invalid_scenario_is_a_collection_error_with_every_problem(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     kit.write_scenario(pytester.path, "ok", kit.minimal_doc())
     kit.write_scenario(pytester.path, "broken", kit.BROKEN_DOC)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
@@ -171,7 +172,7 @@ def _session_log(pytester: pytest.Pytester) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_one_session_serves_every_scenario_and_closes_at_the_end(pytester: pytest.Pytester, kit) -> None:
+def test_one_session_serves_every_scenario_and_closes_at_the_end(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     pytester.makeconftest(FAKE_SESSION_CONFTEST)
     kit.write_scenario(pytester.path, "first", kit.minimal_doc())
     kit.write_scenario(pytester.path, "second", kit.minimal_doc())
@@ -187,7 +188,7 @@ def test_one_session_serves_every_scenario_and_closes_at_the_end(pytester: pytes
         == ("c9", "postgresql://u:p@db:5432/postgres", "pods.example", "img:1")
 
 
-def test_scenario_items_request_the_session_fixture(pytester: pytest.Pytester, kit) -> None:
+def test_scenario_items_request_the_session_fixture(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     pytester.makeconftest(FAKE_SESSION_CONFTEST)
     kit.write_scenario(pytester.path, "first", kit.minimal_doc())
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--setup-plan")
@@ -195,7 +196,7 @@ def test_scenario_items_request_the_session_fixture(pytester: pytest.Pytester, k
                                  "pytestconfig, rehearsal_session, request)*", "*TEARDOWN S rehearsal_session*"])
 
 
-def test_no_session_is_opened_without_a_test_that_needs_it(pytester: pytest.Pytester, kit) -> None:
+def test_no_session_is_opened_without_a_test_that_needs_it(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     pytester.makeconftest(FAKE_SESSION_CONFTEST)
     kit.write_scenario(pytester.path, "first", kit.minimal_doc())
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
@@ -204,7 +205,7 @@ def test_no_session_is_opened_without_a_test_that_needs_it(pytester: pytest.Pyte
     assert _session_log(pytester) == []
 
 
-def test_the_session_is_closed_after_ctrl_c(pytester: pytest.Pytester, kit) -> None:
+def test_the_session_is_closed_after_ctrl_c(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     pytester.makeconftest(FAKE_SESSION_CONFTEST)
     kit.write_scenario(pytester.path, "interrupted", kit.minimal_doc())
     kit.write_scenario(pytester.path, "never", kit.minimal_doc())
