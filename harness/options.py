@@ -61,7 +61,9 @@ class Option:
 
     def value(self, raw: Any) -> Any:
         if self.path:
-            return Path(raw) if raw else None
+            if raw in (None, "") and self.default is None:
+                return None  # an optional path left empty: not given (pytest-kind's --kubeconfig "")
+            return Path(raw)
         return bool(raw) if self.is_flag else raw
 
 

@@ -152,3 +152,7 @@ def test_rehearse_run_defaults_are_the_session_defaults(opened: list[SessionOpti
 def test_rehearse_run_refuses_a_missing_kubeconfig(opened: list[SessionOptions], tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", "--kubeconfig", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output and opened == []
+
+
+def test_empty_optional_path_is_not_given_but_an_empty_report_dir_is_the_cwd() -> None:
+    assert session_options({"kubeconfig": "", "report_dir": ""}) == SessionOptions(report_dir=Path("."))
