@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
 
+from harness.options import click_options, session_options
 from harness.progress import console
 from harness.scenario import ScenarioError, discover, load_all
+from harness.scenario.models import Scenario
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
 
-def _load(paths: tuple[Path, ...]):
+def _load(paths: tuple[Path, ...]) -> list[Scenario]:
     try:
         return load_all(list(paths) or [Path("scenarios")])
     except ScenarioError as exc:
@@ -84,22 +87,16 @@ def check(paths: tuple[Path, ...]) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--report-dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-@click.option("--keep-cluster", is_flag=True, help="Keep the cluster, namespaces and databases for inspection.")
-@click.option("--reuse-cluster", is_flag=True, help="Use an existing kind cluster of the same name; do not delete it.")
-@click.option("--cluster-name", default="rehearsal", show_default=True)
-@click.option("--kubeconfig", type=click.Path(path_type=Path, exists=True), help="Use this cluster instead of kind.")
-@click.option("--database-dsn", envvar="REHEARSAL_DATABASE_DSN", help="Use this Postgres (admin DSN) instead of a container.")
+@click_options
 @click.option("--against-expect", is_flag=True, help="Exit 0 when each verdict equals the scenario's `expect`.")
-def run(paths: tuple[Path, ...], report_dir: Path, keep_cluster: bool, reuse_cluster: bool, cluster_name: str,
-        kubeconfig: Path | None, database_dsn: str | None, against_expect: bool) -> None:
+def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) -> None:
     """Rehearse each scenario; write REPORT_DIR/<scenario>/report.{json,html} and REPORT_DIR/{junit.xml,summary.md,history.jsonl}."""
     from harness.pipeline import unmet_expectations  # noqa: PLC0415
-    from harness.session import SessionOptions, open_session  # noqa: PLC0415 (keeps `validate` fast)
+    from harness.session import open_session  # noqa: PLC0415 (keeps `validate` fast)
 
     scenarios = _load(paths)
-    opts = SessionOptions(cluster_name=cluster_name, keep_cluster=keep_cluster, reuse_cluster=reuse_cluster,
-                          kubeconfig=kubeconfig, database_dsn=database_dsn, report_dir=report_dir)
+    opts = session_options(session_values)
+    report_dir = opts.report_dir
     try:
         with open_session(opts) as session:
             for s in scenarios:

@@ -13,19 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import tools
+from harness.faults import FaultInjector
 from harness.journal import Journal
-from harness.providers.database import DatabaseHandle, DatabaseProvider
+from harness.providers.database import DatabaseHandle
+from harness.providers.factory import Infrastructure
 from harness.redact import Redactor
 from harness.scenario.models import Scenario
-
-
-@dataclass
-class Infrastructure:
-    """Session-wide resources (one cluster, one Postgres, one registry)."""
-
-    cluster: Any            # ClusterProvider
-    database: DatabaseProvider
-    registry: Any | None = None  # RegistryContainer
 
 
 @dataclass
@@ -45,6 +38,7 @@ class RehearsalContext:
     _home: str = ""
     runbook_started_at: float | None = None
     snapshots: dict[str, Any] = field(default_factory=dict)
+    fault_injector: FaultInjector | None = None  # the scenario's faults while the runbook runs (faults.runbook_hook)
 
     # ── Kubernetes access ────────────────────────────────────────────────
     @property

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness.journal import FaultRecord, Journal, now_iso
 from harness.progress import say
 from harness.providers.database import with_database
+from harness.providers.factory import Infrastructure
 from harness.scenario.models import INSTANT_FAULTS, Fault, FaultKind
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the context holds this module's injector: it imports faults, not the other way round
     from harness.context import RehearsalContext
 
 DOCKER_TIMEOUT_S = 30
@@ -257,32 +258,56 @@ class NetworkLatency:
         return "removed the netem qdisc"
 
 
-def action_for(ctx: RehearsalContext, fault: Fault) -> Action:
-    """The action of one fault in this rehearsal's environment; Unsupported when it cannot exist here."""
-    kind = fault.kind
-    if kind is FaultKind.TERMINATE_DB_CONNECTIONS:
-        assert ctx.db is not None
-        return TerminateDbConnections(ctx.infra.database.admin_dsn, ctx.db.name, fault.duration_s,
-                                      hold_lock_on=tuple(fault.hold_lock_on),
-                                      db_dsn=with_database(ctx.infra.database.admin_dsn, ctx.db.name))
-    if kind is FaultKind.PAUSE_POSTGRES:
-        try:
-            container = ctx.infra.database.container_id  # type: ignore[attr-defined]
-        except AttributeError:
-            raise Unsupported("the database is not a container of this session (--database-dsn): "
-                              "it cannot be paused") from None
-        return PauseContainer(container, f"the Postgres container {container[:12]}")
-    if kind is FaultKind.DELETE_APP_POD:
-        return DeleteAppPod(ctx.kubectl, ctx.namespace, ctx.scenario.app.workloads[0].deployment,
-                            too_late=lambda: runbook_over(ctx.journal))
+def _terminate_db_connections(ctx: RehearsalContext, fault: Fault) -> Action:
+    assert ctx.db is not None
+    return TerminateDbConnections(ctx.infra.database.admin_dsn, ctx.db.name, fault.duration_s,
+                                  hold_lock_on=tuple(fault.hold_lock_on),
+                                  db_dsn=with_database(ctx.infra.database.admin_dsn, ctx.db.name))
+
+
+def _pause_postgres(ctx: RehearsalContext, fault: Fault) -> Action:
+    container = ctx.infra.database.container_id
+    if container is None:
+        raise Unsupported("the database is not a container of this session (--database-dsn): it cannot be paused")
+    return PauseContainer(container, f"the Postgres container {container[:12]}")
+
+
+def _delete_app_pod(ctx: RehearsalContext, fault: Fault) -> Action:
+    return DeleteAppPod(ctx.kubectl, ctx.namespace, ctx.scenario.app.workloads[0].deployment,
+                        too_late=lambda: runbook_over(ctx.journal))
+
+
+def _node_containers(ctx: RehearsalContext) -> list[str]:
     nodes = ctx.infra.cluster.node_containers()
     if not nodes:
         raise Unsupported("the cluster has no node containers (an existing cluster via --kubeconfig)")
-    if kind is FaultKind.PAUSE_CONTROL_PLANE:
-        planes = [n for n in nodes if n.endswith("-control-plane")] or nodes[:1]
-        return PauseContainer(planes[0], f"the control-plane node {planes[0]}")
-    assert kind is FaultKind.NETWORK_LATENCY and fault.latency_ms is not None
+    return nodes
+
+
+def _pause_control_plane(ctx: RehearsalContext, fault: Fault) -> Action:
+    nodes = _node_containers(ctx)
+    planes = [n for n in nodes if n.endswith("-control-plane")] or nodes[:1]
+    return PauseContainer(planes[0], f"the control-plane node {planes[0]}")
+
+
+def _network_latency(ctx: RehearsalContext, fault: Fault) -> Action:
+    nodes = _node_containers(ctx)
+    assert fault.latency_ms is not None
     return NetworkLatency(nodes, fault.latency_ms)
+
+
+ACTIONS: dict[FaultKind, Callable[[RehearsalContext, Fault], Action]] = {
+    FaultKind.TERMINATE_DB_CONNECTIONS: _terminate_db_connections,
+    FaultKind.PAUSE_POSTGRES: _pause_postgres,
+    FaultKind.DELETE_APP_POD: _delete_app_pod,
+    FaultKind.PAUSE_CONTROL_PLANE: _pause_control_plane,
+    FaultKind.NETWORK_LATENCY: _network_latency,
+}
+
+
+def action_for(ctx: RehearsalContext, fault: Fault) -> Action:
+    """The action of one fault in this rehearsal's environment; Unsupported when it cannot exist here."""
+    return ACTIONS[fault.kind](ctx, fault)
 
 
 # ── scheduling ───────────────────────────────────────────────────────────────
@@ -427,14 +452,12 @@ class FaultInjector:
 
 
 # ── the after-check ──────────────────────────────────────────────────────────
-def leftovers(infra: Any, run: Run = _run) -> list[str]:
+def leftovers(infra: Infrastructure, run: Run = _run) -> list[str]:
     """What a fault could have left behind in this session's infrastructure: a paused container
     (Postgres, a kind node), a netem qdisc on a node. Empty when everything is as before."""
     problems: list[str] = []
-    try:
-        containers = [infra.database.container_id]
-    except AttributeError:  # --database-dsn: not ours to pause
-        containers = []
+    postgres = getattr(infra.database, "container_id", None)  # None with --database-dsn: not ours to pause
+    containers = [postgres] if postgres is not None else []
     nodes = infra.cluster.node_containers()
     for c in containers + nodes:
         proc = run(["docker", "inspect", "--format", "{{.State.Paused}}", c])
@@ -447,10 +470,7 @@ def leftovers(infra: Any, run: Run = _run) -> list[str]:
     return problems
 
 
-# ── one injector per rehearsal ───────────────────────────────────────────────
-_INJECTORS: dict[int, FaultInjector] = {}
-
-
+# ── one injector per rehearsal (ctx.fault_injector) ─────────────────────────
 def runbook_over(journal: Journal) -> bool:
     """The runbook phase has ended (the pipeline records a phase when it ends)."""
     return any(p.name == "runbook" for p in journal.phases)
@@ -463,22 +483,21 @@ def runbook_hook(ctx: RehearsalContext) -> Callable[[int], None]:
         return lambda n: None
     injector = FaultInjector(faults, lambda f: action_for(ctx, f), ctx.journal, ctx.redactor,
                              too_late=lambda: runbook_over(ctx.journal))
-    key = id(ctx)
 
     def close() -> None:
         try:
             injector.close()
         finally:
-            _INJECTORS.pop(key, None)
+            ctx.fault_injector = None
 
     ctx.cleanup.callback(close)  # before anything is applied: errors and Ctrl-C remove the faults too
-    _INJECTORS[key] = injector
+    ctx.fault_injector = injector
     return injector.before_step
 
 
 def settle(ctx: RehearsalContext, why: str) -> list[str]:
     """End every fault of this rehearsal now (the rerun must run without any); returns those removed early."""
-    injector = _INJECTORS.get(id(ctx))
+    injector = ctx.fault_injector
     if injector is None:
         return []
     still = injector.active

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from _pytest.fixtures import TopRequest
 
 from harness.journal import Journal
+from harness.options import add_pytest_options, session_options_from_pytest
 
-_SESSION_KEY = pytest.StashKey[Any]()
-_CM_KEY = pytest.StashKey[Any]()
+if TYPE_CHECKING:
+    from harness.providers.cluster import ClusterProvider
+    from harness.providers.database import DatabaseProvider
+    from harness.session import Session
 
-
-PYTEST_KIND_DEFAULT_NAME = "pytest-kind"
 PYTEST_KIND_PLUGIN = "pytest-kind"
+SESSION_FIXTURE = "rehearsal_session"
 # Whether pytest-kind's options were added before we took its place.
 _kind_options_present = False
 
@@ -38,23 +41,16 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     """
     global _kind_options_present
     plugin = pluginmanager.get_plugin(PYTEST_KIND_PLUGIN)
+    _kind_options_present = plugin is not None  # per configuration: pytester may make several in one process
     if plugin is not None:
         pluginmanager.unregister(plugin)
-        _kind_options_present = True
     else:
         pluginmanager.set_blocked(PYTEST_KIND_PLUGIN)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("rollback-rehearsal")
-    if not _kind_options_present:  # same names and meaning as pytest-kind's
-        g.addoption("--cluster-name", default=PYTEST_KIND_DEFAULT_NAME, help="kind cluster name (default: rehearsal)")
-        g.addoption("--keep-cluster", action="store_true", help="keep the kind cluster, namespaces and databases after the run")
-        g.addoption("--kubeconfig", default=None, help="use this cluster (kubeconfig) instead of creating a kind cluster")
-        g.addoption("--kind-image", default=None, help="kind node image (default: the one `make env` builds)")
-    g.addoption("--reuse-cluster", action="store_true", help="reuse an existing kind cluster of the same name (not deleted)")
-    g.addoption("--report-dir", default="reports", help="directory for rehearsal reports (default: reports)")
-    g.addoption("--database-dsn", default=None, help="use this Postgres (admin DSN) instead of a container")
+    # pytest-kind's own definitions of its options (same names and meaning) stand when it came first.
+    add_pytest_options(parser.getgroup("rollback-rehearsal"), _kind_options_present)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,53 +58,34 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: needs the real environment built by `make env` (Docker, kind node image, Postgres, registry)")
 
 
-def _session(config: pytest.Config) -> Any:
-    """The shared rehearsal session, started on first use, closed at the end of the test session."""
-    if _SESSION_KEY not in config.stash:
-        from harness.session import SessionOptions, open_session  # noqa: PLC0415
-
-        name = config.getoption("cluster_name", PYTEST_KIND_DEFAULT_NAME)
-        kubeconfig = config.getoption("kubeconfig", None)
-        opts = SessionOptions(
-            cluster_name="rehearsal" if name == PYTEST_KIND_DEFAULT_NAME else name,
-            keep_cluster=bool(config.getoption("keep_cluster", False)),
-            reuse_cluster=config.getoption("reuse_cluster"), report_dir=Path(config.getoption("report_dir")),
-            kubeconfig=Path(kubeconfig) if kubeconfig else None, database_dsn=config.getoption("database_dsn"),
-            node_image=config.getoption("kind_image", None),
-        )
-        cm = open_session(opts)
-        config.stash[_CM_KEY] = cm
-        config.stash[_SESSION_KEY] = cm.__enter__()
-    return config.stash[_SESSION_KEY]
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    cm = config.stash.get(_CM_KEY, None)
-    if cm is not None:
-        cm.__exit__(None, None, None)
-
-
 # ── fixtures ────────────────────────────────────────────────────────────
 @pytest.fixture(scope="session")
-def rehearsal_session(request: pytest.FixtureRequest) -> Any:
-    """The session's shared infrastructure (cluster, Postgres, lazily a registry)."""
-    return _session(request.config)
+def rehearsal_session(pytestconfig: pytest.Config) -> Iterator[Session]:
+    """The session's shared infrastructure (cluster, Postgres, lazily a registry).
+
+    Started by the first test that needs it; torn down when the test session
+    ends, also on Ctrl-C (pytest tears session fixtures down at session finish)."""
+    # Imported here, not at the top: every pytest run loads this plugin, most never start a session.
+    from harness.session import open_session  # noqa: PLC0415
+
+    with open_session(session_options_from_pytest(pytestconfig)) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")
-def kind_cluster(rehearsal_session: Any) -> Any:
+def kind_cluster(rehearsal_session: Session) -> ClusterProvider:
     """The session's kind cluster provider (`.kubeconfig`, `.load_image()`, `.name`)."""
     return rehearsal_session.infra.cluster
 
 
 @pytest.fixture(scope="session")
-def postgres(rehearsal_session: Any) -> Any:
+def postgres(rehearsal_session: Session) -> DatabaseProvider:
     """The session's Postgres provider (`.admin_dsn`, `.create_database(name)`)."""
     return rehearsal_session.infra.database
 
 
 @pytest.fixture
-def rehearsal(rehearsal_session: Any) -> Iterator[Callable[[str | Path], Journal]]:
+def rehearsal(rehearsal_session: Session) -> Iterator[Callable[[str | Path], Journal]]:
     """Rehearse a scenario directory on the shared infrastructure; returns the journal."""
     from harness.scenario import load_scenario  # noqa: PLC0415
 
@@ -150,12 +127,25 @@ class ScenarioFile(pytest.File):
 
 
 class ScenarioItem(pytest.Item):
+    """One scenario.yaml. It uses fixtures the way pytest's own DoctestItem does: it requests
+    `rehearsal_session` (plus any autouse fixture), which pytest sets up before `runtest`."""
+
     def __init__(self, *, scenario: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
+        self.obj = None  # no test function: the fixture request reads it
+        self.add_marker(pytest.mark.usefixtures(SESSION_FIXTURE))
+        self._fixtureinfo = self.session._fixturemanager.getfixtureinfo(node=self, func=None, cls=None)
+        self.fixturenames = self._fixtureinfo.names_closure
+        self.funcargs: dict[str, object] = {}
+        self._request = TopRequest(self, _ispytest=True)  # type: ignore[arg-type]
+
+    def setup(self) -> None:
+        self._request._fillfixtures()
 
     def runtest(self) -> None:
-        journal = _session(self.config).rehearse(self.scenario)
+        session: Session = self.funcargs[SESSION_FIXTURE]  # type: ignore[assignment]
+        journal = session.rehearse(self.scenario)
         from harness.pipeline import unmet_expectations  # noqa: PLC0415
 
         self.user_properties.append(("verdict", journal.verdict))

@@ -5,38 +5,25 @@ here, also on Ctrl-C, SIGTERM and errors."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness import faults, tools
-from harness.context import Infrastructure, RehearsalContext
+from harness.context import RehearsalContext
 from harness.journal import Journal
+from harness.options import SessionOptions
 from harness.pipeline import rehearse
 from harness.progress import say
-from harness.providers.cluster import ExistingClusterProvider, KindProvider
-from harness.providers.database import ExistingDsnProvider, PostgresContainerProvider
-from harness.providers.registry import RegistryContainer
+from harness.providers import factory
+from harness.providers.factory import Infrastructure
+from harness.providers.registry import RegistryProvider
 from harness.redact import Redactor
 from harness.report import RunReports
 from harness.report import write_run_reports as _write_run_reports
 from harness.reporting import write_report
 from harness.scenario.models import Scenario
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    cluster_name: str = "rehearsal"
-    keep_cluster: bool = False
-    reuse_cluster: bool = False
-    kubeconfig: Path | None = None      # use an existing cluster instead of kind
-    database_dsn: str | None = None     # use an existing Postgres instead of a container
-    postgres_major: str = "15"
-    node_image: str | None = None       # default: the image `make env` builds
-    report_dir: Path = Path("reports")
 
 
 def _sigterm_as_interrupt() -> None:
@@ -59,18 +46,8 @@ class Session:
     redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
     run_reports: RunReports | None = None
 
-    def ensure_registry(self) -> RegistryContainer:
-        if self.infra.registry is None:
-            reg = RegistryContainer(self.infra.cluster.docker_network(), self.owner)
-            if not self.options.keep_cluster:
-                self.stack.callback(reg.stop)  # before start: a failed start is cleaned up too
-            reg.start()
-            for node in self.infra.cluster.node_containers():
-                reg.configure_node(node)
-                # A reused cluster is left as it was found.
-                self.stack.callback(reg.unconfigure_node, node)
-            self.infra.registry = reg
-        return self.infra.registry
+    def ensure_registry(self) -> RegistryProvider:
+        return factory.add_registry(self.infra, self.stack, self.owner, keep=self.options.keep_cluster)
 
     def rehearse(self, scenario: Scenario) -> Journal:
         if scenario.database.postgres != self.options.postgres_major and not self.options.database_dsn:
@@ -123,47 +100,16 @@ class InfrastructureMismatchError(RuntimeError):
     """A scenario needs infrastructure this session does not provide."""
 
 
-def _remove_owned_containers(owner: str) -> None:
-    """Remove any container still labelled with this session's owner: one an
-    interrupt during `docker create` hid from its provider (no id to stop)."""
-    try:
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={tools.OWNER_LABEL}={owner}"],
-                             capture_output=True, text=True, timeout=30).stdout.split()
-        if ids:
-            say(f"removing {len(ids)} leftover container(s) of {owner}")
-            subprocess.run(["docker", "rm", "-f", "-v", *ids], capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError):  # no Docker here (existing cluster and DSN)
-        pass
-
-
 @contextmanager
 def open_session(options: SessionOptions) -> Iterator[Session]:
     """Start the shared infrastructure; tear it all down on exit unless kept."""
     _sigterm_as_interrupt()
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
-        if not options.keep_cluster:
-            stack.callback(_remove_owned_containers, owner)  # runs last
-        if options.kubeconfig is not None:
-            cluster = ExistingClusterProvider(options.kubeconfig).start()
-        else:
-            cluster = KindProvider(options.cluster_name, options.node_image)
-            if not (options.keep_cluster or options.reuse_cluster):
-                stack.callback(cluster.delete)  # before start: Ctrl-C during `kind create` is cleaned up too
-            cluster.start(reuse=options.reuse_cluster)
-        if options.database_dsn:
-            database = ExistingDsnProvider(options.database_dsn).start()
-        elif cluster.docker_network() is None:
-            raise RuntimeError("an existing cluster (--kubeconfig) cannot reach a local Postgres container. "
-                               "Fix: pass --database-dsn with an address the cluster's pods can reach")
-        else:
-            pg = PostgresContainerProvider(options.postgres_major, cluster.docker_network(), owner)
-            if not options.keep_cluster:  # --keep-cluster keeps the databases too, for inspection
-                stack.callback(pg.stop)  # registered first: a failed start is still cleaned up
-            database = pg.start()
-        session = Session(options, Infrastructure(cluster=cluster, database=database), stack, owner)
+        infra = factory.build(options, stack, owner)
+        session = Session(options, infra, stack, owner)
         if options.keep_cluster:
-            say(f"--keep-cluster: cluster {cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
+            say(f"--keep-cluster: cluster {infra.cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
                 "remove them with `make clean-clusters`")
         try:
             yield session

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pytest_kind import KindCluster
 
@@ -25,14 +25,18 @@ nodes:
 """
 
 
+@runtime_checkable
 class ClusterProvider(Protocol):
+    """What the session, the phases and the faults use of a cluster."""
+
     name: str
     kubeconfig: Path
 
+    def start(self) -> ClusterProvider: ...
     def load_image(self, image: str) -> None: ...
-    def node_containers(self) -> list[str]: ...
-    def docker_network(self) -> str | None: ...
-    def delete(self) -> None: ...
+    def node_containers(self) -> list[str]: ...  # [] when the nodes are not local containers
+    def docker_network(self) -> str | None: ...  # None: local containers cannot join the cluster's network
+    def delete(self) -> None: ...                # a no-op for a cluster the harness does not own
 
 
 class ClusterExists(RuntimeError):
@@ -132,13 +136,14 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 class KindProvider:
     """A kind cluster owned by the harness: created here, deleted at teardown."""
 
-    def __init__(self, name: str, image: str | None = None) -> None:
+    def __init__(self, name: str, image: str | None = None, reuse: bool = False) -> None:
         self.name = name
+        self.reuse = reuse  # adopt a cluster of that name instead of refusing it
         self.cluster = RehearsalKindCluster(name, image)
         self.kubeconfig = Path(self.cluster.kubeconfig_path)
 
-    def start(self, reuse: bool = False) -> KindProvider:
-        self.cluster.create(reuse=reuse)
+    def start(self) -> KindProvider:
+        self.cluster.create(reuse=self.reuse)
         return self
 
     def load_image(self, image: str) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import secrets
 import subprocess
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from testcontainers.community.postgres import PostgresContainer
 
 from harness import tools
 from harness.progress import say
@@ -32,9 +33,16 @@ class DatabaseHandle:
     cluster_dsn: str   # for pods (DATABASE_URL in the cluster)
 
 
+@runtime_checkable
 class DatabaseProvider(Protocol):
+    """What the session, the phases and the faults use of a Postgres server."""
+
     admin_dsn: str
 
+    @property
+    def container_id(self) -> str | None: ...  # None: not a container of this session (nothing to pause)
+
+    def start(self) -> DatabaseProvider: ...
     def create_database(self, name: str) -> DatabaseHandle: ...
     def drop_database(self, handle: DatabaseHandle) -> None: ...
     def stop(self) -> None: ...
@@ -87,8 +95,7 @@ class PostgresContainerProvider(_ServerBase):
     cluster's Docker network so pods reach it by its address there."""
 
     def __init__(self, major: str = "15", network: str | None = None, owner: str = "rehearsal") -> None:
-        from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
-
+        self.admin_dsn = ""  # known once started
         self.image = tools.POSTGRES_IMAGE.format(major=major)
         self.network = network
         self.container = PostgresContainer(self.image, username="rehearsal", password=secrets.token_urlsafe(18),
@@ -122,8 +129,9 @@ class PostgresContainerProvider(_ServerBase):
         return True, "connected"
 
     @property
-    def container_id(self) -> str:
-        return self.container.get_wrapped_container().id
+    def container_id(self) -> str | None:
+        wrapped = self.container.get_wrapped_container()
+        return None if wrapped is None else str(wrapped.id)  # None until started
 
     def stop(self) -> None:
         say("stopping Postgres")
@@ -138,6 +146,10 @@ class ExistingDsnProvider(_ServerBase):
         self.admin_dsn = admin_dsn
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 5432
         self.cluster_host, self.cluster_port = cluster_host or self.host, cluster_port or self.port
+
+    @property
+    def container_id(self) -> str | None:
+        return None  # not ours: never paused, never stopped
 
     def start(self) -> ExistingDsnProvider:
         return self

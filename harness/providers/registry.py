@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import urllib.request
+from typing import Protocol, runtime_checkable
 from urllib.error import HTTPError
+
+from testcontainers.core.container import DockerContainer
 
 from harness import tools
 from harness.progress import say
@@ -19,6 +22,23 @@ MANIFEST_TYPES = ", ".join([
 ])
 
 
+@runtime_checkable
+class RegistryProvider(Protocol):
+    """What the session, the releases and the context use of the rehearsal registry."""
+
+    address: str          # as the host sees it (docker push, runbooks)
+    cluster_address: str  # as the nodes' containerd reaches it
+
+    @property
+    def container_id(self) -> str | None: ...
+
+    def start(self) -> RegistryProvider: ...
+    def configure_node(self, node_container: str) -> None: ...
+    def unconfigure_node(self, node_container: str) -> None: ...
+    def digest(self, repository: str, tag: str) -> str | None: ...
+    def stop(self) -> None: ...
+
+
 class RegistryContainer:
     """registry:2-compatible container published on a loopback port.
 
@@ -28,8 +48,6 @@ class RegistryContainer:
     """
 
     def __init__(self, network: str | None, owner: str) -> None:
-        from testcontainers.core.container import DockerContainer  # noqa: PLC0415
-
         self.network = network
         self.container = DockerContainer(tools.REGISTRY_IMAGE).with_exposed_ports(5000)
         self.container.with_kwargs(labels={tools.OWNER_LABEL: owner})
@@ -51,6 +69,11 @@ class RegistryContainer:
         Wait("registry /v2/ to answer", 30, 0.5, hint="docker logs of the registry container",
              evidence=lambda: wrapped.logs().decode(errors="replace")[-2000:]).until(self._answers)
         return self
+
+    @property
+    def container_id(self) -> str | None:
+        wrapped = self.container.get_wrapped_container()
+        return None if wrapped is None else str(wrapped.id)  # None until started
 
     def _answers(self) -> tuple[bool, str]:
         with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=3) as resp:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,7 +16,9 @@ REHEARSE = shutil.which("rehearse", path=str(Path(sys.executable).parent)) or "r
 
 
 def rehearse(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8"}
+    # PYTHONPATH: the code of this checkout, not of whichever copy is installed.
+    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb", "PYTHONIOENCODING": "utf-8",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("REHEARSAL_DATABASE_DSN", None)
     return subprocess.run([REHEARSE, *args], check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
@@ -24,7 +27,7 @@ def test_console_script_is_installed() -> None:
     assert Path(REHEARSE).is_file(), "install the project (pip install -e .) to get the `rehearse` script"
 
 
-def test_validate_examples(kit) -> None:
+def test_validate_examples(kit: SimpleNamespace) -> None:
     res = rehearse("validate", "scenarios", cwd=kit.REPO)
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
@@ -32,7 +35,7 @@ def test_validate_examples(kit) -> None:
         assert re.search(rf"^ok {re.escape(name)} \(", out, re.MULTILINE), out
 
 
-def test_validate_defaults_to_scenarios_dir(kit) -> None:
+def test_validate_defaults_to_scenarios_dir(kit: SimpleNamespace) -> None:
     res = rehearse("validate", cwd=kit.REPO)
     assert res.returncode == 0, res.stderr
     expected = sorted(d.name for d in (kit.REPO / "scenarios").iterdir() if (d / "scenario.yaml").exists())
@@ -40,7 +43,7 @@ def test_validate_defaults_to_scenarios_dir(kit) -> None:
     assert (res.stdout + res.stderr).count("ok ") == len(expected)
 
 
-def test_validate_broken_scenario_prints_every_problem(broken_scenario: Path, kit) -> None:
+def test_validate_broken_scenario_prints_every_problem(broken_scenario: Path, kit: SimpleNamespace) -> None:
     res = rehearse("validate", str(broken_scenario), cwd=broken_scenario.parent)
     assert res.returncode == 2
     out = res.stdout + res.stderr
@@ -51,7 +54,7 @@ def test_validate_broken_scenario_prints_every_problem(broken_scenario: Path, ki
     assert "Traceback" not in out
 
 
-def test_validate_reports_all_files_and_still_fails_with_one_good(tmp_path: Path, kit) -> None:
+def test_validate_reports_all_files_and_still_fails_with_one_good(tmp_path: Path, kit: SimpleNamespace) -> None:
     kit.write_scenario(tmp_path, "good", kit.minimal_doc())
     kit.write_scenario(tmp_path, "bad-one", kit.minimal_doc(expect="MAYBE"))
     kit.write_scenario(tmp_path, "bad-two", kit.minimal_doc(failure={"mode": "explodes"}))
@@ -68,7 +71,7 @@ def test_validate_path_without_scenarios(tmp_path: Path) -> None:
     assert "no scenario.yaml found" in res.stdout + res.stderr
 
 
-def test_list_shows_scenarios_with_expect(kit) -> None:
+def test_list_shows_scenarios_with_expect(kit: SimpleNamespace) -> None:
     res = rehearse("list", cwd=kit.REPO)
     assert res.returncode == 0, res.stderr
     rows = {}

@@ -309,7 +309,7 @@ def test_a_failing_revert_is_retried_then_reported(monkeypatch) -> None:
 
 def _fake_ctx(scenario: Scenario) -> SimpleNamespace:
     return SimpleNamespace(scenario=scenario, journal=Journal(scenario=scenario.name, expect="READY"),
-                           redactor=lambda t: t, cleanup=ExitStack())
+                           redactor=lambda t: t, cleanup=ExitStack(), fault_injector=None)
 
 
 def test_runbook_hook_registers_the_revert_before_applying(monkeypatch) -> None:
@@ -323,7 +323,7 @@ def test_runbook_hook_registers_the_revert_before_applying(monkeypatch) -> None:
         assert log == ["apply pause_postgres"]
         raise KeyboardInterrupt
     assert log == ["apply pause_postgres", "revert pause_postgres"]
-    assert faults._INJECTORS == {}
+    assert ctx.fault_injector is None
 
 
 def test_runbook_hook_is_a_no_op_without_faults() -> None:

@@ -5,17 +5,26 @@ Nothing here runs a rehearsal: only options, markers, fixtures and collection.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 pytest_plugins = ["pytester"]
+REPO = Path(__file__).resolve().parents[2]
 
 
-def _stage_example(pytester: pytest.Pytester, kit, name: str = "bad-image") -> Path:
+@pytest.fixture(autouse=True)
+def _this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subprocesses load the plugin of this checkout, not of whichever copy is installed."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+
+
+def _stage_example(pytester: pytest.Pytester, kit: SimpleNamespace, name: str = "bad-image") -> Path:
     """Copy an example scenario into pytester.path/scenarios/<name>, with stand-ins for ../../demo files."""
     dest = pytester.path / "scenarios" / name
     shutil.copytree(kit.EXAMPLES / name, dest)
@@ -37,7 +46,8 @@ def test_options_in_help(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--help")
     assert result.ret == 0
     out = result.stdout.str()
-    for opt in ("--keep-cluster", "--reuse-cluster", "--report-dir", "--cluster-name", "--database-dsn"):
+    for opt in ("--keep-cluster", "--reuse-cluster", "--report-dir", "--cluster-name", "--database-dsn",
+                "--kubeconfig", "--kind-image", "--database-cluster-host"):
         assert re.search(rf"^\s+{re.escape(opt)}\b", out, re.MULTILINE), f"{opt} missing from --help"
     assert out.count("--cluster-name") == 1  # one definition, not pytest-kind's and ours
 
@@ -48,7 +58,7 @@ def test_markers_registered(pytester: pytest.Pytester) -> None:
     result.stdout.re_match_lines([r"@pytest\.mark\.rehearsal: .+", r"@pytest\.mark\.e2e: .+"], consecutive=False)
 
 
-def test_collect_only_yields_one_item_named_after_the_scenario(pytester: pytest.Pytester, kit) -> None:
+def test_collect_only_yields_one_item_named_after_the_scenario(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     _stage_example(pytester, kit, "bad-image")
     _stage_example(pytester, kit, "promotion")
     result = pytester.runpytest_subprocess("--collect-only", "-q", "scenarios/bad-image")
@@ -63,20 +73,20 @@ def test_collect_only_yields_one_item_named_after_the_scenario(pytester: pytest.
     assert "expect READY" in item.reportinfo()[2]
 
 
-def test_marker_selection(pytester: pytest.Pytester, kit) -> None:
+def test_marker_selection(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     _stage_example(pytester, kit)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-m", "not rehearsal")
     result.stdout.fnmatch_lines(["test_plain.py::test_plain", "1/2 tests collected (1 deselected)*"])
 
 
-def test_scenario_name_from_the_file_not_the_directory(pytester: pytest.Pytester, kit) -> None:
+def test_scenario_name_from_the_file_not_the_directory(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     kit.write_scenario(pytester.path, "some-dir", kit.minimal_doc(name="named-in-yaml"))
     result = pytester.runpytest_subprocess("--collect-only", "-q")
     result.stdout.fnmatch_lines(["some-dir/scenario.yaml::named-in-yaml"])
 
 
-def test_invalid_scenario_is_a_collection_error_with_every_problem(pytester: pytest.Pytester, kit) -> None:
+def test_invalid_scenario_is_a_collection_error_with_every_problem(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
     kit.write_scenario(pytester.path, "ok", kit.minimal_doc())
     kit.write_scenario(pytester.path, "broken", kit.BROKEN_DOC)
     result = pytester.runpytest_subprocess("--collect-only", "-q")
@@ -116,3 +126,101 @@ def test_rehearsal_and_postgres_fixtures_are_offered(pytester: pytest.Pytester) 
     out = result.stdout.str()
     for name in ("rehearsal_session", "postgres", "rehearsal"):
         assert re.search(rf"^{name} ", out, re.MULTILINE), f"fixture {name} missing"
+
+
+# ── the session fixture, with open_session replaced by a recorder ───────────
+FAKE_SESSION_CONFTEST = '''
+import json
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import harness.session
+from harness.journal import Journal
+
+LOG = Path(__file__).parent / "session.log"
+
+
+def log(line):
+    with LOG.open("a") as f:
+        f.write(line + "\\n")
+
+
+class FakeSession:
+    def rehearse(self, scenario):
+        log(f"rehearse {scenario.name}")
+        if scenario.name == "interrupted":
+            raise KeyboardInterrupt
+        return Journal(scenario=scenario.name, expect=scenario.expect.value, verdict=scenario.expect.value)
+
+
+@contextmanager
+def fake_open_session(options):
+    log("open " + json.dumps(asdict(options), default=str, sort_keys=True))
+    try:
+        yield FakeSession()
+    finally:
+        log("close")
+
+
+harness.session.open_session = fake_open_session
+'''
+
+
+def _session_log(pytester: pytest.Pytester) -> list[str]:
+    path = pytester.path / "session.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_one_session_serves_every_scenario_and_closes_at_the_end(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
+    pytester.makeconftest(FAKE_SESSION_CONFTEST)
+    kit.write_scenario(pytester.path, "first", kit.minimal_doc())
+    kit.write_scenario(pytester.path, "second", kit.minimal_doc())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cluster-name", "c9",
+                                           "--database-dsn", "postgresql://u:p@db:5432/postgres",
+                                           "--database-cluster-host", "pods.example", "--kind-image", "img:1")
+    result.assert_outcomes(passed=2)
+    log = _session_log(pytester)
+    assert [line.split(" ")[0] for line in log] == ["open", "rehearse", "rehearse", "close"]
+    assert log[1:3] == ["rehearse first", "rehearse second"]
+    opened = json.loads(log[0].removeprefix("open "))
+    assert (opened["cluster_name"], opened["database_dsn"], opened["database_cluster_host"], opened["node_image"]) \
+        == ("c9", "postgresql://u:p@db:5432/postgres", "pods.example", "img:1")
+
+
+def test_scenario_items_request_the_session_fixture(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
+    pytester.makeconftest(FAKE_SESSION_CONFTEST)
+    kit.write_scenario(pytester.path, "first", kit.minimal_doc())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--setup-plan")
+    result.stdout.fnmatch_lines(["*SETUP    S rehearsal_session*", "*first/scenario.yaml::first (fixtures used: "
+                                 "pytestconfig, rehearsal_session, request)*", "*TEARDOWN S rehearsal_session*"])
+
+
+def test_no_session_is_opened_without_a_test_that_needs_it(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
+    pytester.makeconftest(FAKE_SESSION_CONFTEST)
+    kit.write_scenario(pytester.path, "first", kit.minimal_doc())
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only").assert_outcomes()
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_plain.py").assert_outcomes(passed=1)
+    assert _session_log(pytester) == []
+
+
+def test_the_session_is_closed_after_ctrl_c(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
+    pytester.makeconftest(FAKE_SESSION_CONFTEST)
+    kit.write_scenario(pytester.path, "interrupted", kit.minimal_doc())
+    kit.write_scenario(pytester.path, "never", kit.minimal_doc())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert _session_log(pytester) == [_session_log(pytester)[0], "rehearse interrupted", "close"]
+
+
+def test_user_tests_get_the_providers_from_the_session(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_SESSION_CONFTEST.replace(
+        "class FakeSession:", "class FakeSession:\n    infra = type('I', (), {'cluster': 'K', 'database': 'P'})"))
+    pytester.makepyfile(test_fx="""
+        def test_fx(kind_cluster, postgres, rehearsal_session, rehearsal):
+            assert (kind_cluster, postgres) == ("K", "P")
+            assert callable(rehearsal)
+    """)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert [line.split(" ")[0] for line in _session_log(pytester)] == ["open", "close"]

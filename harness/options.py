@@ -1,0 +1,129 @@
+"""The session's options, declared once: `rehearse run`'s click options and the
+pytest plugin's options are both generated from `OPTIONS`, and both build a
+`SessionOptions` through `session_options`. So an option has one name, one
+default and one help text wherever it is given.
+
+This module stays light (no providers, no Kubernetes client): the pytest
+plugin imports it at startup, for every test run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:  # only for hints: `rehearse` does not pay for importing pytest
+    import pytest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# pytest-kind's `--cluster-name` default. When its option definition is the one
+# present (see pytest_plugin), that default means "not chosen": ours applies.
+PYTEST_KIND_DEFAULT_NAME = "pytest-kind"
+DEFAULT_CLUSTER_NAME = "rehearsal"
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    cluster_name: str = DEFAULT_CLUSTER_NAME
+    keep_cluster: bool = False
+    reuse_cluster: bool = False
+    kubeconfig: Path | None = None      # use an existing cluster instead of kind
+    database_dsn: str | None = None     # use an existing Postgres instead of a container
+    database_cluster_host: str | None = None  # how pods reach that Postgres (default: the DSN's host)
+    postgres_major: str = "15"
+    node_image: str | None = None       # default: the image `make env` builds
+    report_dir: Path = Path("reports")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a rehearsal session, as `rehearse run` and pytest both offer it."""
+
+    flag: str                          # "--cluster-name"
+    field: str                         # the SessionOptions field it sets
+    help: str
+    default: str | Path | bool | None = None
+    is_flag: bool = False
+    path: bool = False                 # a filesystem path: given to SessionOptions as a Path
+    must_exist: bool = False           # the CLI refuses a path that does not exist
+    envvar: str | None = None          # read by the CLI when the option is not given
+    pytest_kind: bool = False          # pytest-kind defines it too (same name and meaning)
+
+    @property
+    def dest(self) -> str:
+        """The parameter name under click and the attribute under pytest (pytest-kind's for its options)."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def value(self, raw: Any) -> Any:
+        if self.path:
+            if raw in (None, "") and self.default is None:
+                return None  # an optional path left empty: not given (pytest-kind's --kubeconfig "")
+            return Path(raw)
+        return bool(raw) if self.is_flag else raw
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--report-dir", "report_dir", "Directory for the rehearsal reports.", default=Path("reports"), path=True),
+    Option("--keep-cluster", "keep_cluster", "Keep the cluster, namespaces and databases for inspection.",
+           default=False, is_flag=True, pytest_kind=True),
+    Option("--reuse-cluster", "reuse_cluster", "Use an existing kind cluster of the same name; do not delete it.",
+           default=False, is_flag=True),
+    Option("--cluster-name", "cluster_name", "kind cluster name.", default=DEFAULT_CLUSTER_NAME, pytest_kind=True),
+    Option("--kubeconfig", "kubeconfig", "Use this cluster (kubeconfig) instead of kind.", path=True,
+           must_exist=True, pytest_kind=True),
+    Option("--kind-image", "node_image", "kind node image (default: the one `make env` builds).", pytest_kind=True),
+    Option("--database-dsn", "database_dsn", "Use this Postgres (admin DSN) instead of a container.",
+           envvar="REHEARSAL_DATABASE_DSN"),
+    Option("--database-cluster-host", "database_cluster_host",
+           "With --database-dsn: the host pods use to reach that Postgres (default: the DSN's host)."),
+)
+
+
+def session_options(values: Mapping[str, Any]) -> SessionOptions:
+    """SessionOptions from option values keyed by `Option.dest` (absent: the default)."""
+    return SessionOptions(**{o.field: o.value(values.get(o.dest, o.default)) for o in OPTIONS})
+
+
+# ── rehearse run ────────────────────────────────────────────────────────────
+def _click_option(opt: Option) -> Callable[[F], F]:
+    kwargs: dict[str, Any] = {"default": opt.default, "help": opt.help, "envvar": opt.envvar,
+                              "show_envvar": opt.envvar is not None}
+    if opt.is_flag:
+        kwargs["is_flag"] = True
+    else:
+        kwargs["show_default"] = opt.default is not None
+    if opt.path:
+        kwargs["type"] = click.Path(path_type=Path, exists=opt.must_exist)
+    return click.option(opt.flag, opt.dest, **kwargs)
+
+
+def click_options(fn: F) -> F:
+    """Decorate a click command with every session option (listed in table order)."""
+    for opt in reversed(OPTIONS):
+        fn = _click_option(opt)(fn)
+    return fn
+
+
+# ── pytest ──────────────────────────────────────────────────────────────────
+def add_pytest_options(group: pytest.OptionGroup, kind_options_present: bool) -> None:
+    """Add the session options to pytest, leaving out pytest-kind's when its definitions are already there."""
+    for opt in OPTIONS:
+        if opt.pytest_kind and kind_options_present:
+            continue
+        help_text = opt.help if opt.default in (None, False) else f"{opt.help} (default: {opt.default})"
+        if opt.is_flag:
+            group.addoption(opt.flag, action="store_true", default=opt.default, help=help_text)
+        else:
+            group.addoption(opt.flag, default=opt.default, help=help_text)
+
+
+def session_options_from_pytest(config: pytest.Config) -> SessionOptions:
+    values = {o.dest: config.getoption(o.dest, o.default) for o in OPTIONS}
+    if values["cluster_name"] == PYTEST_KIND_DEFAULT_NAME:
+        values["cluster_name"] = DEFAULT_CLUSTER_NAME
+    return session_options(values)

@@ -1,0 +1,122 @@
+"""RehearsalContext (harness/context.py): variables, the runbook's environment, rendering and manifests.
+
+No cluster: the providers are stand-ins and kubectl is a fake where a test needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness import tools
+from harness.context import RehearsalContext
+from harness.journal import Journal
+from harness.providers.database import DatabaseHandle, ExistingDsnProvider
+from harness.providers.factory import Infrastructure
+from harness.scenario import load_scenario
+
+HANDLE = DatabaseHandle(name="rr_ctx", role="rr_ctx", password="pw", host_dsn="postgresql://rr_ctx:pw@127.0.0.1:5/rr_ctx",
+                        cluster_dsn="postgresql://rr_ctx:pw@10.0.0.2:5432/rr_ctx")
+
+
+def _ctx(scenario_dir: Path, registry: Any = None) -> RehearsalContext:
+    scenario = load_scenario(scenario_dir)
+    cluster = SimpleNamespace(kubeconfig=Path("/kube/config"), name="k")
+    infra = Infrastructure(cluster=cluster, database=ExistingDsnProvider("postgresql://a:b@h/postgres"),  # type: ignore[arg-type]
+                           registry=registry)
+    return RehearsalContext(scenario=scenario, infra=infra, journal=Journal(scenario=scenario.name, expect="READY"),
+                            report_dir=scenario_dir, namespace="rr-ctx", db=HANDLE)
+
+
+@pytest.fixture
+def plain(tmp_path: Path, kit: Any) -> RehearsalContext:
+    doc = kit.minimal_doc(variables={"FEATURE": "on", "TOKEN": {"value": "t0k", "secret": True}},
+                          pass_env=["CTX_PASSED", "CTX_ABSENT"])
+    return _ctx(kit.write_scenario(tmp_path, "ctx", doc))
+
+
+def test_variables_without_a_registry(plain: RehearsalContext) -> None:
+    assert plain.variables() == {
+        "NAMESPACE": "rr-ctx", "DATABASE_URL": HANDLE.host_dsn, "CLUSTER_DATABASE_URL": HANDLE.cluster_dsn,
+        "GOOD_IMAGE": "demo:v1", "BAD_IMAGE": "demo:v2", "FEATURE": "on", "TOKEN": "t0k"}
+    assert plain.variables("demo:v1")["APP_IMAGE"] == "demo:v1"
+
+
+def test_variables_with_a_registry(tmp_path: Path, kit: Any) -> None:
+    doc = kit.minimal_doc(registry={"repository": "demo"},
+                          versions={"good": {"image": "demo:v1", "tag": "abc"}, "bad": {"image": "demo:v2", "tag": "def"}})
+    ctx = _ctx(kit.write_scenario(tmp_path, "reg", doc), registry=SimpleNamespace(address="127.0.0.1:5001"))
+    v = ctx.variables()
+    assert (v["REGISTRY"], v["REPOSITORY"], v["GOOD_TAG"], v["BAD_TAG"]) == ("127.0.0.1:5001", "demo", "abc", "def")
+    # A registry running for another scenario of the session is not this scenario's business.
+    assert "REGISTRY" not in _ctx(kit.write_scenario(tmp_path, "noreg"), registry=ctx.infra.registry).variables()
+
+
+def test_runbook_env_is_only_what_is_declared(plain: RehearsalContext, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    monkeypatch.setattr(tools, "tool", lambda name: tmp_path / "bin" / name)
+    monkeypatch.setenv("CTX_PASSED", "yes")
+    monkeypatch.setenv("CTX_NOT_DECLARED", "leak")
+    monkeypatch.delenv("CTX_ABSENT", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/docker.sock")
+    with plain.cleanup:
+        env = plain.runbook_env()
+        home = Path(env["HOME"])
+        assert home.is_dir() and home.name.startswith("rehearsal-ctx-home-")
+        assert plain.runbook_env()["HOME"] == env["HOME"]  # one HOME per rehearsal
+    assert not home.exists()  # removed with the scenario's cleanup
+    assert set(env) == {"PATH", "HOME", "KUBECONFIG", "LANG", "DOCKER_HOST", "CTX_PASSED", *plain.variables()}
+    assert env["PATH"].startswith(f"{tmp_path / 'bin'}:") and env["KUBECONFIG"] == "/kube/config"
+    assert (env["CTX_PASSED"], env["DOCKER_HOST"], env["LANG"]) == ("yes", "unix:///run/docker.sock", "C.UTF-8")
+    assert os.environ["CTX_NOT_DECLARED"] == "leak" and "CTX_NOT_DECLARED" not in env
+
+
+def test_render_substitutes_known_variables_and_leaves_the_rest(plain: RehearsalContext) -> None:
+    text = "image: ${APP_IMAGE}\nns: $NAMESPACE\nother: ${UNKNOWN} $$literal ${FEATURE}"
+    assert plain.render(text, "demo:v2") == "image: demo:v2\nns: rr-ctx\nother: ${UNKNOWN} $literal on"
+
+
+def test_manifests_of_a_file_and_of_a_plain_directory(tmp_path: Path, kit: Any) -> None:
+    d = kit.write_scenario(tmp_path, "dir", kit.minimal_doc(app={"manifests": "k8s", "workloads": [{"deployment": "demo"}]}),
+                           manifest=False)
+    (d / "k8s").mkdir()
+    (d / "k8s" / "b.yml").write_text("kind: B\nimage: ${APP_IMAGE}\n")
+    (d / "k8s" / "a.yaml").write_text("kind: A\nnamespace: ${NAMESPACE}\n")
+    (d / "k8s" / "notes.txt").write_text("not a manifest")
+    assert _ctx(d).manifests("demo:v1") == "kind: A\nnamespace: rr-ctx\n\n---\nkind: B\nimage: demo:v1\n"
+    f = kit.write_scenario(tmp_path, "file")
+    (f / "app.yaml").write_text("image: ${APP_IMAGE}\n")
+    assert _ctx(f).manifests("x:1") == "image: x:1\n"
+
+
+def test_manifests_of_a_kustomize_directory_are_built_first(tmp_path: Path, kit: Any) -> None:
+    d = kit.write_scenario(tmp_path, "kz", kit.minimal_doc(app={"manifests": "k8s", "workloads": [{"deployment": "demo"}]}),
+                           manifest=False)
+    (d / "k8s").mkdir()
+    (d / "k8s" / "kustomization.yaml").write_text("resources: [app.yaml]\n")
+    ctx = _ctx(d)
+    calls: list[tuple[str, ...]] = []
+
+    def kubectl(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, "image: ${APP_IMAGE}\n", "")
+
+    ctx.kubectl = kubectl  # type: ignore[method-assign]
+    assert ctx.manifests("y:2") == "image: y:2\n"
+    assert calls == [("kustomize", str(d / "k8s"))]
+
+
+def test_kubectl_failure_is_redacted(plain: RehearsalContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "kubectl"
+    fake.write_text("#!/bin/sh\necho \"denied for t0k\" >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(tools, "tool", lambda name: fake)
+    plain.redactor = plain.redactor.with_secrets(["t0k"])
+    with pytest.raises(RuntimeError, match=r"kubectl get pods failed \(3\): denied for \*\*\*$"):
+        plain.kubectl("get", "pods")
+    assert plain.kubectl("get", "pods", check=False).returncode == 3
