@@ -10,13 +10,16 @@ import subprocess
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import tools
 from harness.journal import Journal
 from harness.providers.database import DatabaseHandle, DatabaseProvider
 from harness.redact import Redactor
 from harness.scenario.models import Scenario
+
+if TYPE_CHECKING:  # annotations only: harness.snapshot.state reads the context to take a snapshot
+    from harness.snapshot.state import StateSnapshot
 
 
 @dataclass
@@ -44,7 +47,9 @@ class RehearsalContext:
     pods_before_bad: set[str] = field(default_factory=set)
     _home: str = ""
     runbook_started_at: float | None = None
-    snapshots: dict[str, Any] = field(default_factory=dict)
+    # The snapshots later phases compare with, named like the journal fields that record them.
+    baseline: StateSnapshot | None = None          # phase baseline
+    after_bad_deploy: StateSnapshot | None = None  # phase detect, once the bad release failed
 
     # ── Kubernetes access ────────────────────────────────────────────────
     @property

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from harness.journal import Journal
+from harness.judge import expectation_problems
 
 _SESSION_KEY = pytest.StashKey[Any]()
 _CM_KEY = pytest.StashKey[Any]()
@@ -155,11 +156,9 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        journal = _session(self.config).rehearse(self.scenario)
-        from harness.pipeline import unmet_expectations  # noqa: PLC0415
-
+        journal = _session(self.config).rehearse(self.scenario)  # judged by the session
         self.user_properties.append(("verdict", journal.verdict))
-        problems = unmet_expectations(journal)
+        problems = expectation_problems(journal)
         if problems:
             raise ExpectationNotMet(journal, problems)
 

@@ -500,8 +500,9 @@ def test_cli_check_scenario_errors_exit_2(tmp_path: Path) -> None:
 
 # ══ the phase, the pipeline and the journal ═══════════════════════════════
 def test_phase_records_findings_apart_from_differences() -> None:
-    from harness.phases import preflight as phase
+    from harness.phases.preflight import PreflightPhase
 
+    phase = PreflightPhase()
     scenario = load_scenario(FIXTURES / "runbook-drift")
     journal = Journal(scenario=scenario.name, expect=scenario.expect.value)
     ctx = SimpleNamespace(scenario=scenario, journal=journal, redactor=lambda s: s.replace("GOOD_IMAGE", "***"))
@@ -516,8 +517,9 @@ def test_phase_records_findings_apart_from_differences() -> None:
 
 
 def test_phase_without_findings() -> None:
-    from harness.phases import preflight as phase
+    from harness.phases.preflight import PreflightPhase
 
+    phase = PreflightPhase()
     scenario = load_scenario(EXAMPLES / "bad-image")
     journal = Journal(scenario=scenario.name, expect=scenario.expect.value)
     assert phase.execute(SimpleNamespace(scenario=scenario, journal=journal, redactor=str)) == "no findings"  # type: ignore[arg-type]
@@ -525,21 +527,22 @@ def test_phase_without_findings() -> None:
 
 def test_preflight_is_the_first_phase_and_never_stops_the_rehearsal() -> None:
     from harness import pipeline
-    from harness.phases import preflight as phase
+    from harness.phases import OnFailure
+    from harness.phases.preflight import PreflightPhase
 
-    assert pipeline.PHASES[0] is phase
-    assert phase.NAME in pipeline.EVIDENCE and phase.NAME not in pipeline.REQUIRED
+    assert isinstance(pipeline.PHASES[0], PreflightPhase)
+    assert pipeline.PHASES[0].on_failure is OnFailure.EVIDENCE
 
 
 def test_verdict_ignores_findings() -> None:
-    from harness import pipeline
+    from harness import judge
 
     journal = Journal(scenario="x", expect="READY")
     journal.findings.append(Finding(check=pf.DESTRUCTIVE, severity="failure", message="m", fix="f"))
-    pipeline._verdict(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
+    judge.decide(journal).record(journal)
     assert journal.verdict == "READY"
     journal.differences.append(Difference(area="schema", object="users", message="column nickname left over"))
-    pipeline._verdict(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
+    judge.decide(journal).record(journal)
     assert journal.verdict == "NOT_READY" and journal.reasons == ["column nickname left over"]
 
 
