@@ -83,7 +83,6 @@ def last_output_line(res: StepResult) -> str:
 class Verification:
     healthy: bool
     recovered_s: float | None   # from `since` until healthy; None when not healthy or without `since`
-    unhealthy: str              # the last state seen when the app did not become healthy
     after: StateSnapshot
     differences: list[Difference]  # from the baseline, a `health` one included when not healthy
 
@@ -91,22 +90,27 @@ class Verification:
 HEALTH_DIFFERENCE = Difference(area="health", object="app", message="the app did not become healthy again")
 
 
-def verify_against_baseline(ctx: RehearsalContext, what: str, since: float | None) -> Verification:
+def verify_against_baseline(ctx: RehearsalContext, what: str, since: float | None,
+                            on_unhealthy: Callable[[str], None]) -> Verification:
     """Wait up to `timeouts.verify_s` for the app to be healthy, snapshot, diff with the baseline
-    (and the bad release's snapshot, so a message can say "(bad version)")."""
+    (and the bad release's snapshot, so a message can say "(bad version)").
+
+    `on_unhealthy(last state seen)` runs as soon as the wait gives up, so the journal says why even
+    when the snapshot after it fails."""
     assert ctx.baseline is not None, "the baseline phase stops the run when it fails"
-    healthy, recovered, unhealthy = True, None, ""
+    healthy, recovered = True, None
     try:
         wait_healthy(ctx, ctx.scenario.timeouts.verify_s, what)
         if since is not None:
             recovered = round(time.monotonic() - since, 2)
     except WaitTimeout as exc:
-        healthy, unhealthy = False, exc.last
+        healthy = False
+        on_unhealthy(exc.last)
     after = take_snapshot(ctx)
     diffs = diff_states(ctx.baseline, after, ctx.after_bad_deploy)
     if not healthy and not any(d.area == "health" for d in diffs):
         diffs.append(HEALTH_DIFFERENCE)
-    return Verification(healthy, recovered, unhealthy, after, diffs)
+    return Verification(healthy, recovered, after, diffs)
 
 
 def objective_differences(ctx: RehearsalContext) -> list[Difference]:

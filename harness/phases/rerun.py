@@ -47,9 +47,10 @@ class RerunPhase(Phase):
         failed = _failed_step(ctx, run.failed)
         if failed:
             j.event("rerun", f"the second run stopped: {failed}")
-        v = verify_against_baseline(ctx, "the app to be healthy after the second run of the runbook", since=t0)
-        if not v.healthy:
-            j.event("rerun", f"not healthy {ctx.scenario.timeouts.verify_s:.0f}s after the second run: {v.unhealthy}")
+        timeout = ctx.scenario.timeouts.verify_s
+        v = verify_against_baseline(
+            ctx, "the app to be healthy after the second run of the runbook", since=t0,
+            on_unhealthy=lambda last: j.event("rerun", f"not healthy {timeout:.0f}s after the second run: {last}"))
         j.idempotent = v.healthy and not failed and not v.differences
 
         new = [d for d in v.differences if (d.area, d.object) not in known]

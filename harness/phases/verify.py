@@ -13,9 +13,9 @@ class VerifyPhase(Phase):
 
     def execute(self, ctx: RehearsalContext) -> str:
         j = ctx.journal
-        v = verify_against_baseline(ctx, "the app to be healthy after the rollback", since=ctx.runbook_started_at)
-        if not v.healthy:
-            j.event("verify", f"not healthy after {ctx.scenario.timeouts.verify_s:.0f}s: {v.unhealthy}")
+        timeout = ctx.scenario.timeouts.verify_s
+        v = verify_against_baseline(ctx, "the app to be healthy after the rollback", since=ctx.runbook_started_at,
+                                    on_unhealthy=lambda last: j.event("verify", f"not healthy after {timeout:.0f}s: {last}"))
         j.time_to_recover_s = v.recovered_s
         j.after_rollback = v.after.model_dump(mode="json")
         j.differences.extend(v.differences)

@@ -524,7 +524,7 @@ BASE = Difference(area="schema", object="column users.nickname", message="column
 
 
 def _rerun_ctx(monkeypatch, tmp_path: Path, kit, *, first: list[Difference], after: list[Difference],
-               step_ok: bool = True, ttr: float | None = 20.0) -> SimpleNamespace:
+               step_ok: bool = True, ttr: float | None = 20.0, healthy: bool = True) -> SimpleNamespace:
     """Two seams: the runbook's commands (steps.run_step) and the verification after them."""
     d = kit.write_scenario(tmp_path, "rr", kit.minimal_doc(faults=[{"kind": "pause_postgres"}]),
                            runbook="## Rollback\n\n```sh\nmigrate goto 1\nkubectl set image\n```\n")
@@ -537,9 +537,11 @@ def _rerun_ctx(monkeypatch, tmp_path: Path, kit, *, first: list[Difference], aft
         ok = step_ok or step.index == 1
         return StepResult(step, 0 if ok else 1, 0.1, "" if ok else "error: boom\n", False)
 
-    def fake_verify(c: Any, what: str, since: float | None) -> steps.Verification:
+    def fake_verify(c: Any, what: str, since: float | None, on_unhealthy: Any) -> steps.Verification:
         assert since is not None and "second run" in what
-        return steps.Verification(healthy=True, recovered_s=3.0, unhealthy="", after="A",  # type: ignore[arg-type]
+        if not healthy:
+            on_unhealthy("demo: 0/2 ready")
+        return steps.Verification(healthy=healthy, recovered_s=3.0 if healthy else None, after="A",  # type: ignore[arg-type]
                                   differences=list(after))
 
     monkeypatch.setattr(steps, "run_step", fake_run)
@@ -587,6 +589,18 @@ def test_rerun_recovers_a_first_run_that_did_not_converge(monkeypatch, tmp_path:
     RerunPhase().execute(ctx)
     assert ctx.journal.runbook_converged is False and ctx.journal.idempotent is True
     assert ctx.journal.differences == [BASE]  # the verdict still comes from the first run
+
+
+def test_rerun_that_leaves_the_app_unhealthy_is_not_idempotent(monkeypatch, tmp_path: Path, kit) -> None:
+    ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[steps.HEALTH_DIFFERENCE], healthy=False)
+    with pytest.raises(rerun.NotIdempotent):
+        RerunPhase().execute(ctx)
+    j = ctx.journal
+    assert j.idempotent is False and j.fault_cost_s is None
+    (d,) = j.differences
+    assert (d.area, d.object) == ("idempotence", "app")
+    assert d.message == "after a second run of the runbook: the app did not become healthy again"
+    assert "not healthy 180s after the second run: demo: 0/2 ready" in [e.message for e in j.events]
 
 
 def test_rerun_names_faults_that_never_applied(monkeypatch, tmp_path: Path, kit) -> None:
