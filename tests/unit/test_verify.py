@@ -53,6 +53,7 @@ def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
                               journal=Journal(scenario="v", expect="READY"), cleanup=ExitStack(),
                               baseline=_snapshot("baseline"), after_bad_deploy=_snapshot("bad"),
                               runbook_started_at=None if recovered_in is None else time.monotonic() - recovered_in)
+        rig.ctx = ctx
         rig.detail = VerifyPhase().execute(ctx)
         return ctx.journal
 
@@ -101,3 +102,14 @@ def test_the_recovery_objective(rig: Any, objective: float | None, missed: bool)
         assert objectives[0].message.startswith("recovery took 10.")
         assert objectives[0].message.endswith("s, above the objective max_recover_s=5s")
         assert rig.detail == "0 differences from the baseline"  # the objective is not a difference from the baseline
+
+
+def test_the_unhealthy_event_is_kept_when_the_snapshot_after_it_fails(rig: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_database(ctx: Any) -> Any:
+        raise RuntimeError("connection refused")
+
+    monkeypatch.setattr(steps, "take_snapshot", no_database)
+    rig.healthy = False
+    with pytest.raises(RuntimeError, match="connection refused"):
+        rig.run()
+    assert [e.message for e in rig.ctx.journal.events] == ["not healthy after 30s: demo: 0/2 ready"]
