@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+import harness.report as report
 import harness.session as session_mod
 from harness import faults, judge, pipeline
 from harness.cli import results_table
@@ -155,3 +156,12 @@ def test_a_fault_left_in_place_turns_ready_into_error_everywhere(rig: Any) -> No
     report = json.loads((rig.reports / "left-over" / "report.json").read_text(encoding="utf-8"))
     assert report["reasons"][0] == f"a fault was not removed: {LEFTOVER}"
     assert report["events"][-1]["message"] == f"after cleanup: {LEFTOVER}"
+
+
+def test_a_page_that_cannot_be_rendered_never_costs_the_record(rig: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*a: Any, **k: Any) -> Path:
+        raise ValueError("bad template")
+
+    monkeypatch.setattr(report, "write_html", broken)
+    rig.session.rehearse(rig.scenario("no-page"))
+    assert {p.name for p in (rig.reports / "no-page").iterdir()} == {"report.json"}
