@@ -11,16 +11,22 @@ equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors;
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from harness.options import click_options, session_options
+from harness.journal import Journal
+from harness.judge import expectation_problems
 from harness.progress import console
 from harness.scenario import ScenarioError, discover, load_all
 from harness.scenario.models import Scenario
+
+if TYPE_CHECKING:  # annotations only: importing the report writers would slow `validate` down
+    from harness.report import RunReports
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
@@ -91,7 +97,6 @@ def check(paths: tuple[Path, ...]) -> None:
 @click.option("--against-expect", is_flag=True, help="Exit 0 when each verdict equals the scenario's `expect`.")
 def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) -> None:
     """Rehearse each scenario; write REPORT_DIR/<scenario>/report.{json,html} and REPORT_DIR/{junit.xml,summary.md,history.jsonl}."""
-    from harness.pipeline import unmet_expectations  # noqa: PLC0415
     from harness.session import open_session  # noqa: PLC0415 (keeps `validate` fast)
 
     scenarios = _load(paths)
@@ -108,24 +113,33 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
     except Exception as exc:  # infrastructure could not be provided: no verdict at all
         console.print(f"infrastructure error: {type(exc).__name__}: {exc}", markup=False, style="red")
         sys.exit(EXIT_INFRA)
+    sys.exit(finish_run(results, report_dir, session.run_reports, against_expect))
+
+
+def results_table(results: Sequence[Journal]) -> Table:
+    """The table `rehearse run` prints: one row per judged journal."""
     table = Table("scenario", "verdict", "expect", "risks", "detect s", "recover s", "first reason")
     for j in results:
         table.add_row(j.scenario, j.verdict, j.expect, ", ".join(sorted({r.kind for r in j.risks})) or "-",
                       str(j.time_to_detect_s or "-"), str(j.time_to_recover_s or "-"),
                       (j.reasons[0] if j.reasons else "")[:90])
-    console.print(table)
-    written = session.write_run_reports()  # written when the session closed; this returns their paths
+    return table
+
+
+def finish_run(results: Sequence[Journal], report_dir: Path, written: RunReports | None, against_expect: bool) -> int:
+    """Print the judged results and where the session wrote the reports; return the exit code."""
+    console.print(results_table(results))
     console.print(f"reports in {report_dir}/: <scenario>/report.html, <scenario>/report.json"
                   + (f", {written.junit.name}, {written.summary.name}, {written.history.name}" if written else ""))
     if against_expect:
-        unmet = {j.scenario: unmet_expectations(j) for j in results}
+        unmet = {j.scenario: expectation_problems(j) for j in results}
         for name, problems in unmet.items():
             if problems:
                 console.print(f"{name}: {'; '.join(problems)}", markup=False, style="red")
         ok = not any(unmet.values())
     else:
         ok = all(j.verdict == "READY" for j in results)
-    sys.exit(EXIT_OK if ok else EXIT_NOT_READY)
+    return EXIT_OK if ok else EXIT_NOT_READY
 
 
 @cli.group()

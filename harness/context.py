@@ -10,7 +10,7 @@ import subprocess
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import tools
 from harness.faults import FaultInjector
@@ -19,6 +19,9 @@ from harness.providers.database import DatabaseHandle
 from harness.providers.factory import Infrastructure
 from harness.redact import Redactor
 from harness.scenario.models import Scenario
+
+if TYPE_CHECKING:  # annotations only: harness.snapshot.state reads the context to take a snapshot
+    from harness.snapshot.state import StateSnapshot
 
 
 @dataclass
@@ -37,8 +40,10 @@ class RehearsalContext:
     pods_before_bad: set[str] = field(default_factory=set)
     _home: str = ""
     runbook_started_at: float | None = None
-    snapshots: dict[str, Any] = field(default_factory=dict)
     fault_injector: FaultInjector | None = None  # the scenario's faults while the runbook runs (faults.runbook_hook)
+    # The snapshots later phases compare with, named like the journal fields that record them.
+    baseline: StateSnapshot | None = None          # phase baseline
+    after_bad_deploy: StateSnapshot | None = None  # phase detect, once the bad release failed
 
     # ── Kubernetes access ────────────────────────────────────────────────
     @property

@@ -19,6 +19,7 @@ from _pytest.fixtures import TopRequest
 
 from harness.journal import Journal
 from harness.options import add_pytest_options, session_options_from_pytest
+from harness.judge import expectation_problems
 
 if TYPE_CHECKING:
     from harness.providers.cluster import ClusterProvider
@@ -145,11 +146,9 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         session: Session = self.funcargs[SESSION_FIXTURE]  # type: ignore[assignment]
-        journal = session.rehearse(self.scenario)
-        from harness.pipeline import unmet_expectations  # noqa: PLC0415
-
+        journal = session.rehearse(self.scenario)  # judged by the session
         self.user_properties.append(("verdict", journal.verdict))
-        problems = unmet_expectations(journal)
+        problems = expectation_problems(journal)
         if problems:
             raise ExpectationNotMet(journal, problems)
 

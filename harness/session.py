@@ -10,19 +10,18 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from harness import faults, tools
+from harness import faults, judge, tools
 from harness.context import RehearsalContext
 from harness.journal import Journal
 from harness.options import SessionOptions
-from harness.pipeline import rehearse
+from harness.pipeline import rehearse as run_pipeline
 from harness.progress import say
 from harness.providers import factory
 from harness.providers.factory import Infrastructure
 from harness.providers.registry import RegistryProvider
 from harness.redact import Redactor
-from harness.report import RunReports
+from harness.report import RunReports, write_scenario_reports
 from harness.report import write_run_reports as _write_run_reports
-from harness.reporting import write_report
 from harness.scenario.models import Scenario
 
 
@@ -50,43 +49,51 @@ class Session:
         return factory.add_registry(self.infra, self.stack, self.owner, keep=self.options.keep_cluster)
 
     def rehearse(self, scenario: Scenario) -> Journal:
+        """Rehearse one scenario: the pipeline (phases, then the scenario's cleanup), the fault
+        after-check, the judge (once, when all of that is done), then its reports."""
         if scenario.database.postgres != self.options.postgres_major and not self.options.database_dsn:
             raise InfrastructureMismatchError(
                 f"scenario {scenario.name} asks for Postgres {scenario.database.postgres}, this session runs "
                 f"{self.options.postgres_major}. Fix: rehearse it in a session started with that major")
         if scenario.registry is not None:
             self.ensure_registry()
-        journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
-                          environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE},
-                          objectives={**scenario.objectives.model_dump(), "max_detect_s": scenario.failure.within_s})
-        report_dir = self.options.report_dir / scenario.name
-        report_dir.mkdir(parents=True, exist_ok=True)
-        ctx = RehearsalContext(scenario=scenario, infra=self.infra, journal=journal, report_dir=report_dir,
-                               keep=self.options.keep_cluster)
+        ctx = self._context(scenario)
+        journal = ctx.journal
         try:
-            rehearse(ctx)
-            if scenario.faults:
-                self._check_faults_removed(journal)
-        finally:
-            write_report(journal, report_dir, ctx.redactor)
+            run_pipeline(ctx)
+            leftovers = self._fault_leftovers(journal) if scenario.faults else []
+            judge.decide(journal, leftovers).record(journal)
+            say(f"verdict for {scenario.name}: [bold]{journal.verdict}[/bold] (expected {scenario.expect.value})")
+        finally:  # also when interrupted: the journal so far, with its default verdict ERROR
+            write_scenario_reports(journal, ctx.report_dir, ctx.redactor)
             self.redactors.append(ctx.redactor)
         self.results.append(journal)
         return journal
 
-    def _check_faults_removed(self, journal: Journal) -> None:
-        """After the scenario's cleanup: a fault still in place is the harness breaking its own
-        promise, so the rehearsal is an ERROR whatever its verdict (and the next scenario must not
-        run on a paused database)."""
+    def _context(self, scenario: Scenario) -> RehearsalContext:
+        journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
+                          expect_risks=[k.value for k in scenario.expect_risks],  # reports judge risks too
+                          environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE},
+                          objectives={**scenario.objectives.model_dump(), "max_detect_s": scenario.failure.within_s})
+        report_dir = self.options.report_dir / scenario.name
+        report_dir.mkdir(parents=True, exist_ok=True)
+        return RehearsalContext(scenario=scenario, infra=self.infra, journal=journal, report_dir=report_dir,
+                                keep=self.options.keep_cluster)
+
+    def _fault_leftovers(self, journal: Journal) -> list[str]:
+        """After the scenario's cleanup, what its faults left in place. Any leftover is the harness
+        breaking its own promise: the judge makes the rehearsal an ERROR whatever its state (and the
+        next scenario must not run on a paused database)."""
         problems = faults.leftovers(self.infra)
         if problems:
-            journal.verdict = "ERROR"
-            journal.reasons = [f"a fault was not removed: {p}" for p in problems] + journal.reasons
             say("; ".join(problems), style="bold red")
         journal.event("faults", "after cleanup: " + ("; ".join(problems) if problems
                                                       else "no container paused, no netem qdisc on the nodes"))
+        return problems
 
     def write_run_reports(self) -> RunReports | None:
-        """REPORT_DIR/junit.xml, summary.md and one history.jsonl line per scenario; once per session."""
+        """REPORT_DIR/junit.xml, summary.md and one history.jsonl line per scenario; once per session,
+        when it closes (`run_reports` then says where they are)."""
         if self.run_reports is None and self.results:
             try:
                 self.run_reports = _write_run_reports(self.results, self.options.report_dir, self.redactors,

@@ -29,14 +29,14 @@ import time
 from typing import Any
 
 from harness.context import RehearsalContext
-from harness.journal import Risk
 from harness.health import namespace_events, readiness_failures
+from harness.journal import Risk
+from harness.phases import OnFailure, Phase
 from harness.progress import say
 from harness.scenario.models import Workload
 from harness.snapshot.state import diff_states, take_snapshot
 from harness.wait import Wait, WaitTimeout
 
-NAME = "compat"
 LABEL = "rollback-rehearsal/compat-check"
 FAILURES = 3  # readiness probe failures that count as "does not run" (a slow start fails once or twice)
 SCHEMA_AREAS = {"schema", "migrations"}
@@ -46,14 +46,11 @@ STARTING = ("connection refused", "connect: connection reset")
 SMOKE_TRIES = 3
 
 
-def applies(ctx: RehearsalContext) -> bool:
-    return ctx.scenario.checks.old_version_on_new_schema and ctx.db is not None
-
-
 def schema_changes(ctx: RehearsalContext) -> list[str]:
     """What the bad release changed in the schema (empty: nothing to check)."""
-    bad = ctx.snapshots.get("bad") or take_snapshot(ctx)  # detect may have failed before its snapshot
-    diffs = diff_states(ctx.snapshots["baseline"], bad)
+    assert ctx.baseline is not None, "the baseline phase stops the run when it fails"
+    bad = ctx.after_bad_deploy or take_snapshot(ctx)  # detect may have failed before its snapshot
+    diffs = diff_states(ctx.baseline, bad)
     return [d.message for d in diffs if d.area in SCHEMA_AREAS]
 
 
@@ -82,7 +79,7 @@ def compat_deployment(live: dict[str, Any], workload: Workload, image: str) -> d
     }
 
 
-def judge(pods: list[dict[str, Any]], events: list[dict[str, Any]], container: str) -> tuple[bool | None, str]:
+def copy_outcome(pods: list[dict[str, Any]], events: list[dict[str, Any]], container: str) -> tuple[bool | None, str]:
     """(True: runs, False: does not run, None: not decided yet) and what was seen."""
     names = {p["metadata"]["name"] for p in pods}
     for pod in pods:
@@ -150,7 +147,7 @@ def check_workload(ctx: RehearsalContext, workload: Workload, image: str) -> tup
         last: dict[str, Any] = {"runs": None, "seen": ""}
 
         def decided() -> tuple[bool, str]:
-            last["runs"], last["seen"] = judge(_pods(ctx, workload), namespace_events(ctx), workload.container)
+            last["runs"], last["seen"] = copy_outcome(_pods(ctx, workload), namespace_events(ctx), workload.container)
             return last["runs"] is not None, last["seen"]
 
         timeout = ctx.scenario.checks.old_version_timeout_s
@@ -178,29 +175,41 @@ def check_workload(ctx: RehearsalContext, workload: Workload, image: str) -> tup
                     "--wait=true", "--timeout=60s", "--ignore-not-found", check=False, timeout=90)
 
 
-def execute(ctx: RehearsalContext) -> str:
-    s, j = ctx.scenario, ctx.journal
-    changes = schema_changes(ctx)
-    if not changes:
-        j.compatibility.append("the bad release did not change the schema: nothing to check")
-        return "schema unchanged by the bad release: nothing to check"
-    image = s.versions.good.image  # loaded into kind by deploy_good (under a registry, production is bad now)
-    for w in s.app.workloads:
-        ctx.cleanup.callback(ctx.kubectl, "delete", "deployment", copy_name(w.deployment), "-n", ctx.namespace,
-                             "--ignore-not-found", "--wait=false", check=False)
-        say(f"starting the good version ({image}) against the bad release's schema as {copy_name(w.deployment)}")
-        runs, seen, evidence = check_workload(ctx, w, image)
-        line = (f"deployment {w.deployment}: the good version {'runs' if runs else 'does NOT run'} on the bad "
-                f"release's schema ({seen}); schema changes: {'; '.join(changes[:3])}")
-        j.compatibility.append(ctx.redactor(line))
-        if not runs:
-            j.risks.append(Risk(
-                kind="old_version_on_new_schema", object=f"deployment {w.deployment}",
-                message=ctx.redactor(
-                    f"the good version ({image}) does not run on the bad release's schema: {seen}. "
-                    "Expand/contract is broken: a rollback that puts the old code back before the schema, "
-                    "or whose migrate down fails, leaves the app down"),
-                evidence=evidence))
-    risky = [r.object for r in j.risks if r.kind == "old_version_on_new_schema"]
-    return (f"RISK: the good version does not run on the new schema ({', '.join(risky)})" if risky
-            else "the good version runs on the bad release's schema")
+class CompatPhase(Phase):
+    name = "compat"
+    on_failure = OnFailure.EVIDENCE  # a risk, or a check that could not run, never stops the rehearsal
+
+    def applies(self, ctx: RehearsalContext) -> bool:
+        return ctx.scenario.checks.old_version_on_new_schema and ctx.db is not None
+
+    def execute(self, ctx: RehearsalContext) -> str:
+        changes = schema_changes(ctx)
+        if not changes:
+            ctx.journal.compatibility.append("the bad release did not change the schema: nothing to check")
+            return "schema unchanged by the bad release: nothing to check"
+        for w in ctx.scenario.app.workloads:
+            _check_and_record(ctx, w, changes)
+        risky = [r.object for r in ctx.journal.risks if r.kind == "old_version_on_new_schema"]
+        return (f"RISK: the good version does not run on the new schema ({', '.join(risky)})" if risky
+                else "the good version runs on the bad release's schema")
+
+
+def _check_and_record(ctx: RehearsalContext, w: Workload, changes: list[str]) -> None:
+    """Run the good version's copy of one workload; record what it did and, if it did not run, the risk."""
+    j = ctx.journal
+    image = ctx.scenario.versions.good.image  # loaded into kind by deploy_good (under a registry, production is bad now)
+    ctx.cleanup.callback(ctx.kubectl, "delete", "deployment", copy_name(w.deployment), "-n", ctx.namespace,
+                         "--ignore-not-found", "--wait=false", check=False)
+    say(f"starting the good version ({image}) against the bad release's schema as {copy_name(w.deployment)}")
+    runs, seen, evidence = check_workload(ctx, w, image)
+    line = (f"deployment {w.deployment}: the good version {'runs' if runs else 'does NOT run'} on the bad "
+            f"release's schema ({seen}); schema changes: {'; '.join(changes[:3])}")
+    j.compatibility.append(ctx.redactor(line))
+    if not runs:
+        j.risks.append(Risk(
+            kind="old_version_on_new_schema", object=f"deployment {w.deployment}",
+            message=ctx.redactor(
+                f"the good version ({image}) does not run on the bad release's schema: {seen}. "
+                "Expand/contract is broken: a rollback that puts the old code back before the schema, "
+                "or whose migrate down fails, leaves the app down"),
+            evidence=evidence))

@@ -8,7 +8,9 @@ Per run (REPORT_DIR/):
   summary.md    Markdown table for CI job summaries
   history.jsonl one line per scenario appended by every run (`rehearse report trend`)
 
-Everything written passes the redactors (see common.py for how).
+Everything written passes the redactors (see common.py for how). The session
+is the one caller: `write_scenario_reports` once a scenario is judged (or
+interrupted), `write_run_reports` once at the end of the run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.journal import Journal
+from harness.progress import say
 from harness.report.common import Redact, as_redact, journal_data
 from harness.report.history import HISTORY_FILE, append_history, history_entries
 from harness.report.html import write_html
@@ -38,9 +41,17 @@ def write_json(journal: Journal | Mapping[str, Any], directory: Path, redactor: 
 
 
 def write_scenario_reports(journal: Journal | Mapping[str, Any], directory: Path, redactor: Any = None) -> list[Path]:
-    """DIR/report.json and DIR/report.html."""
+    """DIR/report.json and DIR/report.html, redacted; returns the files written.
+
+    report.json is the record: a failure to render the HTML page is reported, never raised over it."""
     redact = as_redact(redactor)
-    return [write_json(journal, directory, redact), write_html(journal, directory, redact)]
+    written = [write_json(journal, directory, redact)]
+    try:
+        written.append(write_html(journal, directory, redact))
+    except Exception as exc:  # noqa: BLE001 (the rehearsal's own outcome matters more than its page)
+        name = journal.scenario if isinstance(journal, Journal) else journal.get("scenario")
+        say(f"report.html for {name} not written: {type(exc).__name__}: {exc}", style="yellow")
+    return written
 
 
 @dataclass

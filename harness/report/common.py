@@ -96,26 +96,6 @@ def step_sentence(step: Mapping[str, Any]) -> str:
     return f"runbook step {step.get('index')} (line {step.get('line')}) `{step.get('command')}` {how}"
 
 
-def expectation_problems(data: Mapping[str, Any]) -> list[str]:
-    """Why a journal does not match its scenario's `expect` and `expect_risks` (empty: it matches).
-
-    Risks are compared only when the journal records `expect_risks` (reports from before it did not)
-    and the rehearsal reached a verdict (an ERROR says nothing about risks)."""
-    problems = []
-    if data.get("verdict") != data.get("expect"):
-        problems.append(f"verdict {data.get('verdict')}, expected {data.get('expect')}")
-    wanted = data.get("expect_risks")
-    if wanted is not None and data.get("verdict") != "ERROR":
-        seen = sorted({str(r.get("kind")) for r in data.get("risks") or []})
-        if seen != sorted(set(wanted)):
-            problems.append(f"risks {seen or 'none'}, expected {sorted(set(wanted)) or 'none'}")
-    return problems
-
-
-def matches_expect(data: Mapping[str, Any]) -> bool:
-    return not expectation_problems(data)
-
-
 def first_reason(data: Mapping[str, Any]) -> str:
     reasons = data.get("reasons") or []
     return str(reasons[0]) if reasons else ""

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.journal import Journal
+from harness.judge import as_expected
 from harness.report.common import (
     Redact,
     as_redact,
     fmt_s,
     journal_data,
-    matches_expect,
     parse_dt,
     parse_ts,
     step_failed,
@@ -779,7 +779,7 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
     verdict = str(data.get("verdict") or "ERROR")
     vclass = verdict if verdict in VERDICT_TEXT else "ERROR"
     expect = str(data.get("expect") or "")
-    as_expected = matches_expect(data)
+    met = as_expected(data)
     started = data.get("started_at") or ""
     try:
         when = parse_dt(started).strftime("%Y-%m-%d %H:%M UTC") if started else ""
@@ -801,7 +801,7 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
           f'<h1>{h.e(data.get("scenario"))}</h1>'
           f'<p class="verdict-sub">{h.e(VERDICT_TEXT.get(vclass, ""))}</p>'
           + (f'<p class="verdict-sub">{h.e(data.get("description"))}</p>' if data.get("description") else "")
-          + f'<span class="expect">expected {h.e(expect)}: {"as expected" if as_expected else "NOT as expected"}'
+          + f'<span class="expect">expected {h.e(expect)}: {"as expected" if met else "NOT as expected"}'
           f"</span> <span class=\"expect\">{h.e(when)}</span>{risk_pill}</div></header><main>")
     h.add(risks_block(h, data))
     h.add('<nav><a href="#summary">summary</a><a href="#differences">differences</a>'

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.judge import as_expected
 from harness.report.common import (
     Redact,
     failing_step,
     failure_message,
     fmt_s,
-    matches_expect,
     step_failed,
     step_sentence,
     total_duration,
@@ -86,7 +86,7 @@ def _details(data: Mapping[str, Any]) -> str:
 def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, timestamp: str = "",
                  hostname: str = "", run_id: str = "") -> str:
     """journals: redacted journal data (see common.journal_data)."""
-    failures = sum(1 for d in journals if not matches_expect(d))
+    failures = sum(1 for d in journals if not as_expected(d))
     total_time = sum(total_duration(d) for d in journals)
     root = ET.Element("testsuites", name=SUITE, tests=str(len(journals)), failures=str(failures),
                       errors="0", time=f"{total_time:.3f}")
@@ -112,7 +112,7 @@ def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, times
         for name, value in (d.get("objectives") or {}).items():
             ET.SubElement(props, "property", name=f"objective.{redact(name)}",
                           value="" if value is None else str(value))
-        if not matches_expect(d):
+        if not as_expected(d):
             fail = ET.SubElement(case, "failure", message=failure_message(d, redact), type=str(d.get("verdict")))
             fail.text = redact(_details(d))
         else:

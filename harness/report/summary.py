@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.report.common import Redact, first_reason, fmt_s, matches_expect
+from harness.judge import as_expected
+from harness.report.common import Redact, first_reason, fmt_s
 
 ICON = {"READY": "✅", "NOT_READY": "❌", "ERROR": "⚠️"}
 
@@ -71,12 +72,12 @@ def _notes(journals: Sequence[Mapping[str, Any]], redact: Redact) -> list[str]:
 
 def render_summary(journals: Sequence[Mapping[str, Any]], redact: Redact, *, run_id: str = "") -> str:
     ready = sum(1 for d in journals if d.get("verdict") == "READY")
-    as_expected = sum(1 for d in journals if matches_expect(d))
+    expected = sum(1 for d in journals if as_expected(d))
     risky = sum(1 for d in journals if d.get("risks"))
     lines = [
         f"## Rollback readiness: {ready}/{len(journals)} ready",
         "",
-        f"{as_expected}/{len(journals)} verdicts as expected"
+        f"{expected}/{len(journals)} verdicts as expected"
         + (f" · {risky} with readiness risks" if risky else "")
         + (f" · run `{_cell(redact(run_id))}`" if run_id else ""),
         "",
@@ -86,7 +87,7 @@ def render_summary(journals: Sequence[Mapping[str, Any]], redact: Redact, *, run
     for d in journals:
         obj = d.get("objectives") or {}
         verdict = str(d.get("verdict"))
-        flag = "" if matches_expect(d) else " (unexpected)"
+        flag = "" if as_expected(d) else " (unexpected)"
         lines.append(
             f"| {_cell(redact(str(d.get('scenario'))))} | {ICON.get(verdict, '')} {_cell(verdict)}{flag} "
             f"| {_cell(d.get('expect'))} | {_cell(redact(_risks(d)))} | {_vs(d.get('time_to_detect_s'), obj.get('max_detect_s'))} "

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from harness import tools
-from harness.phases import deploy_good
+from harness.phases.deploy_good import DeployGoodPhase
 from harness.wait import Wait
 
 pytest_plugins = ["pytester"]
@@ -261,7 +261,7 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, leftovers_removed
                 done = any(KIND_CLUSTER_LABEL in d for d in seen.containers.values()) \
                     and "starting Postgres" not in run.output
             else:
-                done = f"▶ {deploy_good.NAME}" in run.output  # namespace and database exist by then
+                done = f"▶ {DeployGoodPhase.name}" in run.output  # namespace and database exist by then
             return done, (run.lines[-1] if run.lines else "(no output yet)")
 
         Wait(f"rehearse to reach {moment}", 300, 0.5, evidence=lambda: run.output[-3000:]).until(reached)

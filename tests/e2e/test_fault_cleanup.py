@@ -2,7 +2,7 @@
 nothing paused, no netem qdisc, no extra container, and the session goes on.
 
 Runs on the session's real kind cluster and Postgres. The normal end of fault scenarios is checked
-by the harness itself after each one (session._check_faults_removed: an ERROR verdict otherwise).
+by the harness itself after each one (Session._fault_leftovers, then the judge: an ERROR verdict otherwise).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from harness import faults
-from harness.phases import verify
+from harness.phases.verify import VerifyPhase
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_interrupted_while_every_fault_is_in_place(tmp_path: Path, rehearsal: An
         raise KeyboardInterrupt
 
     before = _containers()
-    monkeypatch.setattr(verify, "execute", interrupt)
+    monkeypatch.setattr(VerifyPhase, "execute", lambda self, ctx: interrupt(ctx))
     with pytest.raises(KeyboardInterrupt):
         rehearsal(_scenario(tmp_path))
 

@@ -1,4 +1,4 @@
-"""Phase compat (the good version on the bad release's schema) and the expectation check: pure logic."""
+"""Phase compat (the good version on the bad release's schema) and the expectation rule: pure logic."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from harness.journal import Journal, Risk
-from harness.phases import compat
-from harness.pipeline import PHASES, unmet_expectations
+from harness.judge import as_expected, decide, expectation_problems
+from harness.phases import OnFailure, compat
+from harness.pipeline import PHASES
 from harness.scenario import ScenarioError, load_scenario
 from harness.scenario.models import Workload
 
@@ -69,17 +70,15 @@ def _unhealthy(pod: str, count: int, msg: str = "HTTP probe failed with statusco
     ([_pod("c-1", ready=True, container="sidecar")], [], None, "not ready yet"),  # only the tracked container
     ([], [], None, "0 pod(s)"),
 ])
-def test_judge(pods: list[dict], events: list[dict], runs: bool | None, seen: str) -> None:
-    got_runs, got_seen = compat.judge(pods, events, "app")
+def test_copy_outcome(pods: list[dict], events: list[dict], runs: bool | None, seen: str) -> None:
+    got_runs, got_seen = compat.copy_outcome(pods, events, "app")
     assert got_runs is runs and seen in got_seen
 
 
 def test_compat_runs_between_detect_and_runbook_and_never_stops_the_rehearsal() -> None:
-    from harness import pipeline  # noqa: PLC0415
-
-    names = [p.NAME for p in PHASES]
+    names = [p.name for p in PHASES]
     assert names.index("detect") + 1 == names.index("compat") == names.index("runbook") - 1
-    assert "compat" in pipeline.EVIDENCE
+    assert compat.CompatPhase.on_failure is OnFailure.EVIDENCE
 
 
 def _journal(verdict: str, *risks: str, expect_risks: list[str] | None = None) -> Journal:
@@ -90,42 +89,50 @@ def _journal(verdict: str, *risks: str, expect_risks: list[str] | None = None) -
 def test_expectations_cover_the_verdict_and_the_risks() -> None:
     none: list[str] = []
     risky = ["old_version_on_new_schema"]
-    assert unmet_expectations(_journal("READY", expect_risks=none)) == []
-    assert unmet_expectations(_journal("NOT_READY", expect_risks=none)) == ["verdict NOT_READY, expected READY"]
-    assert unmet_expectations(_journal("READY", "old_version_on_new_schema", expect_risks=none)) == [
+    assert expectation_problems(_journal("READY", expect_risks=none)) == []
+    assert expectation_problems(_journal("NOT_READY", expect_risks=none)) == ["verdict NOT_READY, expected READY"]
+    assert expectation_problems(_journal("READY", "old_version_on_new_schema", expect_risks=none)) == [
         "risks ['old_version_on_new_schema'], expected none"]
-    assert unmet_expectations(_journal("READY", expect_risks=risky)) == [
+    assert expectation_problems(_journal("READY", expect_risks=risky)) == [
         "risks none, expected ['old_version_on_new_schema']"]
-    assert unmet_expectations(_journal("READY", "old_version_on_new_schema", expect_risks=risky)) == []
-    assert unmet_expectations(_journal("ERROR", expect_risks=risky)) == ["verdict ERROR, expected READY"]
+    assert expectation_problems(_journal("READY", "old_version_on_new_schema", expect_risks=risky)) == []
+    assert expectation_problems(_journal("ERROR", expect_risks=risky)) == ["verdict ERROR, expected READY"]
     # A report from before expect_risks existed is judged on its verdict alone.
-    assert unmet_expectations(_journal("READY", "old_version_on_new_schema")) == []
+    assert expectation_problems(_journal("READY", "old_version_on_new_schema")) == []
 
 
 def test_reports_judge_expectations_like_the_pipeline() -> None:
-    from harness.report.common import matches_expect  # noqa: PLC0415
-
     j = _journal("READY", "old_version_on_new_schema", expect_risks=[])
-    assert not matches_expect(j.model_dump(mode="json"))  # junit, summary and html agree with pytest
+    assert not as_expected(j.model_dump(mode="json"))  # junit, summary and html (report.json data) agree with pytest
+    assert expectation_problems(j) == expectation_problems(j.model_dump(mode="json"))
 
 
-def test_the_pipeline_records_the_expected_risks_and_the_verdict(tmp_path: Path, kit, monkeypatch) -> None:
+def test_a_risk_is_judged_against_expect_risks_not_the_verdict(tmp_path: Path, kit, monkeypatch) -> None:
     from contextlib import ExitStack  # noqa: PLC0415
     from types import SimpleNamespace  # noqa: PLC0415
 
     from harness import pipeline  # noqa: PLC0415
 
     s = load_scenario(kit.write_scenario(tmp_path, "r", kit.minimal_doc(expect_risks=["old_version_on_new_schema"])))
-    def risky(ctx: Any) -> str:
-        ctx.journal.risks.append(Risk(kind="old_version_on_new_schema", object="deployment demo", message="m"))
-        return "risk"
 
-    monkeypatch.setattr(pipeline, "PHASES", [SimpleNamespace(NAME="compat", execute=risky)])
+    class Risky:
+        name, on_failure = "compat", OnFailure.EVIDENCE
+
+        def applies(self, ctx: Any) -> bool:
+            return True
+
+        def execute(self, ctx: Any) -> str:
+            ctx.journal.risks.append(Risk(kind="old_version_on_new_schema", object="deployment demo", message="m"))
+            return "risk"
+
+    monkeypatch.setattr(pipeline, "PHASES", [Risky()])
     monkeypatch.setattr(pipeline, "say", lambda *a, **k: None)
-    ctx = SimpleNamespace(scenario=s, journal=Journal(scenario="r", expect="READY"), cleanup=ExitStack(), keep=False)
+    journal = Journal(scenario="r", expect="READY", expect_risks=[k.value for k in s.expect_risks])
+    ctx = SimpleNamespace(scenario=s, journal=journal, cleanup=ExitStack(), keep=False)
     pipeline.rehearse(ctx)  # type: ignore[arg-type]
+    decide(ctx.journal).record(ctx.journal)
     assert ctx.journal.verdict == "READY" and ctx.journal.expect_risks == ["old_version_on_new_schema"]
-    assert unmet_expectations(ctx.journal) == []
+    assert expectation_problems(ctx.journal) == []
 
 
 def test_checks_and_expect_risks_are_validated(tmp_path: Path, kit) -> None:
@@ -194,7 +201,7 @@ def test_compat_records_a_risk_with_the_apps_own_words(tmp_path: Path, kit, monk
     ctx, changes = _ctx(tmp_path, kit, ready=False, changes=["column users.created_at is missing"])
     monkeypatch.setattr(compat, "schema_changes", lambda c: changes)
     monkeypatch.setattr(compat, "say", lambda *a, **k: None)
-    assert compat.execute(ctx).startswith("RISK: the good version does not run on the new schema")
+    assert compat.CompatPhase().execute(ctx).startswith("RISK: the good version does not run on the new schema")
     (risk,) = ctx.journal.risks
     assert risk.kind == "old_version_on_new_schema" and risk.object == "deployment demo"
     assert "readiness probe failed 3 times" in risk.message and "column created_at does not exist" in risk.message
@@ -209,5 +216,5 @@ def test_compat_records_a_risk_with_the_apps_own_words(tmp_path: Path, kit, monk
 def test_compat_without_schema_change_starts_nothing(tmp_path: Path, kit, monkeypatch) -> None:
     ctx, _ = _ctx(tmp_path, kit, ready=True, changes=[])
     monkeypatch.setattr(compat, "schema_changes", lambda c: [])
-    assert compat.execute(ctx) == "schema unchanged by the bad release: nothing to check"
+    assert compat.CompatPhase().execute(ctx) == "schema unchanged by the bad release: nothing to check"
     assert ctx.journal.risks == [] and ctx.kubectl.calls == []

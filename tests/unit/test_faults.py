@@ -20,7 +20,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from harness import faults, pipeline
+from harness import faults, pipeline, steps
 from harness.faults import (
     NETEM_UNKNOWN,
     DeleteAppPod,
@@ -34,7 +34,9 @@ from harness.faults import (
     runbook_over,
 )
 from harness.journal import Difference, FaultRecord, Journal, PhaseRecord
-from harness.phases import rerun, runbook, verify
+from harness.phases import OnFailure, rerun
+from harness.phases.rerun import RerunPhase
+from harness.phases.runbook import RunbookPhase
 from harness.runbook_commands import Step, StepResult
 from harness.scenario import ScenarioError, load_scenario
 from harness.scenario.models import Fault, FaultKind, Scenario
@@ -113,15 +115,15 @@ def test_committed_schema_agrees_on_faults(doc: dict[str, Any], valid: bool) -> 
 def test_fault_scenarios_declare_their_fault(name: str) -> None:
     s = load_scenario(REPO / "scenarios" / name)
     assert len(s.faults) == 1 and s.faults[0].during == "runbook"
-    assert rerun.applies(SimpleNamespace(scenario=s))
+    assert RerunPhase().applies(SimpleNamespace(scenario=s))  # type: ignore[arg-type]
 
 
 def test_pipeline_reruns_after_verify_as_evidence() -> None:
-    names = [p.NAME for p in pipeline.PHASES]
-    assert names.index("rerun") == names.index(verify.NAME) + 1
-    assert rerun.NAME in pipeline.EVIDENCE
+    names = [p.name for p in pipeline.PHASES]
+    assert names.index("rerun") == names.index("verify") + 1
+    assert RerunPhase.on_failure is OnFailure.EVIDENCE
     no_faults = load_scenario(REPO / "scenarios" / "bad-image")
-    assert not rerun.applies(SimpleNamespace(scenario=no_faults))
+    assert not RerunPhase().applies(SimpleNamespace(scenario=no_faults))  # type: ignore[arg-type]
 
 
 # ── scheduling, with fake timers and fake actions ───────────────────────────
@@ -350,16 +352,15 @@ def test_runbook_phase_calls_the_hook_before_each_step(monkeypatch, tmp_path: Pa
     ctx.runbook_env = lambda: {"PATH": "/usr/bin:/bin"}
     ctx.runbook_started_at = None
 
-    def fake_run(steps: list[Step], *a: Any, on_step: Any = None, **k: Any) -> list[StepResult]:
-        calls.append(f"run {steps[0].index}")
-        res = StepResult(steps[0], 0, 0.0, "", False)
-        on_step(res)
-        return [res]
+    def fake_run(step: Step, *a: Any) -> StepResult:
+        calls.append(f"run {step.index}")
+        return StepResult(step, 0, 0.0, "", False)
 
-    monkeypatch.setattr(runbook, "run_steps", fake_run)
-    monkeypatch.setattr(runbook, "say", lambda *a, **k: None)
-    runbook.execute(ctx, before_step=lambda n: calls.append(f"before {n}"))
+    monkeypatch.setattr(steps, "run_step", fake_run)
+    monkeypatch.setattr(faults, "runbook_hook", lambda c: lambda n: calls.append(f"before {n}"))
+    assert RunbookPhase().execute(ctx) == "2 steps ran"  # type: ignore[arg-type]
     assert calls == ["before 1", "run 1", "before 2", "run 2"]
+    assert [s.index for s in ctx.journal.runbook_steps] == [1, 2] and ctx.runbook_started_at is not None
 
 
 # ── the fault kinds, with a fake docker / kubectl / Postgres ────────────────
@@ -523,33 +524,34 @@ BASE = Difference(area="schema", object="column users.nickname", message="column
 
 
 def _rerun_ctx(monkeypatch, tmp_path: Path, kit, *, first: list[Difference], after: list[Difference],
-               step_ok: bool = True, ttr: float | None = 20.0) -> SimpleNamespace:
+               step_ok: bool = True, ttr: float | None = 20.0, healthy: bool = True) -> SimpleNamespace:
+    """Two seams: the runbook's commands (steps.run_step) and the verification after them."""
     d = kit.write_scenario(tmp_path, "rr", kit.minimal_doc(faults=[{"kind": "pause_postgres"}]),
                            runbook="## Rollback\n\n```sh\nmigrate goto 1\nkubectl set image\n```\n")
     ctx = _fake_ctx(load_scenario(d))
     ctx.journal.differences.extend(first)
     ctx.journal.time_to_recover_s = ttr
-    ctx.snapshots = {"baseline": "B", "bad": "X"}
     ctx.runbook_env = dict
 
-    def fake_run(steps: list[Step], *a: Any, **k: Any) -> list[StepResult]:
-        ok = step_ok or steps[0].index == 1
-        return [StepResult(steps[0], 0 if ok else 1, 0.1, "" if ok else "error: boom\n", False)]
+    def fake_run(step: Step, *a: Any) -> StepResult:
+        ok = step_ok or step.index == 1
+        return StepResult(step, 0 if ok else 1, 0.1, "" if ok else "error: boom\n", False)
 
-    ticks = [100.0, 103.0]  # the second run starts, then the app is healthy 3 s later
-    clock = lambda: ticks.pop(0) if len(ticks) > 1 else ticks[0]
-    monkeypatch.setattr(rerun, "run_steps", fake_run)
-    monkeypatch.setattr(rerun, "say", lambda *a, **k: None)
-    monkeypatch.setattr(rerun, "wait_healthy", lambda *a, **k: 0.0)
-    monkeypatch.setattr(rerun, "take_snapshot", lambda c: "A")
-    monkeypatch.setattr(rerun, "diff_states", lambda base, now, bad: list(after))
-    monkeypatch.setattr(rerun.time, "monotonic", clock)
+    def fake_verify(c: Any, what: str, since: float | None, on_unhealthy: Any) -> steps.Verification:
+        assert since is not None and "second run" in what
+        if not healthy:
+            on_unhealthy("demo: 0/2 ready")
+        return steps.Verification(healthy=healthy, recovered_s=3.0 if healthy else None, after="A",  # type: ignore[arg-type]
+                                  differences=list(after))
+
+    monkeypatch.setattr(steps, "run_step", fake_run)
+    monkeypatch.setattr(rerun, "verify_against_baseline", fake_verify)
     return ctx
 
 
 def test_rerun_converged_and_idempotent(monkeypatch, tmp_path: Path, kit) -> None:
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[])
-    assert rerun.execute(ctx).startswith("second run: 2/2 steps, idempotent, 0 new difference(s)")
+    assert RerunPhase().execute(ctx).startswith("second run: 2/2 steps, idempotent, 0 new difference(s)")
     j = ctx.journal
     assert (j.runbook_converged, j.idempotent, j.fault_cost_s, j.differences) == (True, True, 17.0, [])
     assert [s.index for s in j.rerun_steps] == [1, 2]
@@ -558,7 +560,7 @@ def test_rerun_converged_and_idempotent(monkeypatch, tmp_path: Path, kit) -> Non
 def test_rerun_that_changes_the_state_adds_an_idempotence_difference(monkeypatch, tmp_path: Path, kit) -> None:
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[BASE])
     with pytest.raises(rerun.NotIdempotent):
-        rerun.execute(ctx)
+        RerunPhase().execute(ctx)
     (d,) = ctx.journal.differences
     assert d.area == "idempotence" and d.object == BASE.object
     assert d.message == f"after a second run of the runbook: {BASE.message}"
@@ -568,7 +570,7 @@ def test_rerun_that_changes_the_state_adds_an_idempotence_difference(monkeypatch
 def test_rerun_repeats_no_difference_the_first_verify_reported(monkeypatch, tmp_path: Path, kit) -> None:
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[BASE], after=[BASE], step_ok=False, ttr=None)
     with pytest.raises(rerun.NotIdempotent, match="step 2 .* failed: exit code 1: error: boom"):
-        rerun.execute(ctx)
+        RerunPhase().execute(ctx)
     j = ctx.journal
     assert j.differences == [BASE] and j.runbook_converged is False and j.idempotent is False
     assert j.fault_cost_s is None and len(j.rerun_steps) == 2
@@ -577,29 +579,41 @@ def test_rerun_repeats_no_difference_the_first_verify_reported(monkeypatch, tmp_
 def test_rerun_failed_step_with_the_state_intact_adds_no_difference(monkeypatch, tmp_path: Path, kit) -> None:
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[], step_ok=False)
     with pytest.raises(rerun.NotIdempotent):
-        rerun.execute(ctx)
+        RerunPhase().execute(ctx)
     assert ctx.journal.differences == [] and ctx.journal.idempotent is False
     assert any("the second run stopped: step 2" in e.message for e in ctx.journal.events)
 
 
 def test_rerun_recovers_a_first_run_that_did_not_converge(monkeypatch, tmp_path: Path, kit) -> None:
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[BASE], after=[], ttr=None)
-    rerun.execute(ctx)
+    RerunPhase().execute(ctx)
     assert ctx.journal.runbook_converged is False and ctx.journal.idempotent is True
     assert ctx.journal.differences == [BASE]  # the verdict still comes from the first run
+
+
+def test_rerun_that_leaves_the_app_unhealthy_is_not_idempotent(monkeypatch, tmp_path: Path, kit) -> None:
+    ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[steps.HEALTH_DIFFERENCE], healthy=False)
+    with pytest.raises(rerun.NotIdempotent):
+        RerunPhase().execute(ctx)
+    j = ctx.journal
+    assert j.idempotent is False and j.fault_cost_s is None
+    (d,) = j.differences
+    assert (d.area, d.object) == ("idempotence", "app")
+    assert d.message == "after a second run of the runbook: the app did not become healthy again"
+    assert "not healthy 180s after the second run: demo: 0/2 ready" in [e.message for e in j.events]
 
 
 def test_rerun_names_faults_that_never_applied(monkeypatch, tmp_path: Path, kit) -> None:
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[])
     ctx.journal.faults = [FaultRecord(kind="pause_postgres", index=0, status="skipped")]
-    assert "faults not applied in the first run: pause_postgres skipped" in rerun.execute(ctx)
+    assert "faults not applied in the first run: pause_postgres skipped" in RerunPhase().execute(ctx)
 
 
 def test_a_fault_that_hit_nothing_is_a_difference(monkeypatch, tmp_path: Path, kit) -> None:
     ctx = _rerun_ctx(monkeypatch, tmp_path, kit, first=[], after=[])
     ctx.journal.faults = [FaultRecord(kind="terminate_db_connections", index=0, at_step=1, status="applied", hits=0),
                           FaultRecord(kind="pause_postgres", index=1, status="applied")]
-    rerun.execute(ctx)
+    RerunPhase().execute(ctx)
     (d,) = ctx.journal.differences
     assert d.area == "fault" and d.object == "terminate_db_connections" and "hit nothing" in d.message
     assert "hold_lock_on" in d.message

@@ -17,7 +17,9 @@ from click.testing import CliRunner
 
 from harness import preflight as pf
 from harness.cli import cli
-from harness.phases import preflight as phase
+from harness import judge, pipeline
+from harness.phases import OnFailure
+from harness.phases.preflight import PreflightPhase
 from harness.preflight.manifests import load_manifests
 from harness.preflight.sql import is_noop, non_transactional, split_sql, statement_hazards
 from harness.journal import Difference, Finding, Journal
@@ -513,6 +515,7 @@ def test_cli_check_scenario_errors_exit_2(tmp_path: Path) -> None:
 
 # ══ the phase, the pipeline and the journal ═══════════════════════════════
 def test_phase_records_findings_apart_from_differences() -> None:
+    phase = PreflightPhase()
     scenario = load_scenario(FIXTURES / "runbook-drift")
     journal = Journal(scenario=scenario.name, expect=scenario.expect.value)
     ctx = SimpleNamespace(scenario=scenario, journal=journal, redactor=lambda s: s.replace("GOOD_IMAGE", "***"))
@@ -527,28 +530,24 @@ def test_phase_records_findings_apart_from_differences() -> None:
 
 
 def test_phase_without_findings() -> None:
+    phase = PreflightPhase()
     scenario = load_scenario(EXAMPLES / "bad-image")
     journal = Journal(scenario=scenario.name, expect=scenario.expect.value)
     assert phase.execute(SimpleNamespace(scenario=scenario, journal=journal, redactor=str)) == "no findings"  # type: ignore[arg-type]
 
 
 def test_preflight_is_the_first_phase_and_never_stops_the_rehearsal() -> None:
-    from harness import pipeline
-    from harness.phases import preflight as phase
-
-    assert pipeline.PHASES[0] is phase
-    assert phase.NAME in pipeline.EVIDENCE and phase.NAME not in pipeline.REQUIRED
+    assert isinstance(pipeline.PHASES[0], PreflightPhase)
+    assert pipeline.PHASES[0].on_failure is OnFailure.EVIDENCE
 
 
 def test_verdict_ignores_findings() -> None:
-    from harness import pipeline
-
     journal = Journal(scenario="x", expect="READY")
     journal.findings.append(Finding(check=pf.DESTRUCTIVE, severity="failure", message="m", fix="f"))
-    pipeline._verdict(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
+    judge.decide(journal).record(journal)
     assert journal.verdict == "READY"
     journal.differences.append(Difference(area="schema", object="users", message="column nickname left over"))
-    pipeline._verdict(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
+    judge.decide(journal).record(journal)
     assert journal.verdict == "NOT_READY" and journal.reasons == ["column nickname left over"]
 
 

@@ -423,32 +423,3 @@ def test_session_writes_run_reports_once(tmp_path: Path) -> None:
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 4
     assert json.loads((tmp_path / "history.jsonl").read_text().splitlines()[0])["run_id"] == "rehearsal-abc"
     assert (tmp_path / "summary.md").read_text().startswith("## Rollback readiness: 3/4 ready")
-
-
-def test_session_rehearse_records_objectives_and_writes_both_files(
-        tmp_path: Path, scenario_dir: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No cluster: the pipeline is replaced; what is checked is the session's part."""
-    from types import SimpleNamespace
-
-    import harness.session as session_mod
-    from harness.scenario import load_scenario
-
-    def fake_rehearse(ctx: Any) -> Any:
-        ctx.journal.verdict = "READY"
-        return ctx
-
-    monkeypatch.setattr(session_mod, "rehearse", fake_rehearse)
-    doc = {"app": {"manifests": "app.yaml", "workloads": [{"deployment": "demo"}]},
-           "versions": {"good": {"image": "demo:v1"}, "bad": {"image": "demo:v2"}},
-           "failure": {"mode": "crashloop", "within_s": 45}, "objectives": {"max_recover_s": 90}}
-    scenario = load_scenario(scenario_dir("objective-demo", doc=doc))
-    infra = SimpleNamespace(cluster=SimpleNamespace(name="kind-x"), registry=None, database=None)
-    reports = tmp_path / "reports"
-    session = session_mod.Session(session_mod.SessionOptions(report_dir=reports), infra=infra,  # type: ignore[arg-type]
-                                  stack=ExitStack(), owner="rehearsal-xyz")
-    journal = session.rehearse(scenario)
-    assert journal.objectives == {"max_recover_s": 90.0, "max_detect_s": 45.0}
-    assert (reports / "objective-demo" / "report.json").is_file()
-    assert (reports / "objective-demo" / "report.html").is_file()
-    assert len(session.redactors) == 1
-    assert session.write_run_reports() is not None and (reports / "junit.xml").is_file()

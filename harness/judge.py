@@ -1,0 +1,75 @@
+"""The judge: the one owner of a rehearsal's verdict, its reasons and the expectation rule.
+
+The session asks it exactly once per scenario, after the pipeline, the
+scenario's cleanup and the fault after-check (faults.leftovers): only then is
+everything known that the verdict depends on. Everything else (the console,
+the CLI table, --against-expect, the pytest item, every report) reads the
+judged journal, and compares it with the scenario's expectations through
+`expectation_problems`, the one rule.
+
+Verdict, in this order:
+- ERROR if a fault was left in place after the cleanup (the harness broke its own
+  promise; the next scenario must not run on a paused database), or if a phase
+  could not run (status `error`: nothing conclusive was compared);
+- NOT_READY if there is any difference from the baseline (or a drifting runbook,
+  an undetected failure, a fault that hit nothing, a missed objective);
+- READY otherwise. Findings and risks never change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.journal import Journal
+from harness.scenario.models import Verdict
+
+READY_REASON = "image, schema and tracked data equal the baseline and the app is healthy"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    reasons: list[str]
+
+    def record(self, journal: Journal) -> None:
+        journal.verdict = self.verdict.value
+        journal.reasons = list(self.reasons)
+
+
+def decide(journal: Journal, leftovers: Sequence[str] = ()) -> Judgement:
+    """The verdict of a finished rehearsal and its reasons; `leftovers`: what the fault after-check found."""
+    errored = [p for p in journal.phases if p.status == "error"]
+    if errored:
+        verdict = Verdict.ERROR
+        reasons = [f"phase {p.name} could not run: {p.detail.splitlines()[0] if p.detail else ''}" for p in errored]
+    elif journal.differences:
+        verdict, reasons = Verdict.NOT_READY, [d.message for d in journal.differences]
+    else:
+        verdict, reasons = Verdict.READY, [READY_REASON]
+    if leftovers:  # whatever the state said: its reasons stay, after the leftovers
+        verdict, reasons = Verdict.ERROR, [f"a fault was not removed: {p}" for p in leftovers] + reasons
+    return Judgement(verdict, reasons)
+
+
+def expectation_problems(journal: Journal | Mapping[str, Any]) -> list[str]:
+    """Why a judged journal (or a report.json's data) does not match its scenario's `expect` and
+    `expect_risks` (empty: it matches).
+
+    Risks are compared only when the journal records `expect_risks` (reports from before it did not)
+    and the rehearsal reached a verdict (an ERROR says nothing about risks)."""
+    data = journal.model_dump(mode="json") if isinstance(journal, Journal) else journal
+    problems = []
+    if data.get("verdict") != data.get("expect"):
+        problems.append(f"verdict {data.get('verdict')}, expected {data.get('expect')}")
+    wanted = data.get("expect_risks")
+    if wanted is not None and data.get("verdict") != Verdict.ERROR.value:
+        seen = sorted({str(r.get("kind")) for r in data.get("risks") or []})
+        if seen != sorted(set(wanted)):
+            problems.append(f"risks {seen or 'none'}, expected {sorted(set(wanted)) or 'none'}")
+    return problems
+
+
+def as_expected(journal: Journal | Mapping[str, Any]) -> bool:
+    return not expectation_problems(journal)

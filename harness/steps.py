@@ -1,0 +1,123 @@
+"""Steps more than one phase takes: run the runbook section, verify against the baseline.
+
+The runbook phase and the fault-free second run (phase rerun) run the same
+section the same way; verify and rerun check the state after it the same way.
+Each phase decides what the outcome means for its own journal fields.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.context import RehearsalContext
+from harness.health import wait_healthy
+from harness.journal import Difference, RunbookStepRecord, now_iso
+from harness.progress import say
+from harness.runbook_commands import Step, StepResult, parse_runbook, run_step
+from harness.snapshot.state import StateSnapshot, diff_states, take_snapshot
+from harness.wait import WaitTimeout
+
+OUTPUT_TAIL = 2000  # characters of a step's output kept in the journal
+
+
+# ── run a runbook section ────────────────────────────────────────────────────
+def step_record(ctx: RehearsalContext, res: StepResult, started_at: str, label: str = "runbook",
+                failure_style: str = "red") -> RunbookStepRecord:
+    """The journal record of one step (redacted), announced on the console."""
+    status = "ok" if res.ok else ("TIMED OUT" if res.timed_out else f"exit {res.exit_code}")
+    say(f"  {label} step {res.step.index}: {ctx.redactor(res.step.command)} → {status} ({res.duration_s:.1f}s)",
+        style="" if res.ok else failure_style)
+    return RunbookStepRecord(
+        index=res.step.index, command=ctx.redactor(res.step.command), line=res.step.line, started_at=started_at,
+        exit_code=res.exit_code, timed_out=res.timed_out, duration_s=round(res.duration_s, 3),
+        output_tail=ctx.redactor(res.output[-OUTPUT_TAIL:]),
+    )
+
+
+@dataclass(frozen=True)
+class SectionRun:
+    steps: list[Step]          # every command of the section
+    results: list[StepResult]  # those that ran, in order; the run stops after the first failure
+
+    @property
+    def failed(self) -> StepResult | None:
+        return next((r for r in self.results if not r.ok), None)
+
+
+def _no_hook(index: int) -> None:
+    return None
+
+
+def run_runbook_section(ctx: RehearsalContext, records: list[RunbookStepRecord], *, intro: str,
+                        label: str = "runbook", failure_style: str = "red",
+                        before_step: Callable[[int], None] = _no_hook) -> SectionRun:
+    """Parse the scenario's runbook section and run it command by command in the runbook environment.
+
+    `before_step(N)` runs before step N starts (the faults' hook); each step's record is appended to
+    `records` as soon as it ends; like a person following the runbook, the run stops at the first
+    failing step."""
+    s = ctx.scenario
+    steps = parse_runbook(s.path(s.runbook.file).read_text(encoding="utf-8"), s.runbook.section)
+    say(f"{intro} ({len(steps)} steps)")
+    env = ctx.runbook_env()
+    results: list[StepResult] = []
+    for step in steps:  # one at a time so each record has its own start time
+        before_step(step.index)
+        started = now_iso()
+        res = run_step(step, env, s.directory, s.runbook.step_timeout_s)
+        records.append(step_record(ctx, res, started, label=label, failure_style=failure_style))
+        results.append(res)
+        if not res.ok:
+            break
+    return SectionRun(steps, results)
+
+
+def last_output_line(res: StepResult) -> str:
+    return (res.output.strip().splitlines() or [""])[-1]
+
+
+# ── verify against the baseline ──────────────────────────────────────────────
+@dataclass(frozen=True)
+class Verification:
+    healthy: bool
+    recovered_s: float | None   # from `since` until healthy; None when not healthy or without `since`
+    after: StateSnapshot
+    differences: list[Difference]  # from the baseline, a `health` one included when not healthy
+
+
+HEALTH_DIFFERENCE = Difference(area="health", object="app", message="the app did not become healthy again")
+
+
+def verify_against_baseline(ctx: RehearsalContext, what: str, since: float | None,
+                            on_unhealthy: Callable[[str], None]) -> Verification:
+    """Wait up to `timeouts.verify_s` for the app to be healthy, snapshot, diff with the baseline
+    (and the bad release's snapshot, so a message can say "(bad version)").
+
+    `on_unhealthy(last state seen)` runs as soon as the wait gives up, so the journal says why even
+    when the snapshot after it fails."""
+    assert ctx.baseline is not None, "the baseline phase stops the run when it fails"
+    healthy, recovered = True, None
+    try:
+        wait_healthy(ctx, ctx.scenario.timeouts.verify_s, what)
+        if since is not None:
+            recovered = round(time.monotonic() - since, 2)
+    except WaitTimeout as exc:
+        healthy = False
+        on_unhealthy(exc.last)
+    after = take_snapshot(ctx)
+    diffs = diff_states(ctx.baseline, after, ctx.after_bad_deploy)
+    if not healthy and not any(d.area == "health" for d in diffs):
+        diffs.append(HEALTH_DIFFERENCE)
+    return Verification(healthy, recovered, after, diffs)
+
+
+def objective_differences(ctx: RehearsalContext) -> list[Difference]:
+    """`objectives.max_recover_s` against the time to recover the journal holds."""
+    objective = ctx.scenario.objectives.max_recover_s
+    rec = ctx.journal.time_to_recover_s
+    if objective is None or rec is None or rec <= objective:
+        return []
+    return [Difference(area="objective", object="time to recover",
+                       message=f"recovery took {rec:.1f}s, above the objective max_recover_s={objective:.0f}s")]

@@ -1,0 +1,80 @@
+"""The pipeline (harness/pipeline.py): the phase contract and what a failing phase means, from its data."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from harness import pipeline
+from harness.journal import Journal
+from harness.phases import OnFailure, Phase
+
+ORDER = ["preflight", "provision", "deploy_good", "baseline", "deploy_bad", "detect", "compat", "runbook",
+         "verify", "rerun"]
+STOPS = {"provision", "deploy_good", "baseline", "verify"}
+
+
+def test_the_phases_follow_one_contract_in_order() -> None:
+    assert [p.name for p in pipeline.PHASES] == ORDER  # the names the journal records
+    assert all(isinstance(p, Phase) for p in pipeline.PHASES)
+    assert {p.name for p in pipeline.PHASES if p.on_failure is OnFailure.STOP} == STOPS
+
+
+class Fake(Phase):
+    def __init__(self, name: str, on_failure: OnFailure, log: list[str], *, fails: bool = False,
+                 applies: bool = True) -> None:
+        self.name, self.on_failure, self.log, self.fails, self._applies = name, on_failure, log, fails, applies
+
+    def applies(self, ctx: Any) -> bool:
+        return self._applies
+
+    def execute(self, ctx: Any) -> str:
+        self.log.append(self.name)
+        ctx.cleanup.callback(self.log.append, f"undo {self.name}")
+        if self.fails:
+            raise RuntimeError(f"{self.name} broke\nsecond line")
+        return f"{self.name} done"
+
+
+def _rehearse(monkeypatch: pytest.MonkeyPatch, phases: list[Phase], keep: bool = False) -> Journal:
+    monkeypatch.setattr(pipeline, "PHASES", phases)
+    monkeypatch.setattr(pipeline, "say", lambda *a, **k: None)
+    ctx = SimpleNamespace(journal=Journal(scenario="s", expect="READY"), cleanup=ExitStack(), keep=keep,
+                          redactor=lambda t: t.replace("broke", "b***e"), namespace="rr-s", db=None)
+    pipeline.rehearse(ctx)  # type: ignore[arg-type]
+    return ctx.journal
+
+
+def test_evidence_is_recorded_as_failed_and_the_rehearsal_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    log: list[str] = []
+    j = _rehearse(monkeypatch, [Fake("detect", OnFailure.EVIDENCE, log, fails=True),
+                                Fake("verify", OnFailure.STOP, log)])
+    assert [(p.name, p.status) for p in j.phases] == [("detect", "failed"), ("verify", "ok")]
+    assert j.phases[0].detail == "RuntimeError: detect b***e\nsecond line"  # redacted
+    assert log == ["detect", "verify", "undo verify", "undo detect"]
+    assert j.verdict == "ERROR" and j.reasons == []  # not judged here: the session asks the judge
+    assert j.finished_at is not None
+
+
+def test_a_stopping_phase_is_an_error_and_nothing_after_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    log: list[str] = []
+    j = _rehearse(monkeypatch, [Fake("baseline", OnFailure.STOP, log, fails=True),
+                                Fake("runbook", OnFailure.EVIDENCE, log)])
+    assert [(p.name, p.status) for p in j.phases] == [("baseline", "error")]
+    assert log == ["baseline", "undo baseline"]  # the cleanup still ran
+
+
+def test_a_phase_that_does_not_apply_is_neither_run_nor_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    log: list[str] = []
+    j = _rehearse(monkeypatch, [Fake("verify", OnFailure.STOP, log), Fake("rerun", OnFailure.EVIDENCE, log,
+                                                                          applies=False)])
+    assert [p.name for p in j.phases] == ["verify"] and "rerun" not in log
+
+
+def test_keep_leaves_the_scenarios_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    log: list[str] = []
+    _rehearse(monkeypatch, [Fake("provision", OnFailure.STOP, log)], keep=True)
+    assert log == ["provision"]  # --keep-cluster: no cleanup callback ran
