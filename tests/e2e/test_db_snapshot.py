@@ -31,8 +31,8 @@ _TESTCONTAINERS_ENV = {
 for _name, _value in _TESTCONTAINERS_ENV.items():
     os.environ.setdefault(_name, _value)
 
+from harness.journal import Difference
 from harness.snapshot import DatabaseSnapshot, diff_database, snapshot_database
-from harness.snapshot.diff_db import Difference
 
 pytestmark = pytest.mark.e2e
 

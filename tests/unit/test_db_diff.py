@@ -27,7 +27,8 @@ from harness.snapshot.db_models import (
     TriggerInfo,
     ViewInfo,
 )
-from harness.snapshot.diff_db import Difference, diff_database, diff_sequence_positions
+from harness.journal import Difference
+from harness.snapshot.diff_db import diff_database, diff_sequence_positions
 
 # ------------------------------------------------------------------ fixtures
 
