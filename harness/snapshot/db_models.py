@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, computed_field, field_validator, model_validator
 
 Area = Literal["schema", "data", "migrations"]
 
@@ -218,15 +218,14 @@ class SchemaFingerprint(_Frozen):
     triggers: tuple[TriggerInfo, ...] = ()
     extensions: tuple[ExtensionInfo, ...] = ()
 
-    _sort_sections = field_validator(
-        "tables", "columns", "indexes", "constraints", "views", "sequences", "enums", "domains", "functions",
-        "triggers", "extensions",
-    )(_sorted_by_key)
-
-    @field_validator("namespaces")
+    @field_validator("*")
     @classmethod
-    def _sort_namespaces(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(sorted(value))
+    def _sort_kinds(cls, value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+        """Every collection of objects is sorted by key (a new kind needs no line here);
+        ``schemas`` keeps its order, which is the lookup order of tracked tables."""
+        if info.field_name == "schemas":
+            return value
+        return tuple(sorted(value, key=lambda item: item if isinstance(item, str) else item.key))
 
     def canonical_json(self) -> str:
         """Compact, key-sorted JSON: the exact bytes the hash is computed over."""
