@@ -47,7 +47,8 @@ class TableInfo(_Frozen):
     name: str
     kind: str  # "table" | "partitioned table" | "foreign table"
     persistence: str  # "permanent" | "unlogged"
-    row_security: bool = False
+    row_security: bool = False  # ENABLE ROW LEVEL SECURITY: with no policy, every row is hidden
+    force_row_security: bool = False  # FORCE ROW LEVEL SECURITY: the owner is filtered too
 
     @property
     def key(self) -> str:
@@ -188,6 +189,24 @@ class TriggerInfo(_Frozen):
         return f"{self.table}.{self.name}"
 
 
+class PolicyInfo(_Frozen):
+    """A row-level-security policy (pg_policy). Its names are unique per table only.
+    The table's own switches (enabled, forced) are TableInfo flags: they matter without
+    any policy too (enabled with none hides every row)."""
+
+    name: str
+    table: str
+    command: str  # "all" | "select" | "insert" | "update" | "delete"
+    permissive: bool = True  # False: AS RESTRICTIVE
+    roles: tuple[str, ...] = ()  # sorted; "public" for PUBLIC
+    using: str | None = None  # USING expression, pg_get_expr
+    with_check: str | None = None  # WITH CHECK expression, pg_get_expr
+
+    @property
+    def key(self) -> str:
+        return f"{self.table}.{self.name}"
+
+
 class ExtensionInfo(_Frozen):
     """An installed extension. Extensions are database-wide, so they are recorded
     whatever ``schemas`` the snapshot was limited to."""
@@ -216,6 +235,7 @@ class SchemaFingerprint(_Frozen):
     domains: tuple[DomainInfo, ...] = ()
     functions: tuple[FunctionInfo, ...] = ()
     triggers: tuple[TriggerInfo, ...] = ()
+    policies: tuple[PolicyInfo, ...] = ()
     extensions: tuple[ExtensionInfo, ...] = ()
 
     @field_validator("*")

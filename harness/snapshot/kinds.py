@@ -33,6 +33,7 @@ from harness.snapshot.db_models import (
     ExtensionInfo,
     FunctionInfo,
     IndexInfo,
+    PolicyInfo,
     SchemaFingerprint,
     SequenceInfo,
     TableInfo,
@@ -82,7 +83,7 @@ TABLES_SQL = scoped_query(
            CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
                           ELSE 'foreign table' END AS kind,
            CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'permanent' END AS persistence,
-           c.relrowsecurity AS row_security
+           c.relrowsecurity AS row_security, c.relforcerowsecurity AS force_row_security
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'f') AND {in_scope} AND {not_ext}
     """,
@@ -251,6 +252,26 @@ TRIGGERS_SQL = scoped_query(
     not_ext=not_extension_member("pg_class", "c.oid"),
 )
 
+POLICIES_SQL = scoped_query(
+    """
+    SELECT quote_ident(p.polname) AS name, {table} AS "table",
+           CASE p.polcmd WHEN 'r' THEN 'select' WHEN 'a' THEN 'insert' WHEN 'w' THEN 'update'
+                         WHEN 'd' THEN 'delete' ELSE 'all' END AS command,
+           p.polpermissive AS permissive,
+           coalesce((SELECT array_agg(role ORDER BY role)
+                       FROM (SELECT CASE WHEN r = 0 THEN 'public' ELSE quote_ident(pg_get_userbyid(r)) END AS role
+                               FROM unnest(p.polroles) AS r) AS named), '{{}}') AS roles,
+           pg_get_expr(p.polqual, p.polrelid) AS "using",
+           pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
+    FROM pg_policy p
+    JOIN pg_class c ON c.oid = p.polrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {in_scope} AND {not_ext}
+    """,
+    table=display_name("n.nspname", "c.relname"),
+    not_ext=not_extension_member("pg_class", "c.oid"),
+)
+
 # Database-wide (not limited to the snapshot's schemas): an extension changes
 # behaviour wherever its objects live.
 EXTENSIONS_SQL = sql.SQL(
@@ -283,6 +304,9 @@ FIELD_NAMES: dict[str, str] = {
     "not_null": "nullability",
     "definition_md5": "definition",
     "row_security": "row level security",
+    "force_row_security": "forced row level security",
+    "using": "USING expression",
+    "with_check": "WITH CHECK expression",
     "min_value": "min value",
     "max_value": "max value",
     "owned_by": "owner column",
@@ -418,6 +442,8 @@ KINDS: tuple[ObjectKind, ...] = (
     ObjectKind(field="triggers", noun="trigger", query=TRIGGERS_SQL, model=TriggerInfo,
                label=lambda t: f"trigger {t.key}", parent=lambda t: t.table,
                ignore=frozenset({"table", "name"}), describe=_definition),
+    ObjectKind(field="policies", noun="policy", query=POLICIES_SQL, model=PolicyInfo,
+               label=lambda p: f"policy {p.key}", parent=lambda p: p.table, ignore=frozenset({"table", "name"})),
     ObjectKind(field="extensions", noun="extension", query=EXTENSIONS_SQL, model=ExtensionInfo, scoped=False,
                label=lambda e: f"extension {e.name}", ignore=frozenset({"name"})),
 )

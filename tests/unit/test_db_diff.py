@@ -19,6 +19,7 @@ from harness.snapshot.db_models import (
     ExtensionInfo,
     FunctionInfo,
     IndexInfo,
+    PolicyInfo,
     MigrationTable,
     SchemaFingerprint,
     SequenceInfo,
@@ -536,3 +537,29 @@ def test_rows_lost_only_for_tracked_tables() -> None:
     assert not rows_lost(Difference(area="data", object="sequence s",
                                     message="sequence s was rewound: next value 1, baseline had handed out up to 5; "
                                             "new rows can collide with ids already used"))
+
+
+# --------------------------------------------------------- row-level security
+
+
+OWN_ROWS = PolicyInfo(name="own_rows", table="users", command="select", roles=("app",),
+                      using="(id = (current_setting('app.user_id'::text))::bigint)")
+
+
+def test_policies_and_the_tables_rls_switches_are_named() -> None:
+    rls = _schema(policies=(OWN_ROWS,),
+                  tables=replace(BASE.tables, "users", row_security=True, force_row_security=True))
+    assert messages(diff_database(snap(BASE), snap(rls))) == [
+        "table users row level security changed: false -> true",
+        "table users forced row level security changed: false -> true",
+        "policy users.own_rows is still present (added after baseline)",
+    ]
+    looser = _schema(policies=(OWN_ROWS.model_copy(update={"permissive": False, "roles": ("public",),
+                                                           "with_check": "true"}),),
+                     tables=rls.tables)
+    assert messages(diff_database(snap(rls), snap(looser))) == [
+        "policy users.own_rows permissive changed: true -> false",
+        "policy users.own_rows roles changed: [app] -> [public]",
+        "policy users.own_rows WITH CHECK expression changed: none -> true",
+    ]
+    assert messages(diff_database(snap(rls), snap(BASE)))[-1] == "policy users.own_rows is missing"
