@@ -507,8 +507,7 @@ def _change(label: str, old: Any, new: Any, messages: Sequence[str]) -> str:
         return "missing after rollback"
     if old is None and new is not None:
         return "still present (added after baseline)"
-    said = [m[len(label):].lstrip(" :") if m.startswith(label) else m for m in messages]
-    return "changed: " + "; ".join(said)
+    return "; ".join(m[len(label):].lstrip(" :") if m.startswith(label) else m for m in messages)
 
 
 def schema_changes(differences: Sequence[Mapping[str, Any]], before: SchemaFingerprint | None,

@@ -203,7 +203,7 @@ def test_schema_changes_come_from_the_differences() -> None:
     rows = {(kind, obj): (change, old, new) for kind, obj, change, old, new in schema_changes(differences, before, after)}
     assert rows[("table", "audit")] == ("still present (added after baseline)", "–", "kind=table, persistence=permanent")
     assert rows[("column", "users.gone")] == ("missing after rollback", "text NULL", "–")
-    assert rows[("column", "users.age")] == ("changed: type changed: integer -> bigint", "integer NULL", "bigint NULL")
+    assert rows[("column", "users.age")] == ("type changed: integer -> bigint", "integer NULL", "bigint NULL")
     assert ("column", "audit.id") not in rows  # the diff covers a new table's columns with the table's line
     assert len(rows) == len(differences)
 

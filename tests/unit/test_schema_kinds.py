@@ -159,7 +159,7 @@ def test_changed_and_missing_objects_agree_too() -> None:
     _same_objects(page)
     rows = {(r[0], r[1]): r[2] for r in object_rows(page)}
     assert rows == {("schema", "staging"): "still present (added after baseline)",
-                    ("column", "users.id"): "changed: type changed: bigint -> integer",
+                    ("column", "users.id"): "type changed: bigint -> integer",
                     ("index", "users_email_key"): "still present (added after baseline)"}
     page, _ = render(after, BASELINE)  # the other way round: missing
     _same_objects(page)
