@@ -46,11 +46,11 @@ def _revision_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     number is still worth a word, since production's numbers are not the rehearsal's."""
     found = [f for f in data.get("findings") or [] if f.get("check") == REVISION_HISTORY_CHECK]
     if found:
+        said = " ".join(f"{str(f.get('message')).rstrip('.')}. Fix: {str(f.get('fix')).rstrip('.')}." for f in found)
         return [Recommendation(
             "action", "The revision history does not keep what the runbook rolls back to",
-            f"{str(f.get('message')).rstrip('.')}. Fix: {f.get('fix')}. Production's revision numbers are higher "
-            "than the rehearsal's: prefer rolling back by image or tag instead of by revision number.")
-            for f in found]
+            f"{said} Production's revision numbers are higher than the rehearsal's: prefer rolling back by image "
+            "or tag instead of by revision number.")]
     wanted = sorted({int(m) for s in data.get("runbook_steps") or []
                      for m in _TO_REVISION.findall(str(s.get("command", "")))})
     return [Recommendation(
