@@ -510,7 +510,7 @@ def _change(label: str, old: Any, new: Any, messages: Sequence[str]) -> str:
     return "; ".join(m[len(label):].lstrip(" :") if m.startswith(label) else m for m in messages)
 
 
-def schema_changes(differences: Sequence[Mapping[str, Any]], before: SchemaFingerprint | None,
+def schema_rows(differences: Sequence[Mapping[str, Any]], before: SchemaFingerprint | None,
                    after: SchemaFingerprint | None) -> list[SchemaRow]:
     """(kind, object, change, baseline, after) for every object of the journal's
     schema differences, in their order: the table says what the diff said, the
@@ -567,7 +567,7 @@ def _schema(h: _Html, data: Mapping[str, Any]) -> None:
     before, after = _fingerprint(data, "baseline"), _fingerprint(data, "after_rollback")
     differences = data.get("differences") or []
     _schema_counts(h, before, after, _differing_kinds(differences, before, after))
-    changes = schema_changes(differences, before, after)
+    changes = schema_rows(differences, before, after)
     if changes:
         h.add("<h3>Objects that differ</h3>")
         _table(h, ["kind", "object", "change", "baseline", "after rollback"],

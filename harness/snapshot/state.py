@@ -49,7 +49,7 @@ def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapsho
     return diffs
 
 
-def schema_changes(baseline: StateSnapshot, after: StateSnapshot) -> list[Difference]:
+def schema_differences(baseline: StateSnapshot, after: StateSnapshot) -> list[Difference]:
     """The schema and migration-version differences only (areas ``schema`` and
     ``migrations``): what a release changed in the database's structure."""
     before, now = baseline.database, after.database

@@ -28,7 +28,7 @@ from harness.report import write_json, write_run_reports, write_scenario_reports
 from harness.report.badge import badge_color, render_badge
 from harness.report.common import parse_dt
 from harness.report.history import read_history
-from harness.report.html import render_html, schema_changes
+from harness.report.html import render_html, schema_rows
 from harness.report.json_schema import SHIPPED, json_schema, shipped_text
 from harness.report.recommend import recommendations
 from harness.report.summary import render_summary
@@ -189,7 +189,7 @@ def test_html_escapes_everything() -> None:
     assert html.escape('echo "<b>bold</b>" && exit 0') in page
 
 
-def test_schema_changes_come_from_the_differences() -> None:
+def test_schema_rows_come_from_the_differences() -> None:
     """The object table names what the diff said, described from the snapshots."""
     before = SchemaFingerprint(schemas=("public",), tables=(TableInfo(name="users", kind="table", persistence="permanent"),),
                                columns=(ColumnInfo(table="users", name="age", position=1, type="integer"),
@@ -200,7 +200,7 @@ def test_schema_changes_come_from_the_differences() -> None:
         columns=(ColumnInfo(table="audit", name="id", position=1, type="bigint"),
                  ColumnInfo(table="users", name="age", position=1, type="bigint")))
     differences = [d.model_dump() for d in diff_schema(before, after)]
-    rows = {(kind, obj): (change, old, new) for kind, obj, change, old, new in schema_changes(differences, before, after)}
+    rows = {(kind, obj): (change, old, new) for kind, obj, change, old, new in schema_rows(differences, before, after)}
     assert rows[("table", "audit")] == ("still present (added after baseline)", "–", "kind=table, persistence=permanent")
     assert rows[("column", "users.gone")] == ("missing after rollback", "text NULL", "–")
     assert rows[("column", "users.age")] == ("type changed: integer -> bigint", "integer NULL", "bigint NULL")

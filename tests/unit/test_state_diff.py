@@ -15,7 +15,7 @@ from harness.snapshot.db_models import (
     TableData,
     TableInfo,
 )
-from harness.snapshot.state import StateSnapshot, diff_states, schema_changes
+from harness.snapshot.state import StateSnapshot, diff_states, schema_differences
 
 REF = "demo:production"
 DIGEST_GOOD = "sha256:" + "a" * 64
@@ -79,13 +79,13 @@ def test_bad_snapshot_names_the_bad_image() -> None:
     assert d.area == "app" and "(bad version)" in d.message
 
 
-def test_schema_changes_are_the_schema_and_migration_lines_only() -> None:
+def test_schema_differences_are_the_schema_and_migration_lines_only() -> None:
     """What phase compat asks: did the bad release change the schema (data and app aside)?"""
     bad = state(BAD, DIGEST_BAD, extra_column=True, version="2", rows=9)
-    changes = schema_changes(state(), bad)
+    changes = schema_differences(state(), bad)
     assert [d.area for d in changes] == ["schema", "migrations"]
     assert changes == [d for d in diff_states(state(), bad) if d.area in ("schema", "migrations")]
-    assert schema_changes(state(), state(BAD, rows=9)) == []
+    assert schema_differences(state(), state(BAD, rows=9)) == []
 
 
 def test_snapshot_round_trips_through_the_journal_form() -> None:
