@@ -34,12 +34,11 @@ from harness.journal import Risk
 from harness.phases import OnFailure, Phase
 from harness.progress import say
 from harness.scenario.models import Workload
-from harness.snapshot.state import diff_states, take_snapshot
+from harness.snapshot.state import schema_differences, take_snapshot
 from harness.wait import Wait, WaitTimeout
 
 LABEL = "rollback-rehearsal/compat-check"
 FAILURES = 3  # readiness probe failures that count as "does not run" (a slow start fails once or twice)
-SCHEMA_AREAS = {"schema", "migrations"}
 # Probe answers of a process that is not listening yet: start-up on a loaded machine, not a verdict
 # (an app that never listens is caught by the timeout).
 STARTING = ("connection refused", "connect: connection reset")
@@ -50,8 +49,7 @@ def schema_changes(ctx: RehearsalContext) -> list[str]:
     """What the bad release changed in the schema (empty: nothing to check)."""
     assert ctx.baseline is not None, "the baseline phase stops the run when it fails"
     bad = ctx.after_bad_deploy or take_snapshot(ctx)  # detect may have failed before its snapshot
-    diffs = diff_states(ctx.baseline, bad)
-    return [d.message for d in diffs if d.area in SCHEMA_AREAS]
+    return [d.message for d in schema_differences(ctx.baseline, bad)]
 
 
 def copy_name(deployment: str) -> str:

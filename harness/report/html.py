@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from harness.journal import Journal
 from harness.judge import as_expected
@@ -26,6 +29,8 @@ from harness.report.common import (
     step_failed,
 )
 from harness.report.recommend import recommendations
+from harness.snapshot.db_models import SchemaFingerprint
+from harness.snapshot.kinds import KINDS, labelled_objects
 
 VERDICT_TEXT = {
     "READY": "The rollback works: the app, schema and tracked data are back to the baseline.",
@@ -179,70 +184,116 @@ def _nice_step(span: float) -> float:
 Lane = tuple[str, Mapping[str, Any], str]  # (kind: phase | step | rerun | fault, record, label)
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """Geometry of one Gantt chart: time t0..t1 maps onto x = left..right."""
+
+    t0: float
+    span: float
+    lanes: int
+    left: int = 150
+    right: int = 990
+    lane_h: int = 24
+    top: int = 8
+
+    @property
+    def height(self) -> int:
+        return self.top + self.lane_h * self.lanes + 34
+
+    def x(self, t: float) -> float:
+        return self.left + (t - self.t0) / self.span * (self.right - self.left)
+
+    def cx(self, t: float) -> float:
+        """Bars are cut at the edges (a fault can outlast the zoomed range)."""
+        return min(max(self.x(t), self.left), self.right)
+
+
+def _gantt_grid(f: _Frame, n_lanes: int) -> list[str]:
+    """Alternate lane shading and the time axis with its grid lines."""
+    out = [f'<rect class="lane" x="0" y="{f.top + i * f.lane_h}" width="1000" height="{f.lane_h - 2}"/>'
+           for i in range(0, n_lanes, 2)]
+    step_len = _nice_step(f.span)
+    out.append('<g class="axis">')
+    tick = 0.0
+    while tick <= f.span + 1e-9:
+        tx = f.left + tick / f.span * (f.right - f.left)
+        out.append(f'<line class="grid" x1="{tx:.1f}" y1="{f.top}" x2="{tx:.1f}" y2="{f.height - 26}"/>'
+                   f'<text x="{tx:.1f}" y="{f.height - 10}" text-anchor="middle">+{tick:g}s</text>')
+        tick += step_len
+    out.append("</g>")
+    return out
+
+
+def _fault_bands(f: _Frame, lanes: Sequence[Lane], prefix: str) -> list[str]:
+    """A faint band across every lane while each fault was in place."""
+    out = []
+    for kind, rec, _ in lanes:
+        if kind == "fault":
+            bx = f.cx(parse_ts(rec["started_at"]))
+            bw = max(f.cx(parse_ts(rec["started_at"]) + float(rec.get("duration_s") or 0)) - bx, 2.0)
+            out.append(f'<rect class="{prefix}band" x="{bx:.1f}" y="{f.top}" width="{bw:.1f}" '
+                       f'height="{f.lane_h * len(lanes)}"/>')
+    return out
+
+
+def _bar_text(h: _Html, prefix: str, kind: str, rec: Mapping[str, Any], dur: float) -> tuple[str, str, str]:
+    """(class, tooltip, end label) of one bar."""
+    if kind == "fault":
+        return _fault_bar(h, prefix, rec, dur)
+    if kind == "phase":
+        klass = f"{prefix}phase st-{h.e(rec.get('status'))}"
+        tip = f"{rec.get('name')}: {rec.get('status')}, {dur:.2f}s. {rec.get('detail') or ''}"
+        end_label = f"{dur:.2f}s" + ("" if rec.get("status") == "ok" else f" {rec.get('status')}")
+        return klass, tip, end_label
+    klass = f"{prefix}step" + (" rerun" if kind == "rerun" else "") + (" failed" if step_failed(rec) else "")
+    run = "second run, " if kind == "rerun" else ""
+    tip = f"{run}step {rec.get('index')}: {rec.get('command')} → exit {rec.get('exit_code')}, {dur:.2f}s"
+    end_label = f"{dur:.2f}s exit {rec.get('exit_code')}" + (" timed out" if rec.get("timed_out") else "")
+    return klass, tip, end_label
+
+
+def _bar(h: _Html, f: _Frame, i: int, lane: Lane, prefix: str) -> list[str]:
+    """One lane: its name, its bar (with a tooltip) and the label after the bar."""
+    kind, rec, name = lane
+    y = f.top + i * f.lane_h
+    start = parse_ts(rec["started_at"])
+    dur = float(rec.get("duration_s") or 0)
+    x0 = f.cx(start)
+    w = max(f.cx(start + dur) - x0, 2.0)
+    klass, tip, end_label = _bar_text(h, prefix, kind, rec, dur)
+    tx, anchor = x0 + w + 4, "start"
+    if tx > f.right - 90:
+        tx, anchor = x0 - 4, "end"
+    return [f'<text x="8" y="{y + 16}" xml:space="preserve">{h.e(name[:22])}</text>',
+            f'<rect class="{klass}" x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{f.lane_h - 8}" rx="2">'
+            f"<title>{h.e(tip[:400])}</title></rect>",
+            f'<text x="{tx:.1f}" y="{y + 16}" text-anchor="{anchor}">{h.e(end_label)}</text>']
+
+
+def _recover_marker(f: _Frame, recovered_at: float | None, recover_s: float | None) -> list[str]:
+    if recovered_at is None:
+        return []
+    mx = f.x(recovered_at)
+    if not f.left <= mx <= f.right + 1:
+        return []
+    return [f'<line class="marker recover" x1="{mx:.1f}" y1="{f.top}" x2="{mx:.1f}" y2="{f.height - 26}">'
+            f"<title>healthy again {float(recover_s or 0):.2f}s after the runbook started</title></line>"]
+
+
 def _gantt(h: _Html, lanes: Sequence[Lane], t0: float, t1: float, *, svg_class: str, label: str,
            prefix: str = "", recovered_at: float | None = None, recover_s: float | None = None) -> str:
     """One lane per record, bars placed by started_at/duration_s. Bars get class
     ``{prefix}phase`` / ``{prefix}step`` / ``{prefix}fault`` (the main timeline uses no prefix);
     every fault also gets a faint ``{prefix}band`` across all lanes while it was in place."""
-    span = max(t1 - t0, 0.001)
-    left, right, lane_h, top = 150, 990, 24, 8
-    height = top + lane_h * len(lanes) + 34
-
-    def x(t: float) -> float:
-        return left + (t - t0) / span * (right - left)
-
-    def cx(t: float) -> float:  # bars: cut at the edges (a fault can outlast the zoomed range)
-        return min(max(x(t), left), right)
-
+    f = _Frame(t0=t0, span=max(t1 - t0, 0.001), lanes=len(lanes))
     out = [(f'<svg class="{svg_class}" role="img" aria-label="{h.e(label)}" '
-            f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" width="100%" '
+            f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {f.height}" width="100%" '
             f'preserveAspectRatio="xMinYMin meet">')]
-    out += [f'<rect class="lane" x="0" y="{top + i * lane_h}" width="1000" height="{lane_h - 2}"/>'
-            for i in range(0, len(lanes), 2)]
-    step_len = _nice_step(span)
-    out.append('<g class="axis">')
-    tick = 0.0
-    while tick <= span + 1e-9:
-        tx = left + tick / span * (right - left)
-        out.append(f'<line class="grid" x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{height - 26}"/>'
-                   f'<text x="{tx:.1f}" y="{height - 10}" text-anchor="middle">+{tick:g}s</text>')
-        tick += step_len
-    out.append("</g>")
-    for kind, rec, _ in lanes:
-        if kind == "fault":
-            bx = cx(parse_ts(rec["started_at"]))
-            bw = max(cx(parse_ts(rec["started_at"]) + float(rec.get("duration_s") or 0)) - bx, 2.0)
-            out.append(f'<rect class="{prefix}band" x="{bx:.1f}" y="{top}" width="{bw:.1f}" '
-                       f'height="{lane_h * len(lanes)}"/>')
-    for i, (kind, rec, name) in enumerate(lanes):
-        y = top + i * lane_h
-        start = parse_ts(rec["started_at"])
-        dur = float(rec.get("duration_s") or 0)
-        x0 = cx(start)
-        w = max(cx(start + dur) - x0, 2.0)
-        if kind == "fault":
-            klass, tip, end_label = _fault_bar(h, prefix, rec, dur)
-        elif kind == "phase":
-            klass = f"{prefix}phase st-{h.e(rec.get('status'))}"
-            tip = f"{rec.get('name')}: {rec.get('status')}, {dur:.2f}s. {rec.get('detail') or ''}"
-            end_label = f"{dur:.2f}s" + ("" if rec.get("status") == "ok" else f" {rec.get('status')}")
-        else:
-            klass = f"{prefix}step" + (" rerun" if kind == "rerun" else "") + (" failed" if step_failed(rec) else "")
-            run = "second run, " if kind == "rerun" else ""
-            tip = f"{run}step {rec.get('index')}: {rec.get('command')} → exit {rec.get('exit_code')}, {dur:.2f}s"
-            end_label = f"{dur:.2f}s exit {rec.get('exit_code')}" + (" timed out" if rec.get("timed_out") else "")
-        out.append(f'<text x="8" y="{y + 16}" xml:space="preserve">{h.e(name[:22])}</text>')
-        out.append(f'<rect class="{klass}" x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{lane_h - 8}" rx="2">'
-                   f"<title>{h.e(tip[:400])}</title></rect>")
-        tx, anchor = x0 + w + 4, "start"
-        if tx > right - 90:
-            tx, anchor = x0 - 4, "end"
-        out.append(f'<text x="{tx:.1f}" y="{y + 16}" text-anchor="{anchor}">{h.e(end_label)}</text>')
-    if recovered_at is not None:
-        mx = x(recovered_at)
-        if left <= mx <= right + 1:
-            out.append(f'<line class="marker recover" x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{height - 26}">'
-                       f"<title>healthy again {float(recover_s or 0):.2f}s after the runbook started</title></line>")
+    out += _gantt_grid(f, len(lanes))
+    out += _fault_bands(f, lanes, prefix)
+    for i, lane in enumerate(lanes):
+        out += _bar(h, f, i, lane, prefix)
+    out += _recover_marker(f, recovered_at, recover_s)
     out.append("</svg>")
     return "".join(out)
 
@@ -437,88 +488,86 @@ def _registry(h: _Html, data: Mapping[str, Any]) -> None:
     _table(h, ["tag", *(t for _, t in _STAGES)], rows, "registry")
 
 
-_SCHEMA_SECTIONS: list[tuple[str, Callable[[Mapping[str, Any]], str]]] = [
-    ("tables", lambda o: str(o.get("name"))),
-    ("columns", lambda o: f"{o.get('table')}.{o.get('name')}"),
-    ("indexes", lambda o: str(o.get("name"))),
-    ("constraints", lambda o: f"{o.get('table')}.{o.get('name')}"),
-    ("views", lambda o: str(o.get("name"))),
-    ("sequences", lambda o: str(o.get("name"))),
-    ("enums", lambda o: str(o.get("name"))),
-    ("domains", lambda o: str(o.get("name"))),
-    ("functions", lambda o: str(o.get("signature"))),
-    ("triggers", lambda o: f"{o.get('table')}.{o.get('name')}"),
-    ("extensions", lambda o: str(o.get("name"))),
-]
-_KEY_FIELDS = {"name", "table", "signature"}
+SchemaRow = tuple[str, str, str, str, str]  # kind, object, change, baseline, after rollback
 
 
-def _describe(section: str, o: Mapping[str, Any] | None) -> str:
-    if o is None:
-        return "–"
-    if section == "columns":
-        bits = [str(o.get("type")), "NOT NULL" if o.get("not_null") else "NULL"]
-        if o.get("default") is not None:
-            bits.append(f"DEFAULT {o.get('default')}")
-        return " ".join(bits)
-    if "definition" in o:
-        return str(o.get("definition"))
-    if section == "enums":
-        return ", ".join(map(str, o.get("labels") or []))
-    return ", ".join(f"{k}={v}" for k, v in o.items() if k not in _KEY_FIELDS and v not in (None, False, "", []))
+def _fingerprint(data: Mapping[str, Any], key: str) -> SchemaFingerprint | None:
+    """A stage's schema fingerprint as the model (None when absent or unreadable:
+    the object table then names the objects without describing them)."""
+    fp = (_snap(data, key).get("database") or {}).get("schema_fingerprint")
+    try:
+        return SchemaFingerprint.model_validate(fp) if fp else None
+    except ValidationError:
+        return None
 
 
-def _changed_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
-    keys = [k for k in {**a, **b} if a.get(k) != b.get(k)]
-    return "; ".join(f"{k}: {_val(a.get(k))} → {_val(b.get(k))}" for k in keys)
+def _change(label: str, old: Any, new: Any, messages: Sequence[str]) -> str:
+    """The change column: presence, or what each of the object's differences says."""
+    if new is None and old is not None:
+        return "missing after rollback"
+    if old is None and new is not None:
+        return "still present (added after baseline)"
+    return "; ".join(m[len(label):].lstrip(" :") if m.startswith(label) else m for m in messages)
 
 
-def schema_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(kind, object, change, baseline, after) for every schema object that differs."""
-    out: list[tuple[str, str, str, str, str]] = []
-    for ns_key in ("namespaces",):
-        ns_a, ns_b = set(before.get(ns_key) or []), set(after.get(ns_key) or [])
-        out += [("schema", n, "missing after rollback", n, "–") for n in sorted(ns_a - ns_b)]
-        out += [("schema", n, "still present (added after baseline)", "–", n) for n in sorted(ns_b - ns_a)]
-    for section, key in _SCHEMA_SECTIONS:
-        a = {key(o): o for o in before.get(section) or []}
-        b = {key(o): o for o in after.get(section) or []}
-        kind = "index" if section == "indexes" else section[:-1]
-        for k in sorted(a.keys() | b.keys()):
-            oa, ob = a.get(k), b.get(k)
-            if oa == ob:
-                continue
-            if ob is None:
-                change = "missing after rollback"
-            elif oa is None:
-                change = "still present (added after baseline)"
-            else:
-                change = "changed: " + _changed_fields(oa, ob)
-            out.append((kind, k, change, _describe(section, oa), _describe(section, ob)))
-    return out
+def schema_rows(differences: Sequence[Mapping[str, Any]], before: SchemaFingerprint | None,
+                   after: SchemaFingerprint | None) -> list[SchemaRow]:
+    """(kind, object, change, baseline, after) for every object of the journal's
+    schema differences, in their order: the table says what the diff said, the
+    snapshots only describe the objects (the kinds table maps a label to one)."""
+    old_of = labelled_objects(before) if before else {}
+    now = labelled_objects(after) if after else {}
+    known = {**old_of, **now}
+    messages: dict[str, list[str]] = {}
+    for d in differences:
+        if d.get("area") == "schema":
+            messages.setdefault(str(d.get("object")), []).append(str(d.get("message")))
+    rows: list[SchemaRow] = []
+    for label, said in messages.items():
+        if label not in known:  # e.g. the snapshot scope: no object to describe
+            rows.append(("schema", label, "; ".join(said), "–", "–"))
+            continue
+        kind, obj = known[label]
+        old, new = old_of.get(label, (kind, None))[1], now.get(label, (kind, None))[1]
+        rows.append((kind.noun, kind.key(obj), _change(label, old, new, said),
+                     "–" if old is None else kind.describe(old), "–" if new is None else kind.describe(new)))
+    return rows
+
+
+def _differing_kinds(differences: Sequence[Mapping[str, Any]], before: SchemaFingerprint | None,
+                     after: SchemaFingerprint | None) -> set[str]:
+    """The kinds (fingerprint fields) that some schema difference names."""
+    labels = {**(labelled_objects(before) if before else {}), **(labelled_objects(after) if after else {})}
+    return {labels[str(d.get("object"))][0].field for d in differences
+            if d.get("area") == "schema" and str(d.get("object")) in labels}
+
+
+def _schema_counts(h: _Html, before: SchemaFingerprint | None, after: SchemaFingerprint | None,
+                   differing: set[str]) -> None:
+    rows = []
+    for kind in KINDS:
+        a = kind.objects(before) if before else ()
+        b = kind.objects(after) if after else ()
+        if kind.counted and (a or b):
+            differs = kind.field in differing
+            rows.append(([kind.field, len(a), len(b)], differs, [False, False, differs]))
+    _table(h, ["objects", "baseline", "after rollback"], rows, "schema-counts")
 
 
 def _schema(h: _Html, data: Mapping[str, Any]) -> None:
     base_db = _snap(data, "baseline").get("database") or {}
     after_db = _snap(data, "after_rollback").get("database") or {}
-    before, after = base_db.get("schema_fingerprint") or {}, after_db.get("schema_fingerprint") or {}
-    if not before and not after:
+    if not base_db.get("schema_fingerprint") and not after_db.get("schema_fingerprint"):
         h.add('<p class="muted">No database snapshot.</p>')
         return
     same = base_db.get("schema_hash") and base_db.get("schema_hash") == after_db.get("schema_hash")
     h.add(f"<p>Schema fingerprint after the rollback: <b>{'equal to' if same else 'different from'}</b> the baseline "
           f'<span class="muted">(sha256 {h.e(str(base_db.get("schema_hash", ""))[:12])} → '
           f'{h.e(str(after_db.get("schema_hash", ""))[:12])})</span>.</p>')
-    rows = []
-    for section, key in _SCHEMA_SECTIONS:
-        a = [key(o) for o in before.get(section) or []]
-        b = [key(o) for o in after.get(section) or []]
-        if not a and not b:
-            continue
-        differs = (before.get(section) or []) != (after.get(section) or [])
-        rows.append(([section, len(a), len(b)], differs, [False, False, differs]))
-    _table(h, ["objects", "baseline", "after rollback"], rows, "schema-counts")
-    changes = schema_changes(before, after)
+    before, after = _fingerprint(data, "baseline"), _fingerprint(data, "after_rollback")
+    differences = data.get("differences") or []
+    _schema_counts(h, before, after, _differing_kinds(differences, before, after))
+    changes = schema_rows(differences, before, after)
     if changes:
         h.add("<h3>Objects that differ</h3>")
         _table(h, ["kind", "object", "change", "baseline", "after rollback"],
@@ -772,14 +821,11 @@ def _events(h: _Html, data: Mapping[str, Any]) -> None:
 # ──────────────────────────────────────────────────────────────── page
 
 
-def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> str:
-    redact = as_redact(redactor)
-    data = journal_data(journal, redact)
-    h = _Html(redact)
+def _head(h: _Html, data: Mapping[str, Any]) -> None:
+    """The document head and the coloured verdict banner."""
     verdict = str(data.get("verdict") or "ERROR")
     vclass = verdict if verdict in VERDICT_TEXT else "ERROR"
     expect = str(data.get("expect") or "")
-    met = as_expected(data)
     started = data.get("started_at") or ""
     try:
         when = parse_dt(started).strftime("%Y-%m-%d %H:%M UTC") if started else ""
@@ -795,15 +841,17 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
     n_risks = len(data.get("risks") or [])
     risk_pill = (f' <a class="expect" href="#risks">⚠ {n_risks} readiness risk{"s" if n_risks > 1 else ""}</a>'
                  if n_risks else "")
-    faulted = has_faults(data)
     h.add(f'<header class="verdict verdict-{h.e(vclass)}"><div>'
           f'<div class="verdict-label" id="verdict">{h.e(verdict)}</div>'
           f'<h1>{h.e(data.get("scenario"))}</h1>'
           f'<p class="verdict-sub">{h.e(VERDICT_TEXT.get(vclass, ""))}</p>'
           + (f'<p class="verdict-sub">{h.e(data.get("description"))}</p>' if data.get("description") else "")
-          + f'<span class="expect">expected {h.e(expect)}: {"as expected" if met else "NOT as expected"}'
+          + f'<span class="expect">expected {h.e(expect)}: {"as expected" if as_expected(data) else "NOT as expected"}'
           f"</span> <span class=\"expect\">{h.e(when)}</span>{risk_pill}</div></header><main>")
-    h.add(risks_block(h, data))
+
+
+def _nav(h: _Html, data: Mapping[str, Any]) -> None:
+    faulted = has_faults(data)
     h.add('<nav><a href="#summary">summary</a><a href="#differences">differences</a>'
           '<a href="#recommendations">recommendations</a><a href="#timeline">timeline</a>'
           '<a href="#runbook">runbook</a>'
@@ -813,61 +861,88 @@ def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> s
           + ('<a href="#compatibility">compatibility</a>' if data.get("compatibility") else "")
           + '<a href="#phases">phases</a><a href="#events">events</a></nav>')
 
-    h.add('<section id="summary"><h2>Summary</h2>')
+
+def _summary(h: _Html, data: Mapping[str, Any]) -> None:
     reasons = data.get("reasons") or []
     if reasons:
         h.add('<ul class="reasons">' + "".join(f"<li>{h.e(r)}</li>" for r in reasons) + "</ul>")
     _figures(h, data)
-    h.add("</section>")
-    h.add('<section id="differences"><h2>Differences after the rollback</h2>')
-    _differences(h, data)
-    h.add('</section><section id="recommendations"><h2>Recommendations</h2>')
-    _recommendations(h, data)
-    h.add('</section><section id="findings"><h2>Preflight findings</h2>'
-          '<p class="muted" style="font-size:.85rem">Advice read from the scenario\'s files before the run; '
+
+
+def _preflight(h: _Html, data: Mapping[str, Any]) -> None:
+    h.add('<p class="muted" style="font-size:.85rem">Advice read from the scenario\'s files before the run; '
           "it never changes the verdict.</p>")
     _findings(h, data)
-    if data.get("compatibility"):
-        h.add('</section><section id="compatibility"><h2>Old version on the new schema</h2>')
-        _compatibility(h, data)
-    h.add('</section><section id="timeline"><h2>Timeline</h2><div class="scroll">')
+
+
+def _timeline(h: _Html, data: Mapping[str, Any]) -> None:
+    h.add('<div class="scroll">')
     h.add(timeline_svg(h, data))
     legend = "Blue: phases (red when failed); purple: runbook steps; "
-    if faulted:
+    if has_faults(data):
         legend += "amber: faults in place (a thin mark when instant), shaded across the lanes; teal: second run; "
     h.add(f'</div><p class="muted" style="font-size:.85rem">{legend}dashed green: the app healthy again.</p>')
     zoom = recovery_svg(h, data)
     if zoom:
         h.add('<h3>The rollback, zoomed</h3><div class="scroll">' + zoom + "</div>")
-    h.add("</section>")
-    h.add('<section id="runbook"><h2>Runbook steps</h2>')
-    _runbook(h, data)
-    if faulted:
-        h.add('</section><section id="faults"><h2>Faults during the rollback</h2>')
-        _faults(h, data)
-        h.add('</section><section id="rerun"><h2>Second run of the runbook</h2>')
-        _rerun(h, data)
-    h.add('</section><section id="workloads"><h2>Workloads</h2>')
-    _workloads(h, data)
-    h.add('</section><section id="registry"><h2>Registry tags</h2>')
-    _registry(h, data)
-    h.add('</section><section id="schema"><h2>Schema</h2>')
+
+
+def _schema_and_migrations(h: _Html, data: Mapping[str, Any]) -> None:
     _schema(h, data)
     h.add("<h3>Migration version tables</h3>")
     _migrations(h, data)
-    h.add('</section><section id="data"><h2>Tracked data</h2>')
-    _data(h, data)
-    h.add('</section><section id="phases"><h2>Phases</h2>')
-    _phases(h, data)
-    h.add('</section><section id="events"><h2>Events</h2>')
-    _events(h, data)
+
+
+def _footer(h: _Html, data: Mapping[str, Any]) -> None:
     env = data.get("environment") or {}
-    h.add("</section><footer>"
+    h.add("<footer>"
           + " · ".join(h.e(f"{k}: {v}") for k, v in env.items())
           + f"<br>started {h.e(data.get('started_at'))}, finished {h.e(data.get('finished_at') or '–')}"
           f" · report.json schema_version {h.e(data.get('schema_version'))}"
           f" · objectives {h.e(json.dumps(data.get('objectives') or {}))}"
           "<br>Generated by rollback-rehearsal from report.json (the journal).</footer></main></body></html>\n")
+
+
+Section = tuple[str, str, Callable[[_Html, Mapping[str, Any]], None], Callable[[Mapping[str, Any]], bool]]
+
+
+def _always(_: Mapping[str, Any]) -> bool:
+    return True
+
+
+# The page's sections in order: (id, heading, writer, shown when).
+SECTIONS: tuple[Section, ...] = (
+    ("summary", "Summary", _summary, _always),
+    ("differences", "Differences after the rollback", _differences, _always),
+    ("recommendations", "Recommendations", _recommendations, _always),
+    ("findings", "Preflight findings", _preflight, _always),
+    ("compatibility", "Old version on the new schema", _compatibility, lambda d: bool(d.get("compatibility"))),
+    ("timeline", "Timeline", _timeline, _always),
+    ("runbook", "Runbook steps", _runbook, _always),
+    ("faults", "Faults during the rollback", _faults, has_faults),
+    ("rerun", "Second run of the runbook", _rerun, has_faults),
+    ("workloads", "Workloads", _workloads, _always),
+    ("registry", "Registry tags", _registry, _always),
+    ("schema", "Schema", _schema_and_migrations, _always),
+    ("data", "Tracked data", _data, _always),
+    ("phases", "Phases", _phases, _always),
+    ("events", "Events", _events, _always),
+)
+
+
+def render_html(journal: Journal | Mapping[str, Any], redactor: Any = None) -> str:
+    redact = as_redact(redactor)
+    data = journal_data(journal, redact)
+    h = _Html(redact)
+    _head(h, data)
+    h.add(risks_block(h, data))
+    _nav(h, data)
+    for sid, heading, write, shown in SECTIONS:
+        if shown(data):
+            h.add(f'<section id="{sid}"><h2>{h.e(heading)}</h2>')
+            write(h, data)
+            h.add("</section>")
+    _footer(h, data)
     return h.text()
 
 

@@ -1,9 +1,10 @@
 """JSON Schema (draft 2020-12) of report.json, generated from the Journal model.
 
 The Journal (harness/journal.py) is the single source; its snapshot fields
-(``baseline``, ``after_bad_deploy``, ``after_rollback``) are typed loosely
-there (plain dicts), so the schema describes them with the snapshot models
-they are dumped from (WorkloadState, DatabaseSnapshot). The schema is
+(``baseline``, ``after_bad_deploy``, ``after_rollback``) are plain dicts there
+(the journal must not depend on the snapshot package), so the schema takes
+their shape from the model they are dumped from, ``StateSnapshot``
+(harness/snapshot/state.py), not from a second declaration. The schema is
 versioned by ``schema_version`` (a const): additive, optional fields keep the
 version; renaming or removing a field bumps JOURNAL_SCHEMA_VERSION.
 
@@ -24,33 +25,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from harness.journal import JOURNAL_SCHEMA_VERSION, Journal
-from harness.snapshot.app import WorkloadState
-from harness.snapshot.db_models import DatabaseSnapshot
+from harness.snapshot.state import StateSnapshot
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = f"urn:rollback-rehearsal:report:v{JOURNAL_SCHEMA_VERSION}"
 SHIPPED = Path(__file__).with_name("report.schema.json")
 
 
-class StateSnapshotDoc(BaseModel):
-    """A state snapshot as report.json holds it: workloads, database, registry tags."""
-
-    model_config = ConfigDict(title="StateSnapshot")
-    workloads: list[WorkloadState]
-    database: DatabaseSnapshot | None = None
-    registry: dict[str, str | None] = {}
-
-
 class ReportDoc(Journal):
     """report.json: the Journal, with its snapshots typed."""
 
     model_config = ConfigDict(title="Report")
-    baseline: StateSnapshotDoc | None = None  # type: ignore[assignment]
-    after_bad_deploy: StateSnapshotDoc | None = None  # type: ignore[assignment]
-    after_rollback: StateSnapshotDoc | None = None  # type: ignore[assignment]
+    baseline: StateSnapshot | None = None  # type: ignore[assignment]
+    after_bad_deploy: StateSnapshot | None = None  # type: ignore[assignment]
+    after_rollback: StateSnapshot | None = None  # type: ignore[assignment]
 
 
 def json_schema() -> dict[str, Any]:

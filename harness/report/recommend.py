@@ -7,23 +7,22 @@ before relying on this rollback), ``info`` (worth knowing) or ``ok``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from harness.journal import Difference
 from harness.report.common import failing_step, step_failed, step_sentence
+from harness.snapshot.diff_db import rows_lost
 
 _TO_REVISION = re.compile(r"--to-revision(?:=|\s+)(\d+)")
+# The preflight check that judges a rollback by revision number (docs/preflight.md).
+REVISION_HISTORY_CHECK = "revision-history"
 
 
 class Recommendation(NamedTuple):
     severity: str  # action | info | ok
     title: str
     text: str
-
-
-def _workloads(data: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
-    snap = data.get(key) or {}
-    return list(snap.get("workloads") or [])
 
 
 def _diffs(data: Mapping[str, Any], *areas: str) -> list[dict[str, Any]]:
@@ -36,50 +35,29 @@ def _objects(diffs: list[dict[str, Any]], limit: int = 3) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _rows_lost(data: Mapping[str, Any]) -> list[str]:
-    """Tracked tables with fewer rows after the rollback than at baseline, or gone."""
-    def tables(key: str) -> dict[str, Mapping[str, Any]]:
-        db = (data.get(key) or {}).get("database") or {}
-        return {str(t.get("table")): t for t in db.get("data") or []}
-    before, after = tables("baseline"), tables("after_rollback")
-    lost = []
-    for name, a in before.items():
-        b = after.get(name)
-        if a.get("missing"):
-            continue
-        if b is None or b.get("missing") or (b.get("row_count") or 0) < (a.get("row_count") or 0):
-            lost.append(name)
-    return lost
+def _rows_lost(data_diffs: list[dict[str, Any]]) -> bool:
+    """Whether the diff said tracked rows are gone (its own reading of its words)."""
+    return any(rows_lost(Difference.model_validate(d)) for d in data_diffs)
 
 
 def _revision_advice(data: Mapping[str, Any]) -> list[Recommendation]:
-    out: list[Recommendation] = []
+    """Rollback by revision number: preflight's revision-history findings judge whether
+    the revision survives (one rule, simulated there); without one, a hard-coded
+    number is still worth a word, since production's numbers are not the rehearsal's."""
+    found = [f for f in data.get("findings") or [] if f.get("check") == REVISION_HISTORY_CHECK]
+    if found:
+        said = " ".join(f"{str(f.get('message')).rstrip('.')}. Fix: {str(f.get('fix')).rstrip('.')}." for f in found)
+        return [Recommendation(
+            "action", "The revision history does not keep what the runbook rolls back to",
+            f"{said} Production's revision numbers are higher than the rehearsal's: prefer rolling back by image "
+            "or tag instead of by revision number.")]
     wanted = sorted({int(m) for s in data.get("runbook_steps") or []
                      for m in _TO_REVISION.findall(str(s.get("command", "")))})
-    if not wanted:
-        return out
-    seen = _workloads(data, "after_bad_deploy") or _workloads(data, "baseline")
-    limits: list[tuple[str, int, int | None]] = [
-        (str(w.get("deployment")), int(w["revision_history_limit"]), w.get("revision")) for w in seen
-        if w.get("revision_history_limit") is not None]
-    for n in wanted:
-        flagged = False
-        for deployment, limit, current in limits:
-            pruned = current is not None and n < current - limit
-            if limit < n or pruned or limit == 0:
-                flagged = True
-                out.append(Recommendation(
-                    "action", f"revisionHistoryLimit {limit} is lower than the runbook's --to-revision={n}",
-                    f"Deployment {deployment} keeps only its last {limit} old ReplicaSets, so revision {n} "
-                    "may already be pruned when the runbook needs it (production's revision numbers are "
-                    "higher than the rehearsal's). Raise spec.revisionHistoryLimit, or roll back by image "
-                    "or tag instead of by revision number."))
-        if not flagged:
-            out.append(Recommendation(
-                "info", f"The runbook hard-codes --to-revision={n}",
-                "Revision numbers in production are not the rehearsal's. Prefer `kubectl rollout undo` "
-                "without a revision, or have the runbook look the revision up (`kubectl rollout history`)."))
-    return out
+    return [Recommendation(
+        "info", f"The runbook hard-codes --to-revision={n}",
+        "Revision numbers in production are not the rehearsal's. Prefer `kubectl rollout undo` "
+        "without a revision, or have the runbook look the revision up (`kubectl rollout history`).")
+        for n in wanted]
 
 
 def _risk_advice(data: Mapping[str, Any]) -> list[Recommendation]:
@@ -153,11 +131,8 @@ def _rerun_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     return []
 
 
-def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
-    recs: list[Recommendation] = []
-    phases = {p.get("name"): p for p in data.get("phases") or []}
-    objectives = data.get("objectives") or {}
-
+def _phase_errors(data: Mapping[str, Any]) -> list[Recommendation]:
+    recs = []
     for p in (data.get("phases") or []):
         if p.get("status") == "error":
             first = (p.get("detail") or "").splitlines()[0:1]
@@ -165,17 +140,24 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
                 "action", f"The rehearsal could not run phase {p.get('name')}",
                 f"{first[0] if first else 'no detail'}. Nothing after it could be compared: fix the "
                 "environment or the scenario and rehearse again."))
+    return recs
 
-    detect = phases.get("detect")
-    if _diffs(data, "detect") or detect is not None and (
-            detect.get("status") != "ok" or data.get("time_to_detect_s") is None):
-        within = objectives.get("max_detect_s")
-        limit = f" within {within:.0f}s" if within else ""
-        recs.append(Recommendation(
-            "action", "The bad version was not detected",
-            f"Its failure was not observed{limit}. An alert built on the same signal would not fire "
-            "either: check failure.mode in the scenario, and the probes and alerts of the app."))
 
+def _detection_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    detect = next((p for p in data.get("phases") or [] if p.get("name") == "detect"), None)
+    if not (_diffs(data, "detect") or detect is not None and (
+            detect.get("status") != "ok" or data.get("time_to_detect_s") is None)):
+        return []
+    within = (data.get("objectives") or {}).get("max_detect_s")
+    limit = f" within {within:.0f}s" if within else ""
+    return [Recommendation(
+        "action", "The bad version was not detected",
+        f"Its failure was not observed{limit}. An alert built on the same signal would not fire "
+        "either: check failure.mode in the scenario, and the probes and alerts of the app.")]
+
+
+def _step_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    recs = []
     for step in data.get("runbook_steps") or []:
         if step_failed(step):
             tail = [ln for ln in str(step.get("output_tail") or "").splitlines() if ln.strip()]
@@ -184,93 +166,124 @@ def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
                 "action", f"Runbook step {step.get('index')} failed",
                 f"{step_sentence(step)}. Whoever follows the runbook stops here: fix the command, or "
                 f"document what to do when it fails.{last}"))
+    return recs
 
+
+def _schema_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     schema = _diffs(data, "schema", "migrations")
-    if schema:
-        recs.append(Recommendation(
-            "action", "The schema was not restored",
-            f"{len(schema)} schema or migration difference(s): {_objects(schema)}. Run the down "
-            "migration in the runbook (before the image rollback), or make the release backward "
-            "compatible (expand/contract) so the old version runs on the new schema."))
+    if not schema:
+        return []
+    return [Recommendation(
+        "action", "The schema was not restored",
+        f"{len(schema)} schema or migration difference(s): {_objects(schema)}. Run the down "
+        "migration in the runbook (before the image rollback), or make the release backward "
+        "compatible (expand/contract) so the old version runs on the new schema.")]
 
-    recs.extend(_risk_advice(data))
 
+def _data_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     data_diffs = _diffs(data, "data")
-    if data_diffs:
-        title = "Tracked data was lost" if _rows_lost(data) else "Tracked data changed"
-        recs.append(Recommendation(
-            "action", title,
-            f"{_objects(data_diffs)}: {data_diffs[0].get('message')}. A down migration that drops a "
-            "column or table loses what was written to it: back the data up before the release, or "
-            "make the migration reversible without loss."))
+    if not data_diffs:
+        return []
+    title = "Tracked data was lost" if _rows_lost(data_diffs) else "Tracked data changed"
+    return [Recommendation(
+        "action", title,
+        f"{_objects(data_diffs)}: {data_diffs[0].get('message')}. A down migration that drops a "
+        "column or table loses what was written to it: back the data up before the release, or "
+        "make the migration reversible without loss.")]
 
+
+def _config_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     config = _diffs(data, "config")
-    if config:
-        recs.append(Recommendation(
-            "action", "ConfigMaps or Secrets were not restored",
-            f"{_objects(config)}: {config[0].get('message')}. `kubectl rollout undo` only restores the pod "
-            "template: re-apply the previous ConfigMap/Secret in the runbook, or version them by name "
-            "(e.g. kustomize's hash suffix) so the old template points at the old data."))
+    if not config:
+        return []
+    return [Recommendation(
+        "action", "ConfigMaps or Secrets were not restored",
+        f"{_objects(config)}: {config[0].get('message')}. `kubectl rollout undo` only restores the pod "
+        "template: re-apply the previous ConfigMap/Secret in the runbook, or version them by name "
+        "(e.g. kustomize's hash suffix) so the old template points at the old data.")]
 
+
+def _registry_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     registry = _diffs(data, "registry")
-    if registry:
-        recs.append(Recommendation(
-            "action", "The production tag was not restored",
-            f"{registry[0].get('message')}. Nodes pulling the production tag get the wrong image: "
-            "re-tag the good commit's image in the runbook (pull, tag, push)."))
+    if not registry:
+        return []
+    return [Recommendation(
+        "action", "The production tag was not restored",
+        f"{registry[0].get('message')}. Nodes pulling the production tag get the wrong image: "
+        "re-tag the good commit's image in the runbook (pull, tag, push).")]
 
+
+def _app_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     app = _diffs(data, "app", "health")
-    if app:
-        recs.append(Recommendation(
-            "action", "The app is not back to the good version",
-            f"{_objects(app)}: {app[0].get('message')}."))
+    if not app:
+        return []
+    return [Recommendation("action", "The app is not back to the good version",
+                           f"{_objects(app)}: {app[0].get('message')}.")]
 
+
+def _drift_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     runbook = _diffs(data, "runbook")
-    if runbook:
-        recs.append(Recommendation("action", "The runbook drifted from what was rehearsed",
-                                   str(runbook[0].get("message"))))
+    if not runbook:
+        return []
+    return [Recommendation("action", "The runbook drifted from what was rehearsed", str(runbook[0].get("message")))]
 
-    recs.extend(_fault_advice(data))
-    recs.extend(_rerun_advice(data))
 
-    ttr, max_ttr = data.get("time_to_recover_s"), objectives.get("max_recover_s")
+def _objective_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    ttr, max_ttr = data.get("time_to_recover_s"), (data.get("objectives") or {}).get("max_recover_s")
     if ttr is not None and max_ttr is not None and ttr > max_ttr:
-        recs.append(Recommendation(
+        return [Recommendation(
             "action", "Recovery was slower than the objective",
             f"Recovery took {ttr:.1f}s, the objective is {max_ttr:.0f}s. Shorten the runbook (fewer "
-            "manual steps, pre-pulled images, shorter rollout waits) or revisit the objective."))
-    elif ttr is not None and max_ttr is None:
-        recs.append(Recommendation(
+            "manual steps, pre-pulled images, shorter rollout waits) or revisit the objective.")]
+    if ttr is not None and max_ttr is None:
+        return [Recommendation(
             "info", "No recovery objective",
             f"Recovery took {ttr:.1f}s. Set objectives.max_recover_s in scenario.yaml so a slower "
-            "rollback fails the rehearsal."))
+            "rollback fails the rehearsal.")]
+    return []
 
-    recs.extend(_revision_advice(data))
 
-    other = [d for d in data.get("differences") or [] if d.get("area") not in
-             {"schema", "migrations", "data", "registry", "app", "health", "runbook", "objective", "config",
-              "detect", "fault", "idempotence"}]
-    for d in other:
-        recs.append(Recommendation("action", f"Difference in {d.get('area')}", str(d.get("message"))))
+# Areas some rule above speaks for; any other area gets a generic line.
+_ADVISED_AREAS = frozenset({"schema", "migrations", "data", "registry", "app", "health", "runbook", "objective",
+                            "config", "detect", "fault", "idempotence"})
 
+
+def _other_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    return [Recommendation("action", f"Difference in {d.get('area')}", str(d.get("message")))
+            for d in data.get("differences") or [] if d.get("area") not in _ADVISED_AREAS]
+
+
+def _expectation_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     verdict, expect = data.get("verdict"), data.get("expect")
-    if verdict != expect and verdict != "ERROR":
-        if expect == "NOT_READY":
-            recs.append(Recommendation(
-                "action", f"Expected NOT_READY, got {verdict}",
-                "This scenario is a negative control: its rollback is meant to be caught as broken. "
-                "Either the scenario no longer reproduces the problem (update `expect`) or the "
-                "rehearsal missed it."))
-        else:
-            recs.append(Recommendation(
-                "action", f"Expected READY, got {verdict}",
-                "This rollback is not ready for production: fix what is listed above, then rehearse again."))
-    elif verdict == expect == "NOT_READY":
-        recs.append(Recommendation(
+    if verdict == expect == "NOT_READY":
+        return [Recommendation(
             "info", "Expected NOT_READY: the rehearsal caught it",
-            "This scenario is a negative control; the problems above are the ones it is meant to show."))
+            "This scenario is a negative control; the problems above are the ones it is meant to show.")]
+    if verdict == expect or verdict == "ERROR":
+        return []
+    if expect == "NOT_READY":
+        return [Recommendation(
+            "action", f"Expected NOT_READY, got {verdict}",
+            "This scenario is a negative control: its rollback is meant to be caught as broken. "
+            "Either the scenario no longer reproduces the problem (update `expect`) or the "
+            "rehearsal missed it.")]
+    return [Recommendation(
+        "action", f"Expected READY, got {verdict}",
+        "This rollback is not ready for production: fix what is listed above, then rehearse again.")]
 
-    if not any(r.severity == "action" for r in recs) and verdict == "READY":
+
+# Every rule, in the order its recommendations are shown.
+RULES: tuple[Callable[[Mapping[str, Any]], list[Recommendation]], ...] = (
+    _phase_errors, _detection_advice, _step_advice, _schema_advice, _risk_advice, _data_advice, _config_advice,
+    _registry_advice, _app_advice, _drift_advice, _fault_advice, _rerun_advice, _objective_advice,
+    _revision_advice, _other_advice, _expectation_advice,
+)
+
+
+def recommendations(data: Mapping[str, Any]) -> list[Recommendation]:
+    """What to do, read from the journal: its differences, findings, risks, faults and steps."""
+    recs = [r for rule in RULES for r in rule(data)]
+    if not any(r.severity == "action" for r in recs) and data.get("verdict") == "READY":
         recs.insert(0, Recommendation(
             "ok", "Nothing to fix",
             "The rollback brought back the image, the schema and the tracked data, and the app is healthy."))

@@ -5,6 +5,7 @@ version tables, tracked-table data and sequence positions into a frozen ``Databa
 ``diff_database`` turns two of them into human-readable ``Difference`` lines.
 """
 
+from harness.journal import Difference
 from harness.snapshot.database import snapshot_database
 from harness.snapshot.db_models import (
     DatabaseSnapshot,
@@ -13,7 +14,7 @@ from harness.snapshot.db_models import (
     SequencePosition,
     TableData,
 )
-from harness.snapshot.diff_db import Difference, diff_database
+from harness.snapshot.diff_db import diff_database
 
 __all__ = [
     "DatabaseSnapshot",

@@ -1,10 +1,8 @@
 """Take the database half of a state snapshot from a live Postgres.
 
-Why the catalogs (pg_catalog) and not information_schema: information_schema
-hides what a rollback most often gets wrong - index definitions, enum label
-order, trigger and function bodies, extension versions, and objects owned by
-the current role only. Every ``pg_get_*def`` function used here renders the
-object the way ``pg_dump`` would, which makes definitions comparable as text.
+The schema is read kind by kind from the catalogs, with the queries of the
+kinds table (kinds.py); this module adds the migration version tables, the
+tracked data and the sequence positions.
 
 All queries run in one REPEATABLE READ, READ ONLY transaction (when the caller
 has no transaction open) so schema, version table and data are read from the
@@ -19,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -27,34 +25,14 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import class_row
 
 from harness.snapshot.db_models import (
-    ColumnInfo,
-    ConstraintInfo,
     DatabaseSnapshot,
-    DomainInfo,
-    EnumInfo,
-    ExtensionInfo,
-    FunctionInfo,
-    IndexInfo,
     MigrationTable,
     MigrationTool,
     SchemaFingerprint,
-    SequenceInfo,
     SequencePosition,
     TableData,
-    TableInfo,
-    TriggerInfo,
-    ViewInfo,
 )
-
-
-class _Keyed(Protocol):
-    """Every snapshot model exposes the key it is sorted and matched by."""
-
-    @property
-    def key(self) -> str: ...
-
-
-K = TypeVar("K", bound=_Keyed)
+from harness.snapshot.kinds import KINDS, ObjectKind, display_name, not_extension_member, scoped_query
 
 # Schemas that never belong to the application; silently dropped from `schemas`.
 SYSTEM_SCHEMAS: frozenset[str] = frozenset({"pg_catalog", "information_schema", "pg_toast"})
@@ -102,24 +80,10 @@ def snapshot_database(
 
 
 def snapshot_schema(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> SchemaFingerprint:
-    """The structural part of the snapshot, one catalog query per object kind."""
+    """The structural part of the snapshot: one catalog query per kind of ``KINDS``."""
     scope = _clean_schemas(schemas)
     params = {"schemas": list(scope)}
-    return SchemaFingerprint(
-        schemas=scope,
-        namespaces=tuple(r[0] for r in conn.execute(_NAMESPACES_SQL)),
-        tables=_fetch_sorted(conn, TableInfo, _TABLES_SQL, params),
-        columns=_fetch_sorted(conn, ColumnInfo, _COLUMNS_SQL, params),
-        indexes=_fetch_sorted(conn, IndexInfo, _INDEXES_SQL, params),
-        constraints=_fetch_sorted(conn, ConstraintInfo, _CONSTRAINTS_SQL, params),
-        views=_fetch_sorted(conn, ViewInfo, _VIEWS_SQL, params),
-        sequences=_fetch_sorted(conn, SequenceInfo, _SEQUENCES_SQL, params),
-        enums=_fetch_sorted(conn, EnumInfo, _ENUMS_SQL, params),
-        domains=_fetch_sorted(conn, DomainInfo, _DOMAINS_SQL, params),
-        functions=_fetch_sorted(conn, FunctionInfo, _FUNCTIONS_SQL, params),
-        triggers=_fetch_sorted(conn, TriggerInfo, _TRIGGERS_SQL, params),
-        extensions=_fetch_sorted(conn, ExtensionInfo, _EXTENSIONS_SQL, {}),
-    )
+    return SchemaFingerprint(schemas=scope, **{kind.field: _fetch_kind(conn, kind, params) for kind in KINDS})
 
 
 # ------------------------------------------------------------- session handling
@@ -162,230 +126,17 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> str:
     return str(row[0])
 
 
-def _fetch_sorted(
-    conn: psycopg.Connection[Any], model: type[K], query: sql.SQL | sql.Composed, params: dict[str, Any]
-) -> tuple[K, ...]:
-    """Run a catalog query whose column aliases equal the model's field names;
-    sort by the model's key so the snapshot does not depend on catalog order."""
-    with conn.cursor(row_factory=class_row(model)) as cur:
-        rows = cur.execute(query, params).fetchall()
-    return tuple(sorted(rows, key=lambda m: m.key))
-
-
-# ------------------------------------------------------------------ SQL helpers
-
-
-def _display_name(nsp: str, name: str) -> sql.Composable:
-    """SQL expression rendering an object name like the diff messages do:
-    quote_ident'ed, schema-qualified unless the schema is public."""
-    return sql.SQL(
-        "(CASE WHEN {nsp} = 'public' THEN '' ELSE quote_ident({nsp}) || '.' END || quote_ident({name}))"
-    ).format(nsp=sql.SQL(nsp), name=sql.SQL(name))
-
-
-def _not_extension_member(catalog: str, oid: str) -> sql.Composable:
-    """SQL predicate: the object is not a member of an extension (those are
-    versioned by the extension itself and recorded through pg_extension)."""
-    return sql.SQL(
-        "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {cat}::regclass"
-        " AND d.objid = {oid} AND d.deptype = 'e')"
-    ).format(cat=sql.Literal(catalog), oid=sql.SQL(oid))
-
-
-_IN_SCOPE = sql.SQL("n.nspname = ANY(%(schemas)s)")
-
-
-def _q(template: str, **parts: sql.Composable) -> sql.Composed:
-    """Build a catalog query from a template plus the shared fragments."""
-    return sql.SQL(template).format(in_scope=_IN_SCOPE, **parts)
-
-
-_NAMESPACES_SQL = sql.SQL(
-    "SELECT nspname FROM pg_namespace"
-    " WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY nspname"
-)
-
-_TABLES_SQL = _q(
-    """
-    SELECT {name} AS name,
-           CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
-                          ELSE 'foreign table' END AS kind,
-           CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'permanent' END AS persistence,
-           c.relrowsecurity AS row_security
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p', 'f') AND {in_scope} AND {not_ext}
-    """,
-    name=_display_name("n.nspname", "c.relname"),
-    not_ext=_not_extension_member("pg_class", "c.oid"),
-)
-
-_COLUMNS_SQL = _q(
-    """
-    SELECT {table} AS "table",
-           quote_ident(a.attname) AS name,
-           row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)::int AS "position",
-           format_type(a.atttypid, a.atttypmod) AS "type",
-           CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS "default",
-           a.attnotnull AS not_null,
-           CASE WHEN a.attcollation <> t.typcollation THEN quote_ident(co.collname) END AS "collation",
-           CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END AS "identity",
-           CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS "generated"
-    FROM pg_attribute a
-    JOIN pg_class c ON c.oid = a.attrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_type t ON t.oid = a.atttypid
-    LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-    LEFT JOIN pg_collation co ON co.oid = a.attcollation
-    WHERE a.attnum > 0 AND NOT a.attisdropped
-      AND c.relkind IN ('r', 'p', 'f') AND {in_scope} AND {not_ext}
-    """,
-    table=_display_name("n.nspname", "c.relname"),
-    not_ext=_not_extension_member("pg_class", "c.oid"),
-)
-
-_INDEXES_SQL = _q(
-    """
-    SELECT {index} AS name, {table} AS "table",
-           pg_get_indexdef(i.indexrelid) AS definition,
-           i.indisunique AS "unique", i.indisprimary AS "primary", i.indisvalid AS valid
-    FROM pg_index i
-    JOIN pg_class ic ON ic.oid = i.indexrelid
-    JOIN pg_class tc ON tc.oid = i.indrelid
-    JOIN pg_namespace n ON n.oid = ic.relnamespace
-    WHERE {in_scope} AND {not_ext}
-    """,
-    index=_display_name("n.nspname", "ic.relname"),
-    table=_display_name("n.nspname", "tc.relname"),
-    not_ext=_not_extension_member("pg_class", "tc.oid"),
-)
-
-_CONSTRAINTS_SQL = _q(
-    """
-    SELECT quote_ident(con.conname) AS name, {table} AS "table",
-           CASE con.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique'
-                            WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check'
-                            WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'trigger'
-                            WHEN 'n' THEN 'not null' ELSE con.contype::text END AS "type",
-           pg_get_constraintdef(con.oid) AS definition
-    FROM pg_constraint con
-    JOIN pg_class c ON c.oid = con.conrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE con.conrelid <> 0 AND {in_scope} AND {not_ext}
-    """,
-    table=_display_name("n.nspname", "c.relname"),
-    not_ext=_not_extension_member("pg_class", "c.oid"),
-)
-
-_VIEWS_SQL = _q(
-    """
-    SELECT {name} AS name,
-           CASE c.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END AS kind,
-           pg_get_viewdef(c.oid) AS definition
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('v', 'm') AND {in_scope} AND {not_ext}
-    """,
-    name=_display_name("n.nspname", "c.relname"),
-    not_ext=_not_extension_member("pg_class", "c.oid"),
-)
-
-_SEQUENCES_SQL = _q(
-    """
-    SELECT {name} AS name, format_type(s.seqtypid, NULL) AS "type",
-           s.seqstart AS start, s.seqincrement AS increment,
-           s.seqmin AS min_value, s.seqmax AS max_value,
-           s.seqcache AS cache, s.seqcycle AS cycle,
-           (SELECT {owner} || '.' || quote_ident(a.attname)
-              FROM pg_depend d
-              JOIN pg_class tc ON tc.oid = d.refobjid
-              JOIN pg_namespace tn ON tn.oid = tc.relnamespace
-              JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-               AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
-             LIMIT 1) AS owned_by
-    FROM pg_sequence s
-    JOIN pg_class c ON c.oid = s.seqrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE {in_scope} AND {not_ext}
-    """,
-    name=_display_name("n.nspname", "c.relname"),
-    owner=_display_name("tn.nspname", "tc.relname"),
-    not_ext=_not_extension_member("pg_class", "c.oid"),
-)
-
-_ENUMS_SQL = _q(
-    """
-    SELECT {name} AS name,
-           coalesce(array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
-                    FILTER (WHERE e.enumlabel IS NOT NULL), '{{}}') AS labels
-    FROM pg_type t
-    JOIN pg_namespace n ON n.oid = t.typnamespace
-    LEFT JOIN pg_enum e ON e.enumtypid = t.oid
-    WHERE t.typtype = 'e' AND {in_scope} AND {not_ext}
-    GROUP BY n.nspname, t.typname
-    """,
-    name=_display_name("n.nspname", "t.typname"),
-    not_ext=_not_extension_member("pg_type", "t.oid"),
-)
-
-_DOMAINS_SQL = _q(
-    """
-    SELECT {name} AS name,
-           format_type(t.typbasetype, t.typtypmod) AS base_type,
-           pg_get_expr(t.typdefaultbin, 0) AS "default",
-           t.typnotnull AS not_null,
-           coalesce((SELECT array_agg(quote_ident(con.conname) || ': ' || pg_get_constraintdef(con.oid)
-                                      ORDER BY con.conname)
-                       FROM pg_constraint con WHERE con.contypid = t.oid), '{{}}') AS checks
-    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-    WHERE t.typtype = 'd' AND {in_scope} AND {not_ext}
-    """,
-    name=_display_name("n.nspname", "t.typname"),
-    not_ext=_not_extension_member("pg_type", "t.oid"),
-)
-
-# pg_get_functiondef refuses aggregates, so those are fingerprinted from
-# pg_aggregate with every OID rendered as a name (OIDs change on re-creation).
-_FUNCTIONS_SQL = _q(
-    """
-    SELECT {name} || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS signature,
-           CASE p.prokind WHEN 'f' THEN 'function' WHEN 'p' THEN 'procedure'
-                          WHEN 'w' THEN 'window function' ELSE 'aggregate' END AS kind,
-           pg_get_function_result(p.oid) AS result,
-           md5(CASE WHEN p.prokind = 'a' THEN
-                 (SELECT concat_ws('|', ag.aggkind, ag.aggtransfn::regprocedure::text,
-                                   ag.aggfinalfn::text, ag.aggcombinefn::text,
-                                   format_type(ag.aggtranstype, NULL), ag.agginitval,
-                                   ag.aggsortop::regoperator::text)
-                    FROM pg_aggregate ag WHERE ag.aggfnoid = p.oid)
-               ELSE pg_get_functiondef(p.oid) END) AS definition_md5
-    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-    WHERE {in_scope} AND {not_ext}
-    """,
-    name=_display_name("n.nspname", "p.proname"),
-    not_ext=_not_extension_member("pg_proc", "p.oid"),
-)
-
-_TRIGGERS_SQL = _q(
-    """
-    SELECT quote_ident(tg.tgname) AS name, {table} AS "table",
-           pg_get_triggerdef(tg.oid) AS definition,
-           CASE tg.tgenabled WHEN 'O' THEN 'origin' WHEN 'D' THEN 'disabled'
-                             WHEN 'R' THEN 'replica' ELSE 'always' END AS enabled
-    FROM pg_trigger tg
-    JOIN pg_class c ON c.oid = tg.tgrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT tg.tgisinternal AND {in_scope} AND {not_ext}
-    """,
-    table=_display_name("n.nspname", "c.relname"),
-    not_ext=_not_extension_member("pg_class", "c.oid"),
-)
-
-_EXTENSIONS_SQL = sql.SQL(
-    """
-    SELECT quote_ident(e.extname) AS name, e.extversion AS version, n.nspname AS schema_name
-    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-    """
-)
+def _fetch_kind(conn: psycopg.Connection[Any], kind: ObjectKind, params: dict[str, Any]) -> tuple[Any, ...]:
+    """Run a kind's catalog query (only a scoped one takes the schemas: an unscoped
+    query is sent without parameters, so its ``%`` needs no escaping); sort by key
+    so the snapshot does not depend on catalog order."""
+    args = params if kind.scoped else None
+    if kind.model is None:
+        rows: list[Any] = [r[0] for r in conn.execute(kind.query, args)]
+    else:
+        with conn.cursor(row_factory=class_row(kind.model)) as cur:
+            rows = cur.execute(kind.query, args).fetchall()
+    return tuple(sorted(rows, key=kind.key))
 
 
 # ------------------------------------------------------------ sequence positions
@@ -393,7 +144,7 @@ _EXTENSIONS_SQL = sql.SQL(
 # Every sequence in scope, with what the snapshot role may do with it. A
 # sequence is read outside MVCC (its value is the current one, not the
 # transaction snapshot's), and reading it has no side effect.
-_SEQUENCE_ACCESS_SQL = _q(
+_SEQUENCE_ACCESS_SQL = scoped_query(
     """
     SELECT {name} AS name, n.nspname, c.relname, s.seqincrement AS increment,
            has_sequence_privilege(c.oid, 'SELECT') AS can_select,
@@ -404,8 +155,8 @@ _SEQUENCE_ACCESS_SQL = _q(
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE {in_scope} AND {not_ext}
     """,
-    name=_display_name("n.nspname", "c.relname"),
-    not_ext=_not_extension_member("pg_class", "c.oid"),
+    name=display_name("n.nspname", "c.relname"),
+    not_ext=not_extension_member("pg_class", "c.oid"),
 )
 
 _POSITION_BATCH = 200  # sequences read per UNION ALL query

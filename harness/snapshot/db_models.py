@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, computed_field, field_validator, model_validator
 
 Area = Literal["schema", "data", "migrations"]
 
@@ -47,7 +47,8 @@ class TableInfo(_Frozen):
     name: str
     kind: str  # "table" | "partitioned table" | "foreign table"
     persistence: str  # "permanent" | "unlogged"
-    row_security: bool = False
+    row_security: bool = False  # ENABLE ROW LEVEL SECURITY: with no policy, every row is hidden
+    force_row_security: bool = False  # FORCE ROW LEVEL SECURITY: the owner is filtered too
 
     @property
     def key(self) -> str:
@@ -188,6 +189,24 @@ class TriggerInfo(_Frozen):
         return f"{self.table}.{self.name}"
 
 
+class PolicyInfo(_Frozen):
+    """A row-level-security policy (pg_policy). Its names are unique per table only.
+    The table's own switches (enabled, forced) are TableInfo flags: they matter without
+    any policy too (enabled with none hides every row)."""
+
+    name: str
+    table: str
+    command: str  # "all" | "select" | "insert" | "update" | "delete"
+    permissive: bool = True  # False: AS RESTRICTIVE
+    roles: tuple[str, ...] = ()  # sorted; "public" for PUBLIC
+    using: str | None = None  # USING expression, pg_get_expr
+    with_check: str | None = None  # WITH CHECK expression, pg_get_expr
+
+    @property
+    def key(self) -> str:
+        return f"{self.table}.{self.name}"
+
+
 class ExtensionInfo(_Frozen):
     """An installed extension. Extensions are database-wide, so they are recorded
     whatever ``schemas`` the snapshot was limited to."""
@@ -216,17 +235,17 @@ class SchemaFingerprint(_Frozen):
     domains: tuple[DomainInfo, ...] = ()
     functions: tuple[FunctionInfo, ...] = ()
     triggers: tuple[TriggerInfo, ...] = ()
+    policies: tuple[PolicyInfo, ...] = ()
     extensions: tuple[ExtensionInfo, ...] = ()
 
-    _sort_sections = field_validator(
-        "tables", "columns", "indexes", "constraints", "views", "sequences", "enums", "domains", "functions",
-        "triggers", "extensions",
-    )(_sorted_by_key)
-
-    @field_validator("namespaces")
+    @field_validator("*")
     @classmethod
-    def _sort_namespaces(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(sorted(value))
+    def _sort_kinds(cls, value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+        """Every collection of objects is sorted by key (a new kind needs no line here);
+        ``schemas`` keeps its order, which is the lookup order of tracked tables."""
+        if info.field_name == "schemas":
+            return value
+        return tuple(sorted(value, key=lambda item: item if isinstance(item, str) else item.key))
 
     def canonical_json(self) -> str:
         """Compact, key-sorted JSON: the exact bytes the hash is computed over."""

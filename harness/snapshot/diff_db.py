@@ -15,37 +15,20 @@ table-level line already says it all.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from harness.journal import Difference
 from harness.snapshot.db_models import (
-    Area,
     DatabaseSnapshot,
     MigrationTable,
     SchemaFingerprint,
-    SequenceInfo,
     SequencePosition,
     TableData,
 )
-
-
-class Difference(BaseModel):
-    """One way in which the state after the rollback differs from the baseline."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    area: Area
-    object: str  # e.g. "column users.nickname"
-    message: str  # full sentence, starts with the object
-
-    def __str__(self) -> str:
-        return f"[{self.area}] {self.message}"
-
+from harness.snapshot.kinds import KINDS, ObjectKind, changed_message
+from harness.snapshot.kinds import fmt as _fmt
 
 # ------------------------------------------------------------------ entry point
 
@@ -60,156 +43,22 @@ def diff_database(baseline: DatabaseSnapshot, after: DatabaseSnapshot) -> list[D
     ]
 
 
-# ----------------------------------------------------------------- value render
-
-_MAX_SHOWN = 160  # long definitions are shortened so one difference stays one line
-
-
-def _fmt(value: Any) -> str:
-    """Render a field value for a message: one line, bounded length."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    text = re.sub(r"\s+", " ", str(value)).strip()
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 # ----------------------------------------------------------------------- schema
 
-# Readable names for fields whose attribute name is not how a DBA would say it.
-_FIELD_NAMES: dict[str, str] = {
-    "not_null": "nullability",
-    "definition_md5": "definition",
-    "row_security": "row level security",
-    "min_value": "min value",
-    "max_value": "max value",
-    "owned_by": "owner column",
-    "base_type": "base type",
-    "checks": "check constraints",
-}
-
-# Field-specific value renderings (e.g. nullability reads NULL / NOT NULL).
-_VALUE_FORMATS: dict[str, Callable[[Any], str]] = {
-    "not_null": lambda v: "NOT NULL" if v else "NULL",
-    "definition_md5": lambda v: f"md5 {str(v)[:12]}",
-}
-
-MessageFn = Callable[[str, Any, Any], str]
-
-
-def _changed(obj: str, field_name: str, old: Any, new: Any) -> str:
-    """Default wording: '<object> <field> changed: <old> -> <new>'."""
-    fmt = _VALUE_FORMATS.get(field_name, _fmt)
-    return f"{obj} {_FIELD_NAMES.get(field_name, field_name.replace('_', ' '))} changed: {fmt(old)} -> {fmt(new)}"
-
-
-def _enum_labels_changed(obj: str, old: Any, new: Any) -> str:
-    return f"{obj}: values changed {_fmt(old)} -> {_fmt(new)}"
-
-
-def _index_validity_changed(obj: str, old: Any, new: Any) -> str:
-    if not new:
-        return f"{obj} is invalid (baseline valid; a failed or unfinished concurrent build?)"
-    return f"{obj} is valid (baseline invalid)"
-
-
-@dataclass(frozen=True)
-class _Section:
-    """How to compare one kind of schema object."""
-
-    get: Callable[[SchemaFingerprint], Sequence[Any]]
-    label: Callable[[Any], str]  # "column users.email"
-    parent_table: Callable[[Any], str | None] = lambda _: None
-    ignore: frozenset[str] = frozenset()  # key fields and fields another field already covers
-    messages: dict[str, MessageFn] = field(default_factory=dict)  # field -> wording override
-
-
-def _owner_table(seq: SequenceInfo) -> str | None:
-    return seq.owned_by.rsplit(".", 1)[0] if seq.owned_by else None
-
-
-_SECTIONS: tuple[_Section, ...] = (
-    _Section(
-        get=lambda s: s.tables,
-        label=lambda t: t.kind + " " + t.name,
-        ignore=frozenset({"name", "kind"}),
-    ),
-    _Section(
-        get=lambda s: s.columns,
-        label=lambda c: f"column {c.key}",
-        parent_table=lambda c: c.table,
-        ignore=frozenset({"table", "name"}),
-    ),
-    _Section(
-        get=lambda s: s.indexes,
-        label=lambda i: f"index {i.name}",
-        parent_table=lambda i: i.table,
-        # uniqueness is part of the definition text; reporting it twice is noise
-        ignore=frozenset({"name", "table", "unique"}),
-        messages={"valid": _index_validity_changed},
-    ),
-    _Section(
-        get=lambda s: s.constraints,
-        label=lambda c: f"{c.type} constraint {c.key}",
-        parent_table=lambda c: c.table,
-        ignore=frozenset({"table", "name"}),
-    ),
-    _Section(
-        get=lambda s: s.views,
-        label=lambda v: f"{v.kind} {v.name}",
-        ignore=frozenset({"name"}),
-    ),
-    _Section(
-        get=lambda s: s.sequences,
-        label=lambda q: f"sequence {q.name}",
-        parent_table=_owner_table,
-        ignore=frozenset({"name"}),
-    ),
-    _Section(
-        get=lambda s: s.enums,
-        label=lambda e: f"enum type {e.name}",
-        ignore=frozenset({"name"}),
-        messages={"labels": _enum_labels_changed},
-    ),
-    _Section(
-        get=lambda s: s.domains,
-        label=lambda d: f"domain {d.name}",
-        ignore=frozenset({"name"}),
-    ),
-    _Section(
-        get=lambda s: s.functions,
-        label=lambda f: f"{f.kind} {f.signature}",
-        ignore=frozenset({"signature"}),
-    ),
-    _Section(
-        get=lambda s: s.triggers,
-        label=lambda t: f"trigger {t.key}",
-        parent_table=lambda t: t.table,
-        ignore=frozenset({"table", "name"}),
-    ),
-    _Section(
-        get=lambda s: s.extensions,
-        label=lambda e: f"extension {e.name}",
-        ignore=frozenset({"name"}),
-    ),
-)
 
 def diff_schema(baseline: SchemaFingerprint, after: SchemaFingerprint) -> list[Difference]:
-    """Schema differences; fast path when the fingerprints hash equal."""
+    """Schema differences, kind by kind in the order of ``KINDS``; fast path when
+    the fingerprints hash equal."""
     if baseline.sha256() == after.sha256():
         return []
     out = _diff_scope(baseline, after)
-    out += _diff_namespaces(baseline.namespaces, after.namespaces)
     skip_children = _tables_added_or_removed(baseline, after)
-    for section in _SECTIONS:
-        out += _diff_section(section, section.get(baseline), section.get(after), skip_children)
+    for kind in KINDS:
+        out += _diff_kind(kind, kind.objects(baseline), kind.objects(after), skip_children)
     return out
 
 
@@ -227,58 +76,40 @@ def _diff_scope(baseline: SchemaFingerprint, after: SchemaFingerprint) -> list[D
     ]
 
 
-def _diff_namespaces(baseline: Sequence[str], after: Sequence[str]) -> list[Difference]:
-    out: list[Difference] = []
-    for name in sorted(set(baseline) | set(after)):
-        if name not in after:
-            out.append(Difference(area="schema", object=f"schema {name}", message=f"schema {name} is missing"))
-        elif name not in baseline:
-            out.append(
-                Difference(
-                    area="schema",
-                    object=f"schema {name}",
-                    message=f"schema {name} is still present (added after baseline)",
-                )
-            )
-    return out
-
-
 def _tables_added_or_removed(baseline: SchemaFingerprint, after: SchemaFingerprint) -> frozenset[str]:
     before = {t.name for t in baseline.tables}
     now = {t.name for t in after.tables}
     return frozenset(before ^ now)
 
 
-def _diff_section(
-    section: _Section, baseline: Iterable[Any], after: Iterable[Any], skip_children: frozenset[str]
+def _diff_kind(
+    kind: ObjectKind, baseline: Iterable[Any], after: Iterable[Any], skip_children: frozenset[str]
 ) -> list[Difference]:
-    old = {o.key: o for o in baseline}
-    new = {o.key: o for o in after}
+    old = {kind.key(o): o for o in baseline}
+    new = {kind.key(o): o for o in after}
     out: list[Difference] = []
     for key in sorted(old.keys() | new.keys()):
         o, n = old.get(key), new.get(key)
-        if section.parent_table(o or n) in skip_children:
+        if kind.parent(o or n) in skip_children:
             continue
-        out += _diff_object(section, o, n)
+        out += _diff_object(kind, o, n)
     return out
 
 
-def _diff_object(section: _Section, old: Any | None, new: Any | None) -> list[Difference]:
+def _diff_object(kind: ObjectKind, old: Any | None, new: Any | None) -> list[Difference]:
     """Differences for one object present in at least one snapshot."""
     if new is None:
-        label = section.label(old)
+        label = kind.label(old)
         return [Difference(area="schema", object=label, message=f"{label} is missing")]
-    label = section.label(new)
+    label = kind.label(new)
     if old is None:
         return [Difference(area="schema", object=label, message=f"{label} is still present (added after baseline)")]
     out: list[Difference] = []
-    for name in type(new).model_fields:
-        if name in section.ignore:
-            continue
+    for name in kind.compared_fields(new):
         before, now = getattr(old, name), getattr(new, name)
         if before != now:
-            wording = section.messages.get(name)
-            message = wording(label, before, now) if wording else _changed(label, name, before, now)
+            wording = kind.messages.get(name)
+            message = wording(label, before, now) if wording else changed_message(label, name, before, now)
             out.append(Difference(area="schema", object=label, message=message))
     return out
 
@@ -342,6 +173,9 @@ def diff_data(baseline: Sequence[TableData], after: Sequence[TableData]) -> list
     return out
 
 
+_LOST = "lost"  # the word rows_lost() looks for
+
+
 def _data_message(name: str, old: TableData | None, new: TableData | None) -> str | None:
     """One sentence for a tracked table, or None when it is back to baseline."""
     obj = f"table {name}"
@@ -356,12 +190,23 @@ def _data_message(name: str, old: TableData | None, new: TableData | None) -> st
         return f"{obj} is still present (added after baseline, {_plural(new.row_count or 0, 'row')})"
     before, now = old.row_count or 0, new.row_count or 0
     if now < before:
-        return f"{obj}: {_plural(before - now, 'row')} lost ({before} -> {now})"
+        return f"{obj}: {_plural(before - now, 'row')} {_LOST} ({before} -> {now})"
     if now > before:
         return f"{obj}: {_plural(now - before, 'row')} added ({before} -> {now})"
     if old.checksum != new.checksum:
         return f"{obj}: content changed (same row count {before}, checksum differs){_changed_columns(old, new)}"
     return None
+
+
+def rows_lost(difference: Difference) -> bool:
+    """Whether a difference made by ``diff_data`` says tracked rows are gone: fewer
+    rows than at baseline, or the table missing. Kept next to the wording it reads,
+    so the reports learn it from the diff instead of comparing snapshots again."""
+    obj, message = difference.object, difference.message
+    if difference.area != "data" or not obj.startswith("table "):
+        return False
+    fewer = message.startswith(f"{obj}: ") and f" {_LOST} (" in message
+    return fewer or message.startswith(f"{obj} is missing (baseline had ")
 
 
 def _changed_columns(old: TableData, new: TableData) -> str:

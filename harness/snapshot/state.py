@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
@@ -12,13 +10,16 @@ from harness.health import workload_states
 from harness.journal import Difference
 from harness.snapshot.app import WorkloadState, diff_workloads
 from harness.snapshot.database import snapshot_database
-from harness.snapshot.diff_db import diff_database
+from harness.snapshot.db_models import DatabaseSnapshot
+from harness.snapshot.diff_db import diff_database, diff_migrations, diff_schema
 
 
 class StateSnapshot(BaseModel):
+    """A state snapshot as report.json holds it: workloads, database, registry tags."""
+
     model_config = ConfigDict(frozen=True)
     workloads: list[WorkloadState]
-    database: Any  # harness.snapshot.database.DatabaseSnapshot
+    database: DatabaseSnapshot
     registry: dict[str, str | None] = {}  # "repo:tag" -> digest served
 
 
@@ -34,9 +35,10 @@ def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
 
 
 def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapshot | None = None) -> list[Difference]:
+    """Every way `after` differs from `baseline`: app, database, registry; `bad` only
+    names the bad version's digests in the messages."""
     diffs = diff_workloads(baseline.workloads, after.workloads, bad.workloads if bad else None)
-    for d in diff_database(baseline.database, after.database):
-        diffs.append(Difference(area=str(d.area), object=d.object, message=d.message))
+    diffs += diff_database(baseline.database, after.database)
     for ref, digest in baseline.registry.items():
         now = after.registry.get(ref)
         if now != digest:
@@ -45,3 +47,11 @@ def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapsho
             diffs.append(Difference(area="registry", object=f"tag {ref}",
                                     message=f"registry serves {ref} as {now}{tag}; baseline {digest}"))
     return diffs
+
+
+def schema_differences(baseline: StateSnapshot, after: StateSnapshot) -> list[Difference]:
+    """The schema and migration-version differences only (areas ``schema`` and
+    ``migrations``): what a release changed in the database's structure."""
+    before, now = baseline.database, after.database
+    return [*diff_schema(before.schema_fingerprint, now.schema_fingerprint),
+            *diff_migrations(before.migrations, now.migrations)]

@@ -31,8 +31,8 @@ _TESTCONTAINERS_ENV = {
 for _name, _value in _TESTCONTAINERS_ENV.items():
     os.environ.setdefault(_name, _value)
 
+from harness.journal import Difference
 from harness.snapshot import DatabaseSnapshot, diff_database, snapshot_database
-from harness.snapshot.diff_db import Difference
 
 pytestmark = pytest.mark.e2e
 
@@ -455,3 +455,28 @@ def test_sequence_positions_follow_the_roles_privileges(admin_conninfo: str, con
     finally:
         conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_row_level_security_policy_is_named_and_dropping_it_restores_baseline(app: psycopg.Connection[Any]) -> None:
+    baseline = _snap(app)
+    _run(app, """
+ALTER TABLE users ENABLE ROW LEVEL SECURITY;
+ALTER TABLE users FORCE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON users AS RESTRICTIVE FOR UPDATE TO PUBLIC USING (id > 0) WITH CHECK (discount < 50);
+""")
+    after = _snap(app)
+    (policy,) = after.schema_fingerprint.policies
+    assert (policy.name, policy.table, policy.command, policy.permissive, policy.roles) == (
+        "own_rows", "users", "update", False, ("public",))
+    assert policy.using == "(id > 0)" and policy.with_check is not None and "< 50" in policy.with_check
+    assert _messages(diff_database(baseline, after)) == [
+        "table users row level security changed: false -> true",
+        "table users forced row level security changed: false -> true",
+        "policy users.own_rows is still present (added after baseline)",
+    ]
+    _run(app, """
+DROP POLICY own_rows ON users;
+ALTER TABLE users NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE users DISABLE ROW LEVEL SECURITY;
+""")
+    assert diff_database(baseline, _snap(app)) == []

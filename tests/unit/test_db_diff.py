@@ -8,6 +8,7 @@ from typing import Any
 import pydantic
 import pytest
 
+from harness.journal import Difference
 from harness.snapshot.database import derive_migration_version
 from harness.snapshot.db_models import (
     ColumnInfo,
@@ -18,6 +19,7 @@ from harness.snapshot.db_models import (
     ExtensionInfo,
     FunctionInfo,
     IndexInfo,
+    PolicyInfo,
     MigrationTable,
     SchemaFingerprint,
     SequenceInfo,
@@ -27,7 +29,7 @@ from harness.snapshot.db_models import (
     TriggerInfo,
     ViewInfo,
 )
-from harness.snapshot.diff_db import Difference, diff_database, diff_sequence_positions
+from harness.snapshot.diff_db import diff_data, diff_database, diff_sequence_positions, rows_lost
 
 # ------------------------------------------------------------------ fixtures
 
@@ -512,3 +514,52 @@ def test_order_is_area_then_kind_then_name_and_independent_of_input_order() -> N
     assert shuffled_schema.sha256() == after_schema.sha256()  # the model sorts its collections
     shuffled = snap(shuffled_schema, _migrations("2"), tuple(reversed(_data(orders=(7, "x"), users=(5, "y")))))
     assert [(d.area, d.message) for d in diff_database(snap(), shuffled)] == expected
+
+
+# ------------------------------------------------------------- rows_lost
+
+
+@pytest.mark.parametrize(("old", "new", "lost"), [
+    (TableData(table="t", row_count=5, checksum="a"), TableData(table="t", row_count=2, checksum="b"), True),
+    (TableData(table="t", row_count=5, checksum="a"), TableData(table="t", missing=True), True),
+    (TableData(table="t", row_count=2, checksum="a"), TableData(table="t", row_count=5, checksum="b"), False),
+    (TableData(table="t", row_count=2, checksum="a"), TableData(table="t", row_count=2, checksum="b"), False),
+    (TableData(table="t", missing=True), TableData(table="t", row_count=2, checksum="b"), False),
+])
+def test_rows_lost_reads_the_data_diff(old: TableData, new: TableData, lost: bool) -> None:
+    """The reports ask the diff whether rows are gone; it answers from its own wording."""
+    (d,) = diff_data([old], [new])
+    assert rows_lost(d) is lost
+
+
+def test_rows_lost_only_for_tracked_tables() -> None:
+    assert not rows_lost(Difference(area="schema", object="table t", message="table t is missing"))
+    assert not rows_lost(Difference(area="data", object="sequence s",
+                                    message="sequence s was rewound: next value 1, baseline had handed out up to 5; "
+                                            "new rows can collide with ids already used"))
+
+
+# --------------------------------------------------------- row-level security
+
+
+OWN_ROWS = PolicyInfo(name="own_rows", table="users", command="select", roles=("app",),
+                      using="(id = (current_setting('app.user_id'::text))::bigint)")
+
+
+def test_policies_and_the_tables_rls_switches_are_named() -> None:
+    rls = _schema(policies=(OWN_ROWS,),
+                  tables=replace(BASE.tables, "users", row_security=True, force_row_security=True))
+    assert messages(diff_database(snap(BASE), snap(rls))) == [
+        "table users row level security changed: false -> true",
+        "table users forced row level security changed: false -> true",
+        "policy users.own_rows is still present (added after baseline)",
+    ]
+    looser = _schema(policies=(OWN_ROWS.model_copy(update={"permissive": False, "roles": ("public",),
+                                                           "with_check": "true"}),),
+                     tables=rls.tables)
+    assert messages(diff_database(snap(rls), snap(looser))) == [
+        "policy users.own_rows permissive changed: true -> false",
+        "policy users.own_rows roles changed: [app] -> [public]",
+        "policy users.own_rows WITH CHECK expression changed: none -> true",
+    ]
+    assert messages(diff_database(snap(rls), snap(BASE)))[-1] == "policy users.own_rows is missing"

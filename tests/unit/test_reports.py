@@ -22,17 +22,19 @@ from junitparser import Failure, JUnitXml
 from schema_support import load_validator, schema_errors
 
 from harness.cli import cli
-from harness.journal import Difference, Event, Journal, PhaseRecord, RunbookStepRecord
+from harness.journal import Difference, Event, Finding, Journal, PhaseRecord, RunbookStepRecord
 from harness.redact import MASK, Redactor
 from harness.report import write_json, write_run_reports, write_scenario_reports
 from harness.report.badge import badge_color, render_badge
 from harness.report.common import parse_dt
 from harness.report.history import read_history
-from harness.report.html import render_html, schema_changes
+from harness.report.html import render_html, schema_rows
 from harness.report.json_schema import SHIPPED, json_schema, shipped_text
 from harness.report.recommend import recommendations
 from harness.report.summary import render_summary
 from harness.report.trend import write_trend
+from harness.snapshot.db_models import ColumnInfo, SchemaFingerprint, TableInfo
+from harness.snapshot.diff_db import diff_schema
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "reports"
@@ -60,7 +62,7 @@ def _errors(validator: Draft202012Validator, doc: Any) -> list[str]:
 
 def broken_journal() -> Journal:
     """forgot-migrate-down, made worse: a failing step, a slow recovery above its
-    objective, a hard-coded --to-revision beyond revisionHistoryLimit, lost rows."""
+    objective, a hard-coded --to-revision that preflight found gone, lost rows."""
     j = load("rr3", "forgot-migrate-down").model_copy(deep=True)
     j.expect = "READY"
     j.objectives = {"max_recover_s": 30.0, "max_detect_s": 120.0}
@@ -77,7 +79,12 @@ def broken_journal() -> Journal:
     for t in j.after_rollback["database"]["data"]:
         if t["table"] == "orders":
             t["row_count"] = 2
-    j.differences.append(Difference(area="data", object="table orders", message="table orders: 5 -> 2 rows"))
+    j.differences.append(Difference(area="data", object="table orders", message="table orders: 3 rows lost (5 -> 2)"))
+    j.findings.append(Finding(
+        check="revision-history", severity="failure", file="runbook.md",
+        message="step 1 (line 6) rolls deployment/demo back to revision 5, which does not exist: by then the "
+                "rehearsal has made revisions 1 (good), 2 (bad)",
+        fix="roll back without a revision number (`kubectl rollout undo deployment/demo`)"))
     j.differences.append(Difference(area="objective", object="time to recover",
                                     message="recovery took 95.5s, above the objective max_recover_s=30s"))
     return j
@@ -182,16 +189,23 @@ def test_html_escapes_everything() -> None:
     assert html.escape('echo "<b>bold</b>" && exit 0') in page
 
 
-def test_schema_changes_lists_added_missing_and_changed() -> None:
-    before = {"tables": [{"name": "users"}],
-              "columns": [{"table": "users", "name": "age", "type": "integer", "not_null": False},
-                          {"table": "users", "name": "gone", "type": "text"}]}
-    after = {"tables": [{"name": "users"}, {"name": "audit"}],
-             "columns": [{"table": "users", "name": "age", "type": "bigint", "not_null": False}]}
-    changes = {(kind, obj): change for kind, obj, change, _, _ in schema_changes(before, after)}
-    assert changes[("table", "audit")].startswith("still present")
-    assert changes[("column", "users.gone")] == "missing after rollback"
-    assert "type: integer → bigint" in changes[("column", "users.age")]
+def test_schema_rows_come_from_the_differences() -> None:
+    """The object table names what the diff said, described from the snapshots."""
+    before = SchemaFingerprint(schemas=("public",), tables=(TableInfo(name="users", kind="table", persistence="permanent"),),
+                               columns=(ColumnInfo(table="users", name="age", position=1, type="integer"),
+                                        ColumnInfo(table="users", name="gone", position=2, type="text")))
+    after = SchemaFingerprint(schemas=("public",), tables=(
+        TableInfo(name="audit", kind="table", persistence="permanent"),
+        TableInfo(name="users", kind="table", persistence="permanent")),
+        columns=(ColumnInfo(table="audit", name="id", position=1, type="bigint"),
+                 ColumnInfo(table="users", name="age", position=1, type="bigint")))
+    differences = [d.model_dump() for d in diff_schema(before, after)]
+    rows = {(kind, obj): (change, old, new) for kind, obj, change, old, new in schema_rows(differences, before, after)}
+    assert rows[("table", "audit")] == ("still present (added after baseline)", "–", "kind=table, persistence=permanent")
+    assert rows[("column", "users.gone")] == ("missing after rollback", "text NULL", "–")
+    assert rows[("column", "users.age")] == ("type changed: integer -> bigint", "integer NULL", "bigint NULL")
+    assert ("column", "audit.id") not in rows  # the diff covers a new table's columns with the table's line
+    assert len(rows) == len(differences)
 
 
 def test_error_journal_renders() -> None:
@@ -212,7 +226,9 @@ def test_recommendations_from_what_was_seen() -> None:
     assert "Runbook step 2 failed" in titles
     assert "exited 3" in titles["Runbook step 2 failed"].text
     assert "Recovery was slower than the objective" in titles
-    assert "revisionHistoryLimit 2 is lower than the runbook's --to-revision=5" in titles
+    revision = titles["The revision history does not keep what the runbook rolls back to"]
+    assert "back to revision 5, which does not exist" in revision.text  # preflight's finding, not a second rule
+    assert "The runbook hard-codes --to-revision=5" not in titles  # the finding says more
     assert "The schema was not restored" in titles
     assert "Tracked data was lost" in titles
     assert "Expected READY, got NOT_READY" in titles
