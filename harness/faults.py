@@ -24,6 +24,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import psycopg
+from psycopg import sql
+
 from harness.journal import FaultRecord, Journal, now_iso
 from harness.progress import say
 from harness.providers.database import with_database
@@ -120,8 +123,6 @@ class TerminateDbConnections:
         """Lock the pinned tables in a transaction left open until revert; '' without a pin."""
         if not self.hold_lock_on:
             return ""
-        from psycopg import sql
-
         self._lock_conn = self._connect(self.db_dsn, autocommit=False, connect_timeout=10)  # type: ignore[misc]
         self._lock_conn.execute(f"SET LOCAL lock_timeout = '{self.LOCK_TIMEOUT}'")
         self._spared = [self._lock_conn.info.backend_pid]
@@ -132,8 +133,6 @@ class TerminateDbConnections:
 
     def apply(self) -> str:
         if self._connect is None:
-            import psycopg
-
             self._connect = psycopg.connect
         self._conn = self._connect(self.admin_dsn, autocommit=True, connect_timeout=10)
         pinned = self._hold_locks()
