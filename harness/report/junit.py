@@ -115,7 +115,8 @@ def _details(data: Mapping[str, Any]) -> str:
     lines += _risk_lines(data) + _fault_lines(data)
     errored = [p for p in data.get("phases") or [] if p.get("status") == "error"]
     for p in errored:
-        lines.append(f"phase {p.get('name')} could not run: {str(p.get('detail') or '').splitlines()[:1]}")
+        first = (str(p.get("detail") or "").splitlines() or [""])[0]  # the line, not a list's repr
+        lines.append(f"phase {p.get('name')} could not run: {first}")
     return "\n".join(lines)
 
 
