@@ -153,7 +153,7 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
 
 # A quoted value (kept quoted) or a bare one; the callers say where a bare one ends.
 _QUOTED = r"""(?P<q>["'])(?P<quoted>(?:\\.|(?!(?P=q))[^\\\n])*)(?P=q)"""
-_FALSY = r"(?:true|false|null|none|yes|no|~)(?![^\s,}\]])"
+_FALSY = r"(?:true|false|null|none|yes|no|on|off|~)(?![\w~-])"
 # A scheme must start a word: otherwise every position of a long base64 run would
 # rescan the run up to its end looking for "://" (quadratic).
 _SCHEME = r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://"
@@ -162,7 +162,7 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     # scheme://user:password@host — the password runs to the LAST `@` that is followed by
     # a host (so it may contain `@`, `:`, `/`); `host:5000/repo@sha256:…` is a port, not one.
     re.compile(rf"(?P<keep>{_SCHEME}[^:/\s\"'<>]+:)"
-               r"(?!\d{1,5}(?:/|$))(?P<bare>[^\s\"'<>]+)(?=@[^\s\"'<>@/?#]*(?:[/?#\s\"'<>]|$))"),
+               r"(?!\d{1,5}(?:/|$))(?P<bare>[^\s\"']+)(?=@[^\s\"'<>@/?#]*(?:[/?#\s\"'<>]|$))"),
     # Authorization: Basic <base64 of user:password>
     re.compile(r"(?i)(?P<keep>\bauthorization[ \t]*[:=][ \t]*basic[ \t]+)(?P<bare>[A-Za-z0-9+/=]+)"),
     # Bearer tokens and `token <long value>` (the original rule: 8+ characters).

@@ -253,3 +253,12 @@ def test_no_spelling_of_a_random_secret_survives(secret: str, before: str, after
     fragment = _b64_fragment(secret, len(blob_prefix) % 3)
     assert fragment not in r(f"{before} {blob} {after}")
     assert fragment.translate(str.maketrans("+/", "-_")) not in r(blob.translate(str.maketrans("+/", "-_")))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("`secret: true` variables", "`secret: true` variables"),
+    ("{value: x, secret: off}", "{value: x, secret: off}"),
+    ("`postgresql://u:<password>@127.0.0.1/db`", f"`postgresql://u:{MASK}@127.0.0.1/db`"),
+])
+def test_yaml_booleans_and_placeholders(text: str, expected: str) -> None:
+    assert Redactor()(text) == expected

@@ -15,6 +15,7 @@ import html
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -134,7 +135,7 @@ def junit_schema() -> xmlschema.XMLSchema:
     return xmlschema.XMLSchema(str(XSD))
 
 
-def nasty_journal(text: str) -> dict:
+def nasty_journal(text: str) -> dict[str, Any]:
     """Journal data (as the writers get it) with `text` in every field junit shows."""
     j = Journal.model_validate_json((DATA / "rr3" / "forgot-migrate-down" / "report.json").read_text(encoding="utf-8"))
     j.expect = "READY"
