@@ -81,7 +81,7 @@ _SPECIAL_SPELLINGS: Mapping[str, tuple[str, ...]] = {
 
 def _char_alternatives(ch: str) -> str:
     """A regex matching one character of a secret in any of the escaped spellings."""
-    spellings = [re.escape(ch), "%".join(["", *(_ci_hex(b, 2) for b in _utf8(ch))]),
+    spellings = [re.escape(ch), "".join("%" + _ci_hex(b, 2) for b in _utf8(ch)),
                  _json_unicode(ch), f"&#0*{ord(ch)};", f"&#[xX]0*{_ci_hex(ord(ch), 1)};"]
     if not ch.isalnum():
         spellings.append(r"\\" + re.escape(ch))  # JSON `\"` `\\` `\/`, shell `\$` `\"` `\ `
