@@ -1,9 +1,9 @@
 """Shared helpers of the report writers: redaction of the journal data and a
 few sentences every format words the same way.
 
-Redaction happens on the *data*, before anything is serialised: every string
-(dict keys included) passes every redactor, and so does every sentence a
-writer composes from those strings. Redacting the serialised text instead
+Redaction happens on the *data*, before anything is serialised and before any
+writer shortens a string: every string (dict keys included) passes every
+redactor, and so does every sentence a writer composes from those strings. Redacting the serialised text instead
 would miss secrets that the format escapes (``&`` in HTML, ``"`` in JSON) and
 could corrupt the syntax (``PASSWORD=\\S+`` would swallow a closing quote).
 """
@@ -15,23 +15,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.journal import Journal
-from harness.redact import Redactor
+from harness.redact import Redactor, redact_tail
 
 Redact = Callable[[str], str]
 VERDICTS = ("READY", "NOT_READY", "ERROR")
 
 
 class RedactChain:
-    """Several redactors applied in turn (a run holds one per scenario), always
-    ending with the default patterns (URL passwords, tokens, KEY=secret)."""
+    """Several redactors applied as one (a run holds one per scenario), always
+    including the default patterns (URL passwords, tokens, KEY=secret).
+
+    The secrets of all `Redactor`s are merged into one Redactor, which runs last:
+    so a secret of one scenario that overlaps another's is still masked whole, and
+    each text is scanned once per secret. Other callables run first, in order.
+    """
 
     def __init__(self, redactors: Iterable[Redact] = ()) -> None:
-        self._chain: list[Redact] = [*redactors, Redactor()]
+        given = list(redactors)
+        secrets = [s for r in given if isinstance(r, Redactor) for s in r.secrets]
+        self._chain: list[Redact] = [*(r for r in given if not isinstance(r, Redactor)), Redactor(secrets)]
 
     def __call__(self, text: str) -> str:
         for r in self._chain:
             text = r(text)
         return text
+
+    def tail(self, text: str, limit: int) -> str:
+        """The last `limit` characters of the redacted text (redacted first, then cut)."""
+        return redact_tail(self, text, limit)
 
 
 def as_redact(redactor: Redact | Iterable[Redact] | None) -> RedactChain:

@@ -2,11 +2,16 @@
 
 A scenario fails when its verdict differs from its ``expect``; the failure
 message names the first differences and the failing runbook step (never a
-stack trace). Written with xml.etree, which escapes text and attributes.
+stack trace). Written with xml.etree, which escapes text and attributes but
+passes through characters XML 1.0 forbids; so every text and attribute value is
+cleaned first (ANSI escape sequences and illegal characters removed, see
+`xml_safe`), then redacted again: removing a colour code can join the two
+halves of a secret that the first redaction saw apart.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +29,37 @@ from harness.report.common import (
 )
 
 SUITE = "rollback-rehearsal"
+
+# ANSI escape sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks) and
+# DCS/SOS/PM/APC strings ended by BEL or ST, and two-character ESC codes. An
+# unterminated string loses only its introducer (the last branch), not the text after it.
+# 8-bit C1 forms are not decoded (UTF-8 output does not use them); _NOT_XML drops the C1 byte.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)"
+    r"|\x1b[ -/]*[0-~]"
+)
+# What XML 1.0 forbids (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF)
+# plus what it discourages and CI viewers choke on (DEL and the C1 controls).
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Attributes that carry text from the journal (the others are counts and times).
+_TEXT_ATTRIBUTES = ("name", "classname", "message", "type", "value", "hostname", "timestamp")
+
+
+def xml_safe(text: str) -> str:
+    """`text` without ANSI sequences or characters XML 1.0 cannot carry; line ends as LF."""
+    text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _NOT_XML.sub("", text)
+
+
+def _clean_tree(root: ET.Element, redact: Redact) -> None:
+    """Every text and text attribute of the tree made XML-safe, then redacted."""
+    for el in root.iter():
+        if el.text:
+            el.text = redact(xml_safe(el.text))
+        for key in _TEXT_ATTRIBUTES:
+            if key in el.attrib:
+                el.set(key, redact(xml_safe(el.attrib[key])))
 
 
 def _risk_lines(data: Mapping[str, Any]) -> list[str]:
@@ -79,7 +115,8 @@ def _details(data: Mapping[str, Any]) -> str:
     lines += _risk_lines(data) + _fault_lines(data)
     errored = [p for p in data.get("phases") or [] if p.get("status") == "error"]
     for p in errored:
-        lines.append(f"phase {p.get('name')} could not run: {str(p.get('detail') or '').splitlines()[:1]}")
+        first = (str(p.get("detail") or "").splitlines() or [""])[0]  # the line, not a list's repr
+        lines.append(f"phase {p.get('name')} could not run: {first}")
     return "\n".join(lines)
 
 
@@ -118,6 +155,7 @@ def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, times
         else:
             out = ET.SubElement(case, "system-out")
             out.text = redact(_details(d))
+    _clean_tree(root, redact)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
