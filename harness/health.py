@@ -8,6 +8,7 @@ from typing import Any
 from harness.context import RehearsalContext
 from harness.snapshot.app import WorkloadState, snapshot_workload
 from harness.wait import Wait
+from harness.redact import redact_head
 
 
 def workload_states(ctx: RehearsalContext) -> list[WorkloadState]:
@@ -22,7 +23,7 @@ def smoke_ok(ctx: RehearsalContext) -> tuple[bool, str]:
         return True, "no smoke request"
     path = f"/api/v1/namespaces/{ctx.namespace}/services/{sm.service}:{sm.port}/proxy{sm.path}"
     proc = ctx.kubectl("get", "--raw", path, check=False, timeout=30)
-    return proc.returncode == 0, (proc.stdout or proc.stderr).strip()[:200]
+    return proc.returncode == 0, redact_head(ctx.redactor, (proc.stdout or proc.stderr).strip(), 200)
 
 
 def namespace_events(ctx: RehearsalContext) -> list[dict[str, Any]]:
@@ -37,7 +38,7 @@ def readiness_failures(events: list[dict[str, Any]], pod_names: set[str]) -> lis
 
 def events_text(ctx: RehearsalContext) -> str:
     proc = ctx.kubectl("get", "events", "-n", ctx.namespace, "--sort-by=.lastTimestamp", check=False)
-    return ctx.redactor("\n".join(proc.stdout.splitlines()[-25:]))
+    return "\n".join(ctx.redactor(proc.stdout).splitlines()[-25:])  # redact, then cut
 
 
 def wait_healthy(ctx: RehearsalContext, timeout_s: float, what: str) -> float:

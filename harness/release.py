@@ -10,6 +10,7 @@ import yaml
 
 from harness.context import RehearsalContext
 from harness.progress import say
+from harness.redact import redact_head, redact_tail
 from harness.scenario.models import MigrationPlace, Version
 from harness.wait import Wait
 
@@ -80,8 +81,8 @@ def run_pre_release(ctx: RehearsalContext, version: Version, label: str) -> None
     except subprocess.TimeoutExpired:
         ctx.journal.event("pre_release", f"{label}: timed out after {timeout:.0f}s")
         raise RuntimeError(f"pre_release of the {label} release timed out after {timeout:.0f}s") from None
-    out = ctx.redactor(f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}".strip())
-    ctx.journal.event("pre_release", ctx.redactor(f"{label}: exit {proc.returncode}: {version.pre_release[:200]}")
+    out = redact_tail(ctx.redactor, f"{proc.stdout}{proc.stderr}".strip(), 3000)
+    ctx.journal.event("pre_release", redact_head(ctx.redactor, f"{label}: exit {proc.returncode}: {version.pre_release}", 240)
                       + (f" — {out[-300:]}" if out else ""))
     if proc.returncode != 0:
         raise RuntimeError(f"pre_release of the {label} release failed (exit {proc.returncode}): {out}")
@@ -96,7 +97,8 @@ def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
         proc = subprocess.run(["bash", "-o", "pipefail", "-c", m.up], env=ctx.runbook_env(), capture_output=True,
                               text=True, timeout=ctx.scenario.timeouts.migrate_s, cwd=ctx.scenario.directory)
         if proc.returncode != 0:
-            raise RuntimeError(ctx.redactor(f"migration ({label}) failed on the host: {proc.stdout[-1500:]}{proc.stderr[-1500:]}"))
+            raise RuntimeError("migration ({}) failed on the host: {}".format(
+                label, redact_tail(ctx.redactor, f"{proc.stdout}{proc.stderr}", 3000)))
         return
     name = f"migrate-{label}-{int(time.time()) % 100000}"
     job = {

@@ -15,6 +15,7 @@ from harness.context import RehearsalContext
 from harness.health import wait_healthy
 from harness.journal import Difference, RunbookStepRecord, now_iso
 from harness.progress import say
+from harness.redact import redact_head, redact_tail
 from harness.runbook_commands import Step, StepResult, parse_runbook, run_step
 from harness.snapshot.state import StateSnapshot, diff_states, take_snapshot
 from harness.wait import WaitTimeout
@@ -32,7 +33,7 @@ def step_record(ctx: RehearsalContext, res: StepResult, started_at: str, label: 
     return RunbookStepRecord(
         index=res.step.index, command=ctx.redactor(res.step.command), line=res.step.line, started_at=started_at,
         exit_code=res.exit_code, timed_out=res.timed_out, duration_s=round(res.duration_s, 3),
-        output_tail=ctx.redactor(res.output[-OUTPUT_TAIL:]),
+        output_tail=redact_tail(ctx.redactor, res.output, OUTPUT_TAIL),  # redact, then cut
     )
 
 
@@ -74,8 +75,9 @@ def run_runbook_section(ctx: RehearsalContext, records: list[RunbookStepRecord],
     return SectionRun(steps, results)
 
 
-def last_output_line(res: StepResult) -> str:
-    return (res.output.strip().splitlines() or [""])[-1]
+def last_output_line(ctx: RehearsalContext, res: StepResult, limit: int = 200) -> str:
+    """The step's last output line, redacted before it is cut (a cut secret would escape its mask)."""
+    return redact_head(ctx.redactor, (res.output.strip().splitlines() or [""])[-1], limit)
 
 
 # ── verify against the baseline ──────────────────────────────────────────────

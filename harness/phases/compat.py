@@ -36,6 +36,7 @@ from harness.progress import say
 from harness.scenario.models import Workload
 from harness.snapshot.state import schema_differences, take_snapshot
 from harness.wait import Wait, WaitTimeout
+from harness.redact import redact_head
 
 LABEL = "rollback-rehearsal/compat-check"
 FAILURES = 3  # readiness probe failures that count as "does not run" (a slow start fails once or twice)
@@ -126,7 +127,7 @@ def _smoke_through_pod(ctx: RehearsalContext, pod: dict[str, Any]) -> tuple[bool
     port = pod_port(svc, pod, sm.port)
     path = f"/api/v1/namespaces/{ctx.namespace}/pods/{pod['metadata']['name']}:{port}/proxy{sm.path}"
     proc = ctx.kubectl("get", "--raw", path, check=False, timeout=30)
-    return proc.returncode == 0, (proc.stdout or proc.stderr).strip()[:200]
+    return proc.returncode == 0, redact_head(ctx.redactor, (proc.stdout or proc.stderr).strip(), 200)
 
 
 def _evidence(ctx: RehearsalContext, workload: Workload) -> str:

@@ -19,6 +19,7 @@ from harness.phases import OnFailure, Phase
 from harness.scenario.models import FailureMode
 from harness.snapshot.state import take_snapshot
 from harness.wait import Wait, WaitTimeout
+from harness.redact import redact_head
 
 Seen = tuple[bool, str]  # (the failure shows, what was seen)
 
@@ -92,7 +93,7 @@ class DetectPhase(Phase):
             ctx.journal.differences.append(Difference(
                 area="detect", object=f"failure mode {f.mode.value}",
                 message=(f"the bad version did not fail as described ({f.mode.value}) within {f.within_s:.0f}s; "
-                         f"last state: {exc.last[:200]}")))
+                         f"last state: {redact_head(ctx.redactor, exc.last, 200)}")))
             raise
         assert ctx.bad_deployed_at is not None
         ctx.journal.time_to_detect_s = round(time.monotonic() - ctx.bad_deployed_at, 2)

@@ -3,6 +3,7 @@ cluster and Postgres, the database secret, and the registry wiring."""
 
 from __future__ import annotations
 
+import os
 import yaml
 
 from harness.context import RehearsalContext
@@ -27,8 +28,11 @@ class ProvisionPhase(Phase):
         # Registered after the database, so it runs before: the app's pods stop
         # (and disconnect) before the database is dropped.
         ctx.cleanup.callback(_delete_namespace, ctx)
-        # The role's password is a secret: mask it everywhere from now on.
-        ctx.redactor = ctx.redactor.with_secrets([ctx.db.password, *s.secret_values])
+        # Secrets from now on, everywhere: the role's password, the scenario's secret variables, the
+        # values the runbook gets from the caller's environment (pass_env: how a team hands it a real
+        # credential) and the admin DSN's password (a runbook step may print it).
+        ctx.redactor = (ctx.redactor.with_secrets([ctx.db.password, *s.secret_values])
+                        .with_env(s.pass_env, os.environ).with_dsns([ctx.infra.database.admin_dsn]))
         secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": DB_SECRET, "namespace": ctx.namespace},
                   "stringData": {"DATABASE_URL": ctx.db.cluster_dsn}}
         ctx.kubectl("apply", "-f", "-", input=yaml.safe_dump(secret))

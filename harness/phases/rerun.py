@@ -89,7 +89,7 @@ def _failed_step(ctx: RehearsalContext, bad: StepResult | None) -> str:
         return ""
     why = "timed out" if bad.timed_out else f"exit code {bad.exit_code}"
     return ctx.redactor(f"step {bad.step.index} (line {bad.step.line}) `{bad.step.command}` failed: {why}: "
-                        f"{last_output_line(bad)[:200]}")
+                        f"{last_output_line(ctx, bad)}")
 
 
 def _detail(j: Journal, run: SectionRun, new: int, failed: str) -> str:

@@ -41,7 +41,7 @@ def drift(ctx: RehearsalContext, res: StepResult) -> Difference:
     return Difference(
         area="runbook", object=f"runbook step {step.index}",
         message=ctx.redactor(f"runbook drift: step {step.index} (line {step.line}) `{step.command}` "
-                             f"failed: {_why(ctx, res)}: {last_output_line(res)[:200]}"))
+                             f"failed: {_why(ctx, res)}: {last_output_line(ctx, res)}"))
 
 
 class RunbookDrift(RuntimeError):

@@ -80,7 +80,7 @@ def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
     return SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "d", doc)), kubectl=kubectl,
                            journal=Journal(scenario="d", expect="READY"), namespace="rr-d", cleanup=ExitStack(),
                            pods_before_bad={"demo-good"}, bad_deployed_at=time.monotonic() - 2,
-                           after_bad_deploy=None)
+                           after_bad_deploy=None, redactor=str)
 
 
 def test_checks_read_only_the_bad_releases_pods(ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
