@@ -266,6 +266,15 @@ def discover(paths: list[Path]) -> list[Path]:
     return _discover(paths)[0]
 
 
+def scenario_name(file: Path) -> str | None:
+    """The name a scenario file gives its scenario (or its directory's, the default); None if it cannot be read."""
+    doc, _ = _read(file)
+    if doc is None:
+        return None
+    name = _with_defaults(doc, _resolved(file.parent))["name"]
+    return name if isinstance(name, str) else None
+
+
 def duplicate_names(named: list[tuple[str, Path]]) -> list[Problem]:
     """The one rule for scenario names within a run (validate, run, pytest): each is used once.
     `named` holds (name, scenario file); each file of a shared name gets a problem."""
@@ -277,7 +286,7 @@ def duplicate_names(named: list[tuple[str, Path]]) -> list[Problem]:
             for name, dup in sorted(files.items()) if len(dup) > 1 for file in dup]
 
 
-def _load_guarded(directory: Path) -> Scenario | list[Problem]:
+def load_or_problems(directory: Path) -> Scenario | list[Problem]:
     """One scenario, or its problems. The last resort turns a harness bug into a problem too, so one
     scenario can never hide the others' problems behind a traceback."""
     try:
@@ -294,7 +303,7 @@ def load_all(paths: list[Path]) -> list[Scenario]:
     dirs, problems = _discover(paths)
     scenarios: list[Scenario] = []
     for d in dirs:
-        loaded = _load_guarded(d)
+        loaded = load_or_problems(d)
         if isinstance(loaded, list):
             problems.extend(loaded)
         else:
