@@ -34,6 +34,19 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
 
+class _ScenarioPath(click.ParamType):
+    """A path argument taken as written: the loader reports every way it can be wrong (click.Path's own
+    stat() raises on a NUL byte before any of that)."""
+
+    name = "path"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        return value if isinstance(value, Path) else Path(str(value))
+
+
+SCENARIO_PATHS = _ScenarioPath()
+
+
 def _print_problems(problems: list[Problem]) -> None:
     """Every problem, then exit 2. Markup off: messages quote user text ([brackets], regexes, file names)."""
     console.print(f"[red]scenario errors ({len(problems)}):[/red]")
@@ -56,7 +69,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=SCENARIO_PATHS)
 def validate(paths: tuple[Path, ...]) -> None:
     """Check scenario files; report every problem at once."""
     scenarios = _load(paths)
@@ -65,7 +78,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 
 @cli.command(name="list")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=SCENARIO_PATHS)
 def list_(paths: tuple[Path, ...]) -> None:
     """List scenarios with their expected verdicts."""
     table = Table("scenario", "expect", "failure", "description")
@@ -89,7 +102,7 @@ def _checked(scenario: Scenario, run_checks: Callable[[Scenario], list[Finding]]
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=SCENARIO_PATHS)
 def check(paths: tuple[Path, ...]) -> None:
     """Preflight: find rollback hazards in migrations, manifests and runbooks, without a cluster.
 

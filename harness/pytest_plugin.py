@@ -182,7 +182,7 @@ class ScenarioFile(pytest.File):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ScenarioError):  # the problems, not a traceback through the loader
             return f"invalid scenario ({len(excinfo.value.problems)} problems):\n{excinfo.value}"
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)  # Collector.repr_failure takes no style
 
 
 class ScenarioItem(pytest.Item):

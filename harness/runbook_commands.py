@@ -130,20 +130,38 @@ def _closing_fence(line: str, markup: str) -> bool:
     return re.fullmatch(r"[ \t>]*" + re.escape(markup[0]) + "{" + str(len(markup)) + r",}[ \t]*", line) is not None
 
 
+def _opening_fence(line: str, markup: str) -> bool:
+    """Whether `line` opens a fence with an info string (```sh) that `markup` would also close: inside a block it
+    means the block was never closed and has swallowed the next one's opening line."""
+    return re.fullmatch(r"[ \t>]*" + re.escape(markup[0]) + "{" + str(len(markup)) + r",}[ \t]*[^\s`~].*", line) is not None
+
+
+def _unclosed(tok: Token, lines: list[str]) -> int | None:
+    """The 1-based line where an unclosed fence opens, or None when it is closed where its author meant."""
+    start, end = tok.map  # type: ignore[misc]
+    last = lines[end - 1] if end - 1 < len(lines) else ""
+    if end - start < 2 or not _closing_fence(last, tok.markup):
+        return start + 1
+    if any(_opening_fence(line, tok.markup) for line in lines[start + 1:end - 1]):
+        return start + 1
+    return None
+
+
 def _tokens(markdown: str) -> list[Token]:
     """Parsed runbook; RunbookError for an unclosed fence or too many shell blocks.
 
-    CommonMark lets an unclosed fence run to the end of its container, so the
-    next sections' commands would silently join the section that opened it.
+    CommonMark lets an unclosed fence run to the end of its container (or to
+    the next block's closing fence), so the next sections' commands would
+    silently join the section that opened it.
     """
     tokens = MarkdownIt("commonmark").parse(markdown)
     lines = markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # markdown-it's own line numbering
     fences = [t for t in tokens if t.type == "fence" and t.map]
     for tok in fences:
-        start, end = tok.map  # type: ignore[misc]
-        if end - start < 2 or not _closing_fence(lines[end - 1] if end - 1 < len(lines) else "", tok.markup):
-            raise RunbookError(f"line {start + 1}: the code fence {tok.markup}{tok.info.strip()} opened here is never "
-                               "closed, so everything after it would be read as its content",
+        line = _unclosed(tok, lines)
+        if line is not None:
+            raise RunbookError(f"line {line}: the code fence {tok.markup}{tok.info.strip()} opened here is never "
+                               "closed, so what follows it would be read as its content",
                                f"close the block with a line {tok.markup} where its commands end")
     if len(fences) > MAX_SHELL_BLOCKS:
         raise RunbookError(f"the runbook has {len(fences):,} code blocks, more than the limit of {MAX_SHELL_BLOCKS:,}",

@@ -227,34 +227,47 @@ def load_scenario(path: Path) -> Scenario:
     return scenario
 
 
-def _discover_one(p: Path) -> list[Path]:
-    """Scenario directories at or one level under `p`; ReadError when `p` itself cannot be used."""
-    kind = kind_of(p)
-    if kind == "missing":  # a typo on the command line must not pass as "nothing to check"
-        raise ReadError(f"{p} does not exist")
-    if p.name == SCENARIO_FILE:
-        return [p.parent]
-    if kind != "dir":
-        return []  # other files (a shell glob's README.md) are not scenarios
-    if kind_of(p / SCENARIO_FILE) != "missing":
-        return [p]
+def _scenario_dir(p: Path) -> bool:
+    """Whether p holds a scenario file (ReadError when that cannot be told: a loop, an over-long name)."""
+    return kind_of(p / SCENARIO_FILE) != "missing"
+
+
+def _discover_one(p: Path) -> tuple[list[Path], list[Problem]]:
+    """Scenario directories at or one level under `p`, and a problem for each that cannot be looked at."""
+    fix = "point at a scenario directory or a directory of them"
     try:
-        return sorted(f.parent for f in p.glob(f"*/{SCENARIO_FILE}"))
-    except OSError as exc:
-        raise ReadError(f"{p} {os_error_words(exc)}") from None
+        kind = kind_of(p)
+        if kind == "missing":  # a typo on the command line must not pass as "nothing to check"
+            raise ReadError(f"{p} does not exist")
+        if p.name == SCENARIO_FILE:
+            return [p.parent], []
+        if kind != "dir":
+            return [], []  # other files (a shell glob's README.md) are not scenarios
+        if _scenario_dir(p):
+            return [p], []
+        children = sorted(c for c in p.iterdir() if kind_of_quietly(c) in ("dir", "other"))  # other: loops too
+    except (ReadError, OSError) as exc:
+        msg = str(exc) if isinstance(exc, ReadError) else f"{p} {os_error_words(exc)}"
+        return [], [Problem(p, "(path)", msg, fix)]
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for child in children:
+        try:
+            if _scenario_dir(child):
+                found.append(child)
+        except ReadError as exc:  # e.g. scenario.yaml is a symlink loop: say so instead of skipping it
+            problems.append(Problem(child / SCENARIO_FILE, "(path)", str(exc), fix))
+    return found, problems
 
 
 def _discover(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
-    """Scenario directories, and a problem for each given path that holds none or cannot be read."""
+    """Scenario directories, and a problem for each given path that cannot be read."""
     found: list[Path] = []
     problems: list[Problem] = []
     for p in map(Path, paths):
-        try:
-            dirs = _discover_one(p)
-        except ReadError as exc:
-            problems.append(Problem(p, "(path)", str(exc), "point at a scenario directory or a directory of them"))
-            continue
+        dirs, bad = _discover_one(p)
         found.extend(dirs)
+        problems.extend(bad)
     if not found and not problems:
         problems.append(Problem(Path(" ".join(map(str, paths))), "(path)", "no scenario.yaml found",
                                 "point at a scenario directory or a directory of them"))
