@@ -71,7 +71,7 @@ def _read(file: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
         text = read_text(file, MAX_SCENARIO_BYTES)
     except ReadError as exc:
         return None, [Problem(file, "(file)", str(exc),
-                              "make it a UTF-8 text file of at most 1 MB (see docs/scenario-format.md#limits)")]
+                              f"make it a UTF-8 text file of at most {MAX_SCENARIO_BYTES // 1000} KB (see docs/scenario-format.md#limits)")]
     try:
         doc = load_yaml(text, "scenario.yaml")
     except ReadError as exc:

@@ -121,7 +121,7 @@ def _deep(levels: int) -> list[Any]:
 
 DEEP_FLOW = "app: " + "[" * 5000 + "]" * 5000 + "\n"
 DEEP_BLOCK = "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "x: 1\n"
-MANY_BLOCKS = "# demo\n\n## Rollback\n\n" + "```sh\ntrue\n```\n" * (MAX_SHELL_BLOCKS + 1)
+MANY_BLOCKS = "# demo\n\n## Rollback\n\n```sh\ntrue\n```\n" + "~~~\n~~~\n" * MAX_SHELL_BLOCKS  # within the size limit
 KUSTOMIZE = both(mkdir("k"), put("k/kustomization.yaml", b"resources: [app.yaml]\n# " + LATIN1),
                  put("k/app.yaml", "kind: List\n"), doc(app={"manifests": "k", "workloads": [{"deployment": "demo"}]}))
 MIGRATIONS = {"up": "migrate up", "files": "migrations"}
@@ -185,7 +185,7 @@ CASES: list[Case] = [
          put("runbook.md", "# R\n\n## Deploy\n\n```sh\nkubectl apply -f x\n\n## Rollback\n\n```sh\nundo\n```\n"),
          ("runbook.file", "line 5: the code fence ```sh opened here is never closed")),
     case("unclosed-tilde-fence", put("runbook.md", "# R\n## Rollback\n~~~bash\nundo\n```\n"), ("runbook.file", "line 3")),
-    case("too-many-blocks", put("runbook.md", MANY_BLOCKS), ("runbook.file", "more than the limit")),
+    case("too-many-blocks", put("runbook.md", MANY_BLOCKS), ("runbook.file", "code blocks, more than the limit")),
     case("runbook-missing-section", put("runbook.md", "# R\n## Deploy\n```sh\nx\n```\n"),
          ("runbook.section", "no section 'Rollback'")),
     # size limits
