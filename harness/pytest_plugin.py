@@ -148,7 +148,10 @@ def _scenario_files(config: pytest.Config) -> dict[Path, str]:
         skip: list[str] = config.getini("norecursedirs")
         names: dict[Path, str] = {}
         for arg in config.args:
-            root = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+            try:
+                root = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13); pytest reports the arg
+                continue
             files = [root] if root.name == SCENARIO_FILE else _walk_scenario_files(root, skip)
             names.update((f, n) for f in files if (n := scenario_name(f)) is not None)
         config.stash[_NAMES_KEY] = names

@@ -375,5 +375,9 @@ class Scenario(Model):
         return [v.value for v in self.variables.values() if v.secret and v.value]
 
     def path(self, p: Path) -> Path:
-        """Resolve a path written in the scenario file."""
-        return (self.directory / p).resolve()
+        """Resolve a path written in the scenario file (as written when it cannot be resolved: a symlink loop
+        raises RuntimeError before Python 3.13; the reader of the path then reports it)."""
+        try:
+            return (self.directory / p).resolve()
+        except (OSError, RuntimeError):
+            return self.directory / p

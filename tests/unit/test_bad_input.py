@@ -19,9 +19,10 @@ import yaml
 from click.testing import CliRunner
 
 from harness.cli import cli
+from harness.preflight import INPUTS, run_checks
 from harness.scenario import ScenarioError, load_all, load_scenario
-from harness.scenario.reading import MAX_SCENARIO_BYTES, MAX_TEXT_FILE_BYTES
 from harness.runbook_commands import MAX_RUNBOOK_BYTES, MAX_SHELL_BLOCKS
+from harness.scenario.reading import MAX_SCENARIO_BYTES, MAX_TEXT_FILE_BYTES
 
 pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[2]
@@ -326,3 +327,21 @@ def test_symlinks_really_loop(corpus: Path) -> None:
     """The loop cases are what they claim (guards against a platform quietly making them plain files)."""
     with pytest.raises(OSError):
         os.stat(corpus / "loop-runbook" / "runbook.md")
+
+
+def test_preflight_turns_files_unreadable_after_validation_into_inputs_findings(tmp_path: Path) -> None:
+    """check reads manifests, migrations and the runbook again: a file that went bad meanwhile (or one
+    validation does not read) is an `inputs` warning, never a crash."""
+    d = _write_case(tmp_path, Case("ok", both(mkdir("migrations"), put("migrations/0001_a.up.sql", "select 1;"),
+                                              put("migrations/0001_a.down.sql", "select 1;"),
+                                              doc(migrations=MIGRATIONS)), ()))
+    scenario = load_scenario(d)
+    (d / "app.yaml").write_bytes(b"kind: List # " + LATIN1)
+    (d / "migrations" / "0001_a.up.sql").write_bytes(LATIN1)
+    (d / "runbook.md").unlink()
+    (d / "runbook.md").symlink_to("runbook.md")
+    findings = run_checks(scenario)
+    inputs = sorted(f.message.split(":")[0] for f in findings if f.check == INPUTS)
+    assert inputs == ["cannot read the manifests, manifest checks skipped",
+                      "cannot read the migration, its checks skipped",
+                      "cannot read the runbook, runbook checks skipped"], findings
