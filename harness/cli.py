@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.table import Table
@@ -47,7 +47,7 @@ class _ScenarioPath(click.ParamType):
 SCENARIO_PATHS = _ScenarioPath()
 
 
-def _print_problems(problems: list[Problem]) -> None:
+def _print_problems(problems: list[Problem]) -> NoReturn:
     """Every problem, then exit 2. Markup off: messages quote user text ([brackets], regexes, file names)."""
     console.print(f"[red]scenario errors ({len(problems)}):[/red]")
     for p in problems:
@@ -60,7 +60,6 @@ def _load(paths: tuple[Path, ...]) -> list[Scenario]:
         return load_all(list(paths) or [Path("scenarios")])
     except ScenarioError as exc:
         _print_problems(exc.problems)
-        raise  # unreachable: _print_problems exits
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

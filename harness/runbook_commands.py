@@ -40,6 +40,10 @@ class RunbookError(Exception):
         self.fix = fix
 
 
+class SectionNotFound(RunbookError):
+    """The runbook has no heading of the requested section (the runbook itself reads)."""
+
+
 def read_runbook(path: Path) -> str:
     """The runbook's text; RunbookError (not OSError/UnicodeError) when it is too big, not a file or not UTF-8."""
     try:
@@ -128,15 +132,20 @@ def split_commands(block: str, first_line: int, prompted: bool = False) -> list[
     return out
 
 
+def _fence_run(markup: str) -> str:
+    """Regex of a line's start up to a run of the fence's character at least as long as `markup`."""
+    return r"[ \t>]*" + re.escape(markup[0]) + "{" + str(len(markup)) + ",}"
+
+
 def _closing_fence(line: str, markup: str) -> bool:
     """Whether `line` closes a fence opened with `markup` (container prefixes such as `>` and indentation allowed)."""
-    return re.fullmatch(r"[ \t>]*" + re.escape(markup[0]) + "{" + str(len(markup)) + r",}[ \t]*", line) is not None
+    return re.fullmatch(_fence_run(markup) + r"[ \t]*", line) is not None
 
 
 def _opening_fence(line: str, markup: str) -> bool:
     """Whether `line` opens a fence with an info string (```sh) that `markup` would also close: inside a block it
     means the block was never closed and has swallowed the next one's opening line."""
-    return re.fullmatch(r"[ \t>]*" + re.escape(markup[0]) + "{" + str(len(markup)) + r",}[ \t]*[^\s`~].*", line) is not None
+    return re.fullmatch(_fence_run(markup) + r"[ \t]*[^\s`~].*", line) is not None
 
 
 def _unclosed(tok: Token, lines: list[str]) -> int | None:
@@ -193,7 +202,7 @@ def parse_runbook(markdown: str, section: str) -> list[Step]:
     match = [h for h in heads if h[2].lower() == section.strip().lower()]
     if not match:
         names = ", ".join(f"'{h[2]}'" for h in heads) or "none"
-        raise RunbookError(f"runbook has no section '{section}' (headings: {names})")
+        raise SectionNotFound(f"runbook has no section '{section}' (headings: {names})")
     start, level, _ = match[0]
     end = next((i for i, lvl, _ in heads if i > start and lvl <= level), len(tokens))
     return _shell_steps(tokens[start:end])

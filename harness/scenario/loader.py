@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.runbook_commands import RunbookError, parse_runbook, read_runbook
+from harness.runbook_commands import RunbookError, SectionNotFound, parse_runbook, read_runbook
 from harness.scenario.models import Runbook, Scenario
 from harness.scenario.reading import (
     MAX_SCENARIO_BYTES,
     ReadError,
     kind_of,
+    kind_of_quietly,
     load_yaml,
     os_error_words,
     path_problem,
@@ -70,8 +71,8 @@ def _read(file: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
     try:
         text = read_text(file, MAX_SCENARIO_BYTES)
     except ReadError as exc:
-        return None, [Problem(file, "(file)", str(exc),
-                              f"make it a UTF-8 text file of at most {MAX_SCENARIO_BYTES // 1000} KB (see docs/scenario-format.md#limits)")]
+        return None, [Problem(file, "(file)", str(exc), f"make it a UTF-8 text file of at most "
+                              f"{MAX_SCENARIO_BYTES // 1000} KB (see docs/scenario-format.md#limits)")]
     try:
         doc = load_yaml(text, "scenario.yaml")
     except ReadError as exc:
@@ -135,9 +136,9 @@ def _check_path(file: Path, directory: Path, field: str, want: str, what: str, r
         kind = kind_of(path)
         if kind == "missing":
             return [Problem(file, field, f"{what} {rel} does not exist (resolved to {_resolved(path)})", fix)]
-        if want != "any" and kind != want or kind == "other":
-            return [Problem(file, field, f"{what} {rel} is {_KIND_WORDS[kind]}, not {_KIND_WORDS[want]}"
-                            if want != "any" else f"{what} {rel} is {_KIND_WORDS[kind]}", fix)]
+        if kind not in ({"file", "dir"} if want == "any" else {want}):
+            wanted = "" if want == "any" else f", not {_KIND_WORDS[want]}"
+            return [Problem(file, field, f"{what} {rel} is {_KIND_WORDS[kind]}{wanted}", fix)]
         texts = _texts_to_read(field, path, kind)
     except (ReadError, OSError) as exc:
         msg = str(exc) if isinstance(exc, ReadError) else f"{path} {os_error_words(exc)}"
@@ -147,7 +148,8 @@ def _check_path(file: Path, directory: Path, field: str, want: str, what: str, r
         try:
             read_text(text_file)
         except ReadError as exc:
-            problems.append(Problem(file, field, str(exc), "save it as UTF-8 text (see docs/scenario-format.md#limits)"))
+            problems.append(Problem(file, field, str(exc),
+                                    "save it as UTF-8 text (see docs/scenario-format.md#limits)"))
     return problems
 
 
@@ -169,9 +171,11 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
         return []  # reported by the path check
     try:
         steps = parse_runbook(read_runbook(runbook), section)
-    except RunbookError as exc:
-        field = "runbook.section" if "no section" in str(exc) else "runbook.file"
-        return [Problem(file, field, str(exc), exc.fix or f"use one of the headings of {runbook.name} or add the section")]
+    except SectionNotFound as exc:
+        return [Problem(file, "runbook.section", str(exc),
+                        f"use one of the headings of {runbook.name} or add the section")]
+    except RunbookError as exc:  # the file itself: encoding, size, unclosed fences, too many blocks
+        return [Problem(file, "runbook.file", str(exc), exc.fix)]
     if not steps:
         return [Problem(file, "runbook.section", f"section '{section}' of {runbook.name} has no shell code blocks",
                         "add ```sh blocks with the rollback commands to that section")]
@@ -185,13 +189,6 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
                                     f"step {at} never starts, so the fault would never apply",
                                     f"use a step number from 1 to {len(steps)}"))
     return problems
-
-
-def kind_of_quietly(path: Path) -> str:
-    try:
-        return kind_of(path)
-    except ReadError:
-        return "other"
 
 
 def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:

@@ -72,6 +72,14 @@ def kind_of(path: Path) -> str:
     return "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "other"
 
 
+def kind_of_quietly(path: Path) -> str:
+    """kind_of, with "other" for a path that cannot even be looked at (its reader reports why)."""
+    try:
+        return kind_of(path)
+    except ReadError:
+        return "other"
+
+
 def read_text(path: Path, limit: int = MAX_TEXT_FILE_BYTES) -> str:
     """A regular file's UTF-8 text; ReadError when it is missing, not a file, too big or not UTF-8."""
     kind = kind_of(path)
