@@ -1,11 +1,15 @@
 """`rehearse`: run, validate, check and list rollback rehearsals.
 
-`rehearse check` exits 0 when no preflight finding is a failure, 1 otherwise,
-2 for scenario errors.
+`rehearse check` exits 0 when no preflight finding is a failure, 1 when one
+is, 2 when a scenario could not be read or a check could not finish (never 1:
+"could not check" must not look like "found a hazard").
 
 Exit codes: 0 every verdict READY (or, with --against-expect, every verdict
 equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors;
 3 the infrastructure (cluster, Postgres) could not be provided.
+
+Everything taken from scenarios, runbooks and commands is printed as plain
+text (rich markup off, Text cells in tables): `[/x]` in a description is text.
 """
 
 from __future__ import annotations
@@ -13,32 +17,54 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from harness.options import click_options, session_options
 from harness.journal import Journal
 from harness.judge import expectation_problems
 from harness.progress import console
-from harness.scenario import ScenarioError, discover, load_all
-from harness.scenario.models import Scenario
+from harness.scenario import Problem, Scenario, ScenarioError, discover, load_all
+from harness.scenario.loader import SCENARIO_FILE
 
 if TYPE_CHECKING:  # annotations only: importing the report writers would slow `validate` down
+    from collections.abc import Callable
+
+    from harness.journal import Finding
     from harness.report import RunReports
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
+
+
+class _ScenarioPath(click.ParamType):
+    """A path argument taken as written: the loader reports every way it can be wrong (click.Path's own
+    stat() raises on a NUL byte before any of that)."""
+
+    name = "path"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        return value if isinstance(value, Path) else Path(str(value))
+
+
+SCENARIO_PATHS = _ScenarioPath()
+
+
+def _print_problems(problems: list[Problem]) -> NoReturn:
+    """Every problem, then exit 2. Markup off: messages quote user text ([brackets], regexes, file names)."""
+    console.print(f"[red]scenario errors ({len(problems)}):[/red]")
+    for p in problems:
+        console.print(f"  {p.file}: {p.field}: {p.message}\n    fix: {p.fix}", markup=False, highlight=False)
+    sys.exit(EXIT_USAGE)
 
 
 def _load(paths: tuple[Path, ...]) -> list[Scenario]:
     try:
         return load_all(list(paths) or [Path("scenarios")])
     except ScenarioError as exc:
-        console.print(f"[red]scenario errors ({len(exc.problems)}):[/red]")
-        for p in exc.problems:  # markup off: messages contain [brackets] and regexes
-            console.print(f"  {p.file}: {p.field}: {p.message}\n    fix: {p.fix}", markup=False, highlight=False)
-        sys.exit(EXIT_USAGE)
+        _print_problems(exc.problems)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,47 +73,68 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=SCENARIO_PATHS)
 def validate(paths: tuple[Path, ...]) -> None:
     """Check scenario files; report every problem at once."""
     scenarios = _load(paths)
     for s in scenarios:
-        console.print(f"[green]ok[/green] {s.name} ({s.directory})")
+        console.print(Text.assemble(("ok", "green"), f" {s.name} ({s.directory})"))
 
 
 @cli.command(name="list")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=SCENARIO_PATHS)
 def list_(paths: tuple[Path, ...]) -> None:
     """List scenarios with their expected verdicts."""
     table = Table("scenario", "expect", "failure", "description")
-    for s in _load(paths):
-        table.add_row(s.name, s.expect.value, s.failure.mode.value, s.description.strip()[:80])
+    for s in _load(paths):  # Text cells: a description is the user's text, not markup
+        table.add_row(Text(s.name), s.expect.value, s.failure.mode.value, Text(s.description.strip()[:80]))
     console.print(table)
 
 
+_SEVERITY_CELLS = {"failure": Text("failure", "red"), "warning": Text("warning", "yellow")}
+
+
+def _checked(scenario: Scenario, run_checks: Callable[[Scenario], list[Finding]]) -> list[Finding] | Problem:
+    """The scenario's findings, or the problem that stopped its checks (a check must never crash the command,
+    nor hide the other scenarios' findings)."""
+    try:
+        return run_checks(scenario)
+    except Exception as exc:  # noqa: BLE001 (listed with its type and exit 2, never taken for a finding)
+        return Problem(scenario.directory / SCENARIO_FILE, "(preflight)",
+                       f"the checks could not finish: {type(exc).__name__}: {exc}",
+                       "run `rehearse validate` on it; if that passes, report this as a harness bug")
+
+
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=SCENARIO_PATHS)
 def check(paths: tuple[Path, ...]) -> None:
     """Preflight: find rollback hazards in migrations, manifests and runbooks, without a cluster.
 
-    Exit 0 when no finding has severity failure, 1 otherwise, 2 for scenario errors.
+    Exit 0 when no finding has severity failure, 1 otherwise, 2 when a scenario
+    could not be read or checked (never 1 for that).
     """
     from harness.preflight import FAILURE, run_checks  # noqa: PLC0415 (keeps `validate` fast)
 
     scenarios = _load(paths)
     table = Table("scenario", "severity", "check", "finding", "fix", show_lines=True)
     failures = warnings = 0
+    problems: list[Problem] = []
     for s in scenarios:
-        findings = run_checks(s)
-        for f in findings:
+        findings = _checked(s, run_checks)
+        if isinstance(findings, Problem):
+            problems.append(findings)
+            continue
+        for f in findings:  # Text cells: findings quote runbook commands and SQL ([/], regexes)
             failures += f.severity == FAILURE
             warnings += f.severity != FAILURE
-            sev = "[red]failure[/red]" if f.severity == FAILURE else "[yellow]warning[/yellow]"
-            table.add_row(s.name, sev, f.check, f.message, f.fix)
+            table.add_row(Text(s.name), _SEVERITY_CELLS[f.severity], Text(f.check), Text(f.message), Text(f.fix))
         if not findings:
-            table.add_row(s.name, "[green]ok[/green]", "-", "no findings", "")
+            table.add_row(Text(s.name), Text("ok", "green"), "-", "no findings", "")
     console.print(table)
-    console.print(f"preflight: {failures} failure(s), {warnings} warning(s) in {len(scenarios)} scenario(s)")
+    console.print(f"preflight: {failures} failure(s), {warnings} warning(s) in {len(scenarios)} scenario(s)",
+                  markup=False)
+    if problems:
+        _print_problems(problems)
     sys.exit(EXIT_NOT_READY if failures else EXIT_OK)
 
 

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +20,17 @@ import pytest
 from _pytest.fixtures import TopRequest
 
 from harness.journal import Journal
-from harness.options import add_pytest_options, session_options_from_pytest
 from harness.judge import expectation_problems
+from harness.options import add_pytest_options, session_options_from_pytest
+from harness.scenario import ScenarioError, duplicate_names, load_or_problems, load_scenario, scenario_name
+from harness.scenario.loader import SCENARIO_FILE
 
 if TYPE_CHECKING:
     from harness.providers.cluster import ClusterProvider
     from harness.providers.database import DatabaseProvider
     from harness.session import Session
+
+_NAMES_KEY = pytest.StashKey[dict[Path, str]]()
 
 PYTEST_KIND_PLUGIN = "pytest-kind"
 SESSION_FIXTURE = "rehearsal_session"
@@ -88,7 +94,6 @@ def postgres(rehearsal_session: Session) -> DatabaseProvider:
 @pytest.fixture
 def rehearsal(rehearsal_session: Session) -> Iterator[Callable[[str | Path], Journal]]:
     """Rehearse a scenario directory on the shared infrastructure; returns the journal."""
-    from harness.scenario import load_scenario  # noqa: PLC0415
 
     def run(path: str | Path) -> Journal:
         return rehearsal_session.rehearse(load_scenario(Path(path)))
@@ -109,22 +114,56 @@ class ExpectationNotMet(Exception):
         super().__init__("; ".join(problems))
 
 
+def _scenario_files(config: pytest.Config) -> dict[Path, str]:
+    """Every scenario file this session may collect (under its arguments), with its scenario's name.
+
+    Needed before the first item exists: pytest collects depth-first, so the
+    second of two same-named scenarios is seen only after the first was
+    collected, and both must be collection errors (they would share a
+    namespace, a database and a report directory).
+    """
+    if _NAMES_KEY not in config.stash:
+        skip: list[str] = config.getini("norecursedirs")
+        names: dict[Path, str] = {}
+        for arg in config.args:
+            try:
+                root = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13); pytest reports the arg
+                continue
+            files = [root] if root.name == SCENARIO_FILE else _walk_scenario_files(root, skip)
+            names.update((f, n) for f in files if (n := scenario_name(f)) is not None)
+        config.stash[_NAMES_KEY] = names
+    return config.stash[_NAMES_KEY]
+
+
+def _walk_scenario_files(root: Path, skip: list[str]) -> list[Path]:
+    """scenario.yaml files under root, not descending where pytest would not (norecursedirs)."""
+    out: list[Path] = []
+    for d, subdirs, files in os.walk(root):
+        subdirs[:] = [s for s in subdirs if not any(fnmatch(s, pattern) for pattern in skip)]
+        if SCENARIO_FILE in files:
+            out.append(Path(d) / SCENARIO_FILE)
+    return out
+
+
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from harness.scenario import load_scenario  # noqa: PLC0415
-
-        scenario = load_scenario(self.path.parent)  # ScenarioError: a collection error with every problem
-        item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        """One item; or a collection error listing every problem (the loader's, and a name used twice)."""
+        loaded = load_or_problems(self.path.parent)
+        named = _scenario_files(self.config)
+        shared = [p for p in duplicate_names([(n, f) for f, n in named.items()]) if p.file == self.path.resolve()]
+        problems = (loaded if isinstance(loaded, list) else []) + shared
+        if problems or isinstance(loaded, list):
+            raise ScenarioError(problems)
+        item = ScenarioItem.from_parent(self, name=loaded.name, scenario=loaded)
         item.add_marker(pytest.mark.rehearsal)
         item.add_marker(pytest.mark.e2e)
         yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        from harness.scenario import ScenarioError  # noqa: PLC0415
-
         if isinstance(excinfo.value, ScenarioError):  # the problems, not a traceback through the loader
             return f"invalid scenario ({len(excinfo.value.problems)} problems):\n{excinfo.value}"
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)  # Collector.repr_failure takes no style
 
 
 class ScenarioItem(pytest.Item):

@@ -11,7 +11,9 @@ searches for backups) and `split_commands` (one block) share its rules.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import signal
 import subprocess
 import time
@@ -23,10 +25,43 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 SHELL_LANGS = {"sh", "bash", "shell", "console", "zsh"}
+# Limits that keep validation fast and a mistake (a pasted log, a generated file) obvious. markdown-it is pure
+# Python: 100 KB of dense nested lists and quotes (the worst case measured) take ~0.6 s to parse; real runbooks
+# are a few KB.
+MAX_RUNBOOK_BYTES = 100_000
+MAX_SHELL_BLOCKS = 10_000
 
 
 class RunbookError(Exception):
-    """The runbook or the requested section cannot be used."""
+    """The runbook or the requested section cannot be used; `fix` says what to do, when that is specific."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+class SectionNotFound(RunbookError):
+    """The runbook has no heading of the requested section (the runbook itself reads)."""
+
+
+def read_runbook(path: Path) -> str:
+    """The runbook's text; RunbookError (not OSError/UnicodeError) when it is too big, not a file or not UTF-8."""
+    try:
+        if not path.is_file():
+            raise RunbookError(f"{path} is not a file", "point runbook.file at the runbook's Markdown file")
+        size = path.stat().st_size
+        if size > MAX_RUNBOOK_BYTES:
+            raise RunbookError(f"{path.name} is {size:,} bytes, more than the limit of {MAX_RUNBOOK_BYTES:,}",
+                               "keep the runbook to the procedure; move logs and generated text elsewhere")
+        data = path.read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise RunbookError(f"cannot read {path}: {exc}", "correct runbook.file or the file's permissions") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise RunbookError(f"{path.name} is not UTF-8 text (byte {exc.start}, line {line})",
+                           "save the runbook as UTF-8") from None
 
 
 @dataclass(frozen=True)
@@ -60,6 +95,10 @@ def _headings(tokens: Sequence[Token]) -> list[tuple[int, int, str]]:
     return out
 
 
+# What bash treats as blanks around a command (str.strip() would also eat Unicode separators).
+_BLANKS = " \t\r"
+
+
 def split_commands(block: str, first_line: int, prompted: bool = False) -> list[tuple[str, int]]:
     """Split a code block into (command, line) pairs: skip comments and blank lines, join `\\` continuations,
     strip `$ ` prompts.
@@ -71,10 +110,11 @@ def split_commands(block: str, first_line: int, prompted: bool = False) -> list[
     out: list[tuple[str, int]] = []
     pending: list[str] = []
     start = first_line
-    for offset, raw in enumerate(block.splitlines()):
-        line = raw.rstrip()
+    # bash ends a command at \n only: str.splitlines() would also cut at U+2028, \x0b, \x0c, ... inside quotes.
+    for offset, raw in enumerate(block.split("\n")):
+        line = raw.rstrip(_BLANKS)
         if not pending:
-            stripped = line.strip()
+            stripped = line.strip(_BLANKS)
             if not stripped or stripped.startswith("#"):
                 continue
             if prompted and not stripped.startswith("$ "):
@@ -84,12 +124,62 @@ def split_commands(block: str, first_line: int, prompted: bool = False) -> list[
         if line.endswith("\\"):
             pending.append(line[:-1].rstrip())
             continue
-        pending.append(line.strip())
+        pending.append(line.strip(_BLANKS))
         out.append((" ".join(p for p in pending if p), start))
         pending = []
     if pending:
         out.append((" ".join(pending), start))
     return out
+
+
+def _fence_run(markup: str) -> str:
+    """Regex of a line's start up to a run of the fence's character at least as long as `markup`."""
+    return r"[ \t>]*" + re.escape(markup[0]) + "{" + str(len(markup)) + ",}"
+
+
+def _closing_fence(line: str, markup: str) -> bool:
+    """Whether `line` closes a fence opened with `markup` (container prefixes such as `>` and indentation allowed)."""
+    return re.fullmatch(_fence_run(markup) + r"[ \t]*", line) is not None
+
+
+def _opening_fence(line: str, markup: str) -> bool:
+    """Whether `line` opens a fence with an info string (```sh) that `markup` would also close: inside a block it
+    means the block was never closed and has swallowed the next one's opening line."""
+    return re.fullmatch(_fence_run(markup) + r"[ \t]*[^\s`~].*", line) is not None
+
+
+def _unclosed(tok: Token, lines: list[str]) -> int | None:
+    """The 1-based line where an unclosed fence opens, or None when it is closed where its author meant."""
+    start, end = tok.map  # type: ignore[misc]
+    last = lines[end - 1] if end - 1 < len(lines) else ""
+    if end - start < 2 or not _closing_fence(last, tok.markup):
+        return start + 1
+    if any(_opening_fence(line, tok.markup) for line in lines[start + 1:end - 1]):
+        return start + 1
+    return None
+
+
+@functools.lru_cache(maxsize=8)  # validation, then preflight's two readings of the same text: parse once
+def _tokens(markdown: str) -> list[Token]:
+    """Parsed runbook; RunbookError for an unclosed fence or too many shell blocks.
+
+    CommonMark lets an unclosed fence run to the end of its container (or to
+    the next block's closing fence), so the next sections' commands would
+    silently join the section that opened it.
+    """
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    lines = markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n")  # markdown-it's own line numbering
+    fences = [t for t in tokens if t.type == "fence" and t.map]
+    for tok in fences:
+        line = _unclosed(tok, lines)
+        if line is not None:
+            raise RunbookError(f"line {line}: the code fence {tok.markup}{tok.info.strip()} opened here is never "
+                               "closed, so what follows it would be read as its content",
+                               f"close the block with a line {tok.markup} where its commands end")
+    if len(fences) > MAX_SHELL_BLOCKS:
+        raise RunbookError(f"the runbook has {len(fences):,} code blocks, more than the limit of {MAX_SHELL_BLOCKS:,}",
+                           "split the procedure into fewer, longer blocks")
+    return tokens
 
 
 def _shell_steps(tokens: Sequence[Token]) -> list[Step]:
@@ -107,12 +197,12 @@ def _shell_steps(tokens: Sequence[Token]) -> list[Step]:
 
 def parse_runbook(markdown: str, section: str) -> list[Step]:
     """Steps of the section whose heading equals `section` (case-insensitive), in order."""
-    tokens = MarkdownIt("commonmark").parse(markdown)
+    tokens = _tokens(markdown)
     heads = _headings(tokens)
     match = [h for h in heads if h[2].lower() == section.strip().lower()]
     if not match:
         names = ", ".join(f"'{h[2]}'" for h in heads) or "none"
-        raise RunbookError(f"runbook has no section '{section}' (headings: {names})")
+        raise SectionNotFound(f"runbook has no section '{section}' (headings: {names})")
     start, level, _ = match[0]
     end = next((i for i, lvl, _ in heads if i > start and lvl <= level), len(tokens))
     return _shell_steps(tokens[start:end])
@@ -120,7 +210,7 @@ def parse_runbook(markdown: str, section: str) -> list[Step]:
 
 def all_commands(markdown: str) -> list[Step]:
     """Every command of every shell block of the runbook, in any section (or none), numbered in file order."""
-    return _shell_steps(MarkdownIt("commonmark").parse(markdown))
+    return _shell_steps(_tokens(markdown))
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -421,8 +421,10 @@ def run_checks(scenario: Scenario, only: Iterable[str] | None = None) -> list[Fi
     """Every check (or those named in `only`) on one scenario; failures first."""
     inp = gather(scenario)
     findings = list(inp.problems)
+    gathered = len(inp.problems)
     for check_id, check in CHECKS.items():
         if only is None or check_id in set(only):
             findings.extend(check(inp))
+    findings.extend(inp.problems[gathered:])  # files the checks found unreadable on the way (Inputs.sql)
     return sorted(findings, key=lambda f: f.severity != FAILURE)
 

@@ -14,8 +14,9 @@ from harness.preflight.ids import INPUTS, WARNING
 from harness.preflight.manifests import K8sObject, ManifestError, load_manifests
 from harness.preflight.migrations import Migration, load_migrations
 from harness.preflight.sql import Statement, split_sql
-from harness.runbook_commands import RunbookError, Step, all_commands, parse_runbook
+from harness.runbook_commands import RunbookError, Step, all_commands, parse_runbook, read_runbook
 from harness.scenario.models import Scenario
+from harness.scenario.reading import ReadError, read_text
 
 
 @dataclass
@@ -33,9 +34,16 @@ class Inputs:
     _sql: dict[Path, list[Statement]] = field(default_factory=dict, repr=False)
 
     def sql(self, path: Path) -> list[Statement]:
-        """The statements of a migration file (parsed once)."""
+        """The statements of a migration file (parsed once); one that cannot be read has none, and an
+        `inputs` warning says so (validation rejects such files first; this keeps `check` from crashing)."""
         if path not in self._sql:
-            self._sql[path] = split_sql(path.read_text(encoding="utf-8", errors="replace"))
+            try:
+                self._sql[path] = split_sql(read_text(path))
+            except ReadError as exc:
+                self._sql[path] = []
+                self.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(path),
+                                             message=f"cannot read the migration, its checks skipped: {exc}",
+                                             fix="save the migration as UTF-8 text"))
         return self._sql[path]
 
     @property
@@ -59,8 +67,12 @@ def gather(scenario: Scenario) -> Inputs:
     m = scenario.migrations
     if m is not None and m.files is not None:
         d = scenario.path(m.files)
-        if d.is_dir():
-            inp.migrations = load_migrations(d)
+        try:
+            inp.migrations = load_migrations(d) if d.is_dir() else []
+        except OSError as exc:
+            inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(d),
+                                        message=f"cannot list the migrations, migration checks skipped: {exc}",
+                                        fix="run `rehearse validate` and fix migrations.files"))
     inp.manifests_path = scenario.path(scenario.app.manifests)
     try:
         inp.manifests = load_manifests(inp.manifests_path)
@@ -70,10 +82,10 @@ def gather(scenario: Scenario) -> Inputs:
                                     fix="fix the manifests so `kubectl apply --dry-run=client` accepts them"))
     inp.runbook_path = scenario.path(scenario.runbook.file)
     try:
-        text = inp.runbook_path.read_text(encoding="utf-8")
+        text = read_runbook(inp.runbook_path)
         inp.all_commands = all_commands(text)
         inp.steps = parse_runbook(text, scenario.runbook.section)
-    except (OSError, RunbookError) as exc:
+    except RunbookError as exc:
         inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(inp.runbook_path),
                                     message=f"cannot read the runbook, runbook checks skipped: {exc}",
                                     fix="run `rehearse validate` and fix the runbook path or section"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from harness.scenario.reading import ReadError, kind_of, load_yaml, load_yaml_all, read_text
 
 
 class ManifestError(Exception):
@@ -33,9 +33,9 @@ _KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 def _objects_in(file: Path, prefix: str = "", suffix: str = "") -> list[K8sObject]:
     try:
-        docs = list(yaml.safe_load_all(file.read_text(encoding="utf-8")))
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{file}: not valid YAML: {exc}") from None
+        docs = load_yaml_all(read_text(file), str(file))
+    except ReadError as exc:
+        raise ManifestError(str(exc)) from None
     out: list[K8sObject] = []
     stack = [d for d in docs if isinstance(d, dict)]
     while stack:
@@ -53,31 +53,42 @@ def _objects_in(file: Path, prefix: str = "", suffix: str = "") -> list[K8sObjec
 def load_manifests(path: Path, _prefix: str = "", _suffix: str = "", _seen: frozenset[Path] = frozenset()) -> list[K8sObject]:
     """Objects of a manifest file, a directory of *.yaml/*.yml files, or a kustomize directory
     (its `resources`, recursively, with namePrefix/nameSuffix applied)."""
-    path = path.resolve()
-    if path in _seen:
-        return []
-    if path.is_file():
-        return _objects_in(path, _prefix, _suffix)
-    if not path.is_dir():
-        raise ManifestError(f"{path} does not exist")
-    kfile = next((path / k for k in _KUSTOMIZATION if (path / k).is_file()), None)
-    if kfile is None:
-        files = sorted(f for f in path.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
-        return [o for f in files for o in _objects_in(f, _prefix, _suffix)]
     try:
-        k = yaml.safe_load(kfile.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{kfile}: not valid YAML: {exc}") from None
+        path, kind = path.resolve(), kind_of(path)
+        if path in _seen:
+            return []
+        if kind == "file":
+            return _objects_in(path, _prefix, _suffix)
+        if kind != "dir":
+            raise ManifestError(f"{path} does not exist" if kind == "missing" else f"{path} is not a file or directory")
+        kfile = next((path / k for k in _KUSTOMIZATION if kind_of(path / k) == "file"), None)
+        if kfile is None:
+            files = sorted(f for f in path.iterdir() if f.suffix in (".yaml", ".yml") and kind_of(f) == "file")
+            return [o for f in files for o in _objects_in(f, _prefix, _suffix)]
+        k = load_yaml(read_text(kfile), str(kfile)) or {}
+    except (ReadError, OSError, RuntimeError) as exc:  # RuntimeError: resolve() on a symlink loop (Python < 3.13)
+        raise ManifestError(str(exc)) from None
+    return _kustomization(path, kfile, k, _prefix, _suffix, _seen)
+
+
+def _kustomization(path: Path, kfile: Path, k: object, _prefix: str, _suffix: str,
+                   _seen: frozenset[Path]) -> list[K8sObject]:
+    """The objects of a kustomization's resources (and bases), recursively."""
     if not isinstance(k, dict):
         raise ManifestError(f"{kfile}: must be a mapping")
     prefix = str(k.get("namePrefix") or "") + _prefix
     suffix = _suffix + str(k.get("nameSuffix") or "")
     out: list[K8sObject] = []
-    for res in [*(k.get("resources") or []), *(k.get("bases") or [])]:
+    listed = [r for key in ("resources", "bases") if isinstance(k.get(key), list) for r in k[key]]
+    for res in listed:
         if not isinstance(res, str) or "://" in res or res.startswith(("github.com/", "git@")):
             continue  # remote bases cannot be read offline
         target = path / res
-        if not target.exists():
+        try:
+            missing = kind_of(target) == "missing"
+        except ReadError as exc:
+            raise ManifestError(f"{kfile}: resource {res!r}: {exc}") from None
+        if missing:
             raise ManifestError(f"{kfile}: resource {res} does not exist")
         out.extend(load_manifests(target, prefix, suffix, _seen | {path}))
     return out

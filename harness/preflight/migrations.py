@@ -28,7 +28,8 @@ class Migration:
 
 
 def load_migrations(directory: Path) -> list[Migration]:
-    """Migrations by version (numeric order); files not named NNNN_name.(up|down).sql are ignored."""
+    """Migrations by version (numeric order); files not named NNNN_name.(up|down).sql are ignored.
+    OSError when the directory cannot be listed."""
     by_version: dict[int, Migration] = {}
     for f in sorted(directory.iterdir()):
         m = _MIGRATION_FILE.match(f.name)

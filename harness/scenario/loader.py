@@ -6,11 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from harness.runbook_commands import RunbookError, parse_runbook
+from harness.runbook_commands import RunbookError, SectionNotFound, parse_runbook, read_runbook
 from harness.scenario.models import Runbook, Scenario
+from harness.scenario.reading import (
+    MAX_SCENARIO_BYTES,
+    ReadError,
+    kind_of,
+    kind_of_quietly,
+    load_yaml,
+    os_error_words,
+    path_problem,
+    read_text,
+)
 
 SCENARIO_FILE = "scenario.yaml"
 
@@ -57,14 +66,21 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 
 def _read(file: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
-    try:
-        doc = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if kind_of_quietly(file) == "missing":
         return None, [Problem(file, "(file)", "file not found", f"create {file.name} (see docs/scenario-format.md)")]
-    except yaml.YAMLError as exc:
-        return None, [Problem(file, "(yaml)", f"not valid YAML: {exc}", "fix the YAML syntax at the position shown")]
+    try:
+        text = read_text(file, MAX_SCENARIO_BYTES)
+    except ReadError as exc:
+        return None, [Problem(file, "(file)", str(exc), f"make it a UTF-8 text file of at most "
+                              f"{MAX_SCENARIO_BYTES // 1000} KB (see docs/scenario-format.md#limits)")]
+    try:
+        doc = load_yaml(text, "scenario.yaml")
+    except ReadError as exc:
+        return None, [Problem(file, "(yaml)", str(exc), "fix the YAML at the line shown")]
     if not isinstance(doc, dict):
-        return None, [Problem(file, "(document)", "must be a mapping of fields", "start from docs/scenario-format.md")]
+        what = "empty" if doc is None else f"a {type(doc).__name__}"
+        return None, [Problem(file, "(document)", f"must be a mapping of fields (the document is {what})",
+                              "start from docs/scenario-format.md")]
     return doc, []
 
 
@@ -76,65 +92,123 @@ def _with_defaults(doc: dict[str, Any], directory: Path) -> dict[str, Any]:
     return doc
 
 
+# Path fields, what each must be, and what it names (for messages).
+_PATH_FIELDS: list[tuple[str, str, str]] = [
+    ("app.manifests", "any", "manifests"),
+    ("database.seed", "file", "seed file"),
+    ("runbook.file", "file", "runbook"),
+    ("migrations.files", "dir", "migrations directory"),
+    ("versions.good.build.context", "dir", "build context"),
+    ("versions.bad.build.context", "dir", "build context"),
+]
+_KIND_WORDS = {"file": "a file", "dir": "a directory", "other": "neither a file nor a directory"}
+_MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+def _get(doc: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    cur: Any = doc
+    for part in dotted.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return default if cur is None else cur
+
+
+def _texts_to_read(field: str, path: Path, kind: str) -> list[Path]:
+    """The files of a path field that the harness reads as UTF-8 text (manifests, kustomization, migrations)."""
+    if field == "app.manifests":
+        if kind == "file":
+            return [path]
+        return sorted(f for f in path.iterdir() if f.suffix in _MANIFEST_SUFFIXES or f.name == "Kustomization")
+    if field == "migrations.files":
+        return sorted(f for f in path.iterdir() if f.suffix == ".sql")
+    return []
+
+
+def _check_path(file: Path, directory: Path, field: str, want: str, what: str, rel: Any) -> list[Problem]:
+    """One path field: usable, existing, of the right type, and (for files the harness reads) UTF-8 text."""
+    if not isinstance(rel, (str, Path)) or not str(rel):
+        return []  # wrong types are reported by the schema check
+    fix = f"create it or correct the path (relative to {directory})"
+    bad = path_problem(str(rel))
+    if bad:
+        return [Problem(file, field, f"the path {bad}", "write a plain relative path")]
+    path = directory / rel
+    try:
+        kind = kind_of(path)
+        if kind == "missing":
+            return [Problem(file, field, f"{what} {rel} does not exist (resolved to {_resolved(path)})", fix)]
+        if kind not in ({"file", "dir"} if want == "any" else {want}):
+            wanted = "" if want == "any" else f", not {_KIND_WORDS[want]}"
+            return [Problem(file, field, f"{what} {rel} is {_KIND_WORDS[kind]}{wanted}", fix)]
+        texts = _texts_to_read(field, path, kind)
+    except (ReadError, OSError) as exc:
+        msg = str(exc) if isinstance(exc, ReadError) else f"{path} {os_error_words(exc)}"
+        return [Problem(file, field, msg, fix)]
+    problems: list[Problem] = []
+    for text_file in texts:
+        try:
+            read_text(text_file)
+        except ReadError as exc:
+            problems.append(Problem(file, field, str(exc),
+                                    "save it as UTF-8 text (see docs/scenario-format.md#limits)"))
+    return problems
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return path
+
+
+def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Problem]:
+    """The runbook reads, has the section, the section has commands, and every fault's step exists."""
+    rb_file = _get(doc, "runbook.file", Runbook.model_fields["file"].default)
+    section = _get(doc, "runbook.section", Runbook.model_fields["section"].default)
+    if not isinstance(rb_file, (str, Path)) or not isinstance(section, str) or not section:
+        return []  # wrong types are reported by the schema check
+    runbook = directory / rb_file
+    if path_problem(str(rb_file)) or kind_of_quietly(runbook) != "file":
+        return []  # reported by the path check
+    try:
+        steps = parse_runbook(read_runbook(runbook), section)
+    except SectionNotFound as exc:
+        return [Problem(file, "runbook.section", str(exc),
+                        f"use one of the headings of {runbook.name} or add the section")]
+    except RunbookError as exc:  # the file itself: encoding, size, unclosed fences, too many blocks
+        return [Problem(file, "runbook.file", str(exc), exc.fix)]
+    if not steps:
+        return [Problem(file, "runbook.section", f"section '{section}' of {runbook.name} has no shell code blocks",
+                        "add ```sh blocks with the rollback commands to that section")]
+    problems: list[Problem] = []
+    faults = doc.get("faults")  # a fault at a step that never starts would never apply
+    for i, fault in enumerate(faults if isinstance(faults, list) else []):
+        at = fault.get("at_step", 1) if isinstance(fault, dict) else None
+        if isinstance(at, int) and not isinstance(at, bool) and at > len(steps):
+            problems.append(Problem(file, f"faults[{i}].at_step",
+                                    f"section '{section}' of {runbook.name} has {len(steps)} steps: "
+                                    f"step {at} never starts, so the fault would never apply",
+                                    f"use a step number from 1 to {len(steps)}"))
+    return problems
+
+
 def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:
-    """Semantic checks that need the file system: named files exist, the runbook section exists.
+    """Semantic checks that need the file system: named files exist and read, the runbook section exists.
 
     They read the raw document (defaults applied), not the validated model, so
     they also run, and report, when the schema check found problems.
     """
-    problems: list[Problem] = []
     directory: Path = doc["directory"]
-
-    def get(dotted: str, default: Any = None) -> Any:
-        cur: Any = doc
-        for part in dotted.split("."):
-            cur = cur.get(part) if isinstance(cur, dict) else None
-        return default if cur is None else cur
-
-    def exists(field: str, what: str, default: Any = None) -> None:
-        rel = get(field, default)
-        if isinstance(rel, (str, Path)) and str(rel) and not (directory / rel).resolve().exists():
-            problems.append(Problem(file, field, f"{what} {rel} does not exist (resolved to {(directory / rel).resolve()})",
-                                    f"create it or correct the path (relative to {directory})"))
-
-    exists("app.manifests", "manifests")
-    exists("database.seed", "seed file")
-    rb_file = get("runbook.file", Runbook.model_fields["file"].default)
-    section = get("runbook.section", Runbook.model_fields["section"].default)
-    exists("runbook.file", "runbook", rb_file)
-    exists("migrations.files", "migrations directory")
-    for label in ("good", "bad"):
-        exists(f"versions.{label}.build.context", "build context")
-    if not isinstance(rb_file, (str, Path)) or not isinstance(section, str) or not section:
-        return problems  # wrong types are reported by the schema check
-    runbook = (directory / rb_file).resolve()
-    if runbook.is_file():
-
-        try:
-            steps = parse_runbook(runbook.read_text(encoding="utf-8"), section)
-            if not steps:
-                problems.append(Problem(file, "runbook.section",
-                                        f"section '{section}' of {runbook.name} has no shell code blocks",
-                                        "add ```sh blocks with the rollback commands to that section"))
-            faults = doc.get("faults")  # a fault at a step that never starts would never apply
-            for i, fault in enumerate(faults if isinstance(faults, list) else []):
-                at = fault.get("at_step", 1) if isinstance(fault, dict) else None
-                if steps and isinstance(at, int) and not isinstance(at, bool) and at > len(steps):
-                    problems.append(Problem(file, f"faults[{i}].at_step",
-                                            f"section '{section}' of {runbook.name} has {len(steps)} steps: "
-                                            f"step {at} never starts, so the fault would never apply",
-                                            f"use a step number from 1 to {len(steps)}"))
-        except RunbookError as exc:
-            problems.append(Problem(file, "runbook.section", str(exc),
-                                    f"use one of the headings of {runbook.name} or add the section"))
-    return problems
+    defaults = {"runbook.file": Runbook.model_fields["file"].default}
+    problems = [p for field, want, what in _PATH_FIELDS
+                for p in _check_path(file, directory, field, want, what, _get(doc, field, defaults.get(field)))]
+    return problems + _check_runbook(doc, file, directory)
 
 
 def load_scenario(path: Path) -> Scenario:
     """Load one scenario from its directory or its scenario.yaml; raise ScenarioError with all problems."""
     path = Path(path)
-    file = path / SCENARIO_FILE if path.is_dir() else path
-    directory = file.parent.resolve()
+    file = path / SCENARIO_FILE if kind_of_quietly(path) == "dir" else path
+    directory = _resolved(file.parent)
     doc, problems = _read(file)
     if doc is None:
         raise ScenarioError(problems)
@@ -150,34 +224,101 @@ def load_scenario(path: Path) -> Scenario:
     return scenario
 
 
-def discover(paths: list[Path]) -> list[Path]:
-    """Scenario directories under the given paths (a path may itself be one)."""
+def _scenario_dir(p: Path) -> bool:
+    """Whether p holds a scenario file (ReadError when that cannot be told: a loop, an over-long name)."""
+    return kind_of(p / SCENARIO_FILE) != "missing"
+
+
+def _discover_one(p: Path) -> tuple[list[Path], list[Problem]]:
+    """Scenario directories at or one level under `p`, and a problem for each that cannot be looked at."""
+    fix = "point at a scenario directory or a directory of them"
+    try:
+        kind = kind_of(p)
+        if kind == "missing":  # a typo on the command line must not pass as "nothing to check"
+            raise ReadError(f"{p} does not exist")
+        if p.name == SCENARIO_FILE:
+            return [p.parent], []
+        if kind != "dir":
+            return [], []  # other files (a shell glob's README.md) are not scenarios
+        if _scenario_dir(p):
+            return [p], []
+        children = sorted(c for c in p.iterdir() if kind_of_quietly(c) in ("dir", "other"))  # other: loops too
+    except (ReadError, OSError) as exc:
+        msg = str(exc) if isinstance(exc, ReadError) else f"{p} {os_error_words(exc)}"
+        return [], [Problem(p, "(path)", msg, fix)]
     found: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if (p / SCENARIO_FILE).exists() or p.name == SCENARIO_FILE:
-            found.append(p if p.is_dir() else p.parent)
-        elif p.is_dir():
-            found.extend(sorted(f.parent for f in p.glob(f"*/{SCENARIO_FILE}")))
-    return found
+    problems: list[Problem] = []
+    for child in children:
+        try:
+            if _scenario_dir(child):
+                found.append(child)
+        except ReadError as exc:  # e.g. scenario.yaml is a symlink loop: say so instead of skipping it
+            problems.append(Problem(child / SCENARIO_FILE, "(path)", str(exc), fix))
+    return found, problems
+
+
+def _discover(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
+    """Scenario directories, and a problem for each given path that cannot be read."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for p in map(Path, paths):
+        dirs, bad = _discover_one(p)
+        found.extend(dirs)
+        problems.extend(bad)
+    if not found and not problems:
+        problems.append(Problem(Path(" ".join(map(str, paths))), "(path)", "no scenario.yaml found",
+                                "point at a scenario directory or a directory of them"))
+    return found, problems
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Scenario directories under the given paths (a path may itself be one); unusable paths are left out."""
+    return _discover(paths)[0]
+
+
+def scenario_name(file: Path) -> str | None:
+    """The name a scenario file gives its scenario (or its directory's, the default); None if it cannot be read."""
+    doc, _ = _read(file)
+    if doc is None:
+        return None
+    name = _with_defaults(doc, _resolved(file.parent))["name"]
+    return name if isinstance(name, str) else None
+
+
+def duplicate_names(named: list[tuple[str, Path]]) -> list[Problem]:
+    """The one rule for scenario names within a run (validate, run, pytest): each is used once.
+    `named` holds (name, scenario file); each file of a shared name gets a problem."""
+    files: dict[str, list[Path]] = {}
+    for name, file in named:
+        files.setdefault(name, []).append(file)
+    return [Problem(file, "name", f"scenario name '{name}' is used {len(dup)} times ({', '.join(map(str, dup))})",
+                    "give each scenario a unique name: it names the namespace, the database and the report directory")
+            for name, dup in sorted(files.items()) if len(dup) > 1 for file in dup]
+
+
+def load_or_problems(directory: Path) -> Scenario | list[Problem]:
+    """One scenario, or its problems. The last resort turns a harness bug into a problem too, so one
+    scenario can never hide the others' problems behind a traceback."""
+    try:
+        return load_scenario(directory)
+    except ScenarioError as exc:
+        return exc.problems
+    except Exception as exc:  # noqa: BLE001 (reported with its type, never swallowed)
+        return [Problem(directory / SCENARIO_FILE, "(internal)", f"could not be loaded: {type(exc).__name__}: {exc}",
+                        "report this as a harness bug, with the file")]
 
 
 def load_all(paths: list[Path]) -> list[Scenario]:
     """Load every scenario; problems of all files are reported together."""
+    dirs, problems = _discover(paths)
     scenarios: list[Scenario] = []
-    problems: list[Problem] = []
-    dirs = discover(paths)
-    if not dirs:
-        raise ScenarioError([Problem(Path(str(paths)), "(path)", "no scenario.yaml found",
-                                     "point at a scenario directory or a directory of them")])
     for d in dirs:
-        try:
-            scenarios.append(load_scenario(d))
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
-    names = [s.name for s in scenarios]
-    for dup in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(Problem(Path(dup), "name", f"scenario name '{dup}' is used twice", "give each scenario a unique name"))
+        loaded = load_or_problems(d)
+        if isinstance(loaded, list):
+            problems.extend(loaded)
+        else:
+            scenarios.append(loaded)
+    problems += duplicate_names([(s.name, s.directory / SCENARIO_FILE) for s in scenarios])
     if problems:
         raise ScenarioError(problems)
     return scenarios

@@ -9,11 +9,21 @@ a check.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 SCHEMA_VERSION = 1
 _NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -140,9 +150,25 @@ class Runbook(Model):
     step_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180
 
 
+# Line breaks and control characters: substituted into manifests by string.Template, a line break would
+# add YAML keys or whole objects (`---`), and bash or kubectl would see a value nobody reviewed.
+_UNSAFE_IN_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
 class Variable(Model):
     value: str
     secret: bool = False
+
+    @field_validator("value")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        bad = _UNSAFE_IN_VALUE.search(v)
+        if bad:
+            raise ValueError(f"the value contains {bad.group()!r} at character {bad.start() + 1}: values are "
+                             "substituted into the manifests as they are, and a line break or control character "
+                             "would change their YAML structure; use a single line of printable text (for a "
+                             "multi-line value, keep it in a Secret or ConfigMap manifest instead)")
+        return v
 
 
 class Registry(Model):
@@ -241,6 +267,44 @@ class Fault(Model):
         return self
 
 
+def _reserved_variables(doc: dict[str, Any]) -> str | None:
+    variables = doc.get("variables")
+    clash = sorted(set(variables) & RESERVED_VARIABLES) if isinstance(variables, dict) else []
+    return f"{', '.join(clash)} is set by the harness; rename the variable" if clash else None
+
+
+def _unpassable_env(doc: dict[str, Any]) -> str | None:
+    names = doc.get("pass_env")
+    bad = sorted(n for n in names if isinstance(n, str) and (n in RESERVED_VARIABLES or not re.fullmatch(
+        _VAR_PATTERN, n))) if isinstance(names, list) else []
+    return f"cannot pass {', '.join(bad)}: reserved by the harness or not a variable name" if bad else None
+
+
+def _promotion_needs_tags(doc: dict[str, Any]) -> str | None:
+    versions = doc.get("versions")
+    if doc.get("registry") is None or not isinstance(versions, dict):
+        return None
+    missing = [n for n in ("good", "bad") if isinstance(versions.get(n), dict) and not versions[n].get("tag")]
+    if missing:
+        return (f"versions.{missing[0]}.tag is required when `registry` is set "
+                "(the commit-SHA tag that promotion re-tags to production)")
+    return None
+
+
+# field → rule over the raw document (None: the rule holds). The JSON Schema twin of the registry rule is in schema.py.
+CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "variables": _reserved_variables,
+    "pass_env": _unpassable_env,
+    "registry": _promotion_needs_tags,
+}
+
+
+def cross_field_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) of each rule between fields that the raw document breaks."""
+    found = ((field, rule(doc)) for field, rule in CROSS_FIELD_RULES.items())
+    return [(field, message) for field, message in found if message]
+
+
 # Names the harness itself sets for manifests and runbooks (see context.py).
 RESERVED_VARIABLES = frozenset({
     "NAMESPACE", "DATABASE_URL", "CLUSTER_DATABASE_URL", "GOOD_IMAGE", "BAD_IMAGE", "APP_IMAGE",
@@ -288,40 +352,32 @@ class Scenario(Model):
             return {k: ({"value": str(x)} if isinstance(x, (str, int, float)) else x) for k, x in v.items()}
         return v
 
-    @field_validator("variables")
+    @model_validator(mode="wrap")
     @classmethod
-    def _not_reserved(cls, v: dict[str, Variable]) -> dict[str, Variable]:
-        clash = sorted(set(v) & RESERVED_VARIABLES)
-        if clash:
-            raise ValueError(f"{', '.join(clash)} is set by the harness; rename the variable")
-        return v
-
-    @field_validator("pass_env")
-    @classmethod
-    def _passable(cls, v: list[str]) -> list[str]:
-        bad = sorted(n for n in v if n in RESERVED_VARIABLES or not re.fullmatch(_VAR_PATTERN, n))
-        if bad:
-            raise ValueError(f"cannot pass {', '.join(bad)}: reserved by the harness or not a variable name")
-        return v
-
-    @field_validator("registry")
-    @classmethod
-    def _promotion_needs_tags(cls, registry: Registry | None, info: ValidationInfo) -> Registry | None:
-        # A field validator (not a model one) so it runs, and reports, alongside other fields' errors.
-        versions = info.data.get("versions")
-        if registry is not None and versions is not None:
-            missing = [n for n, ver in (("good", versions.good), ("bad", versions.bad)) if not ver.tag]
-            if missing:
-                raise ValueError(
-                    f"versions.{missing[0]}.tag is required when `registry` is set "
-                    "(the commit-SHA tag that promotion re-tags to production)"
-                )
-        return registry
+    def _cross_field(cls, data: Any, handler: ModelWrapValidatorHandler[Scenario]) -> Scenario:
+        """Rules between fields, read from the raw document so they report even when a sibling field is invalid."""
+        errors: list[Any] = []
+        scenario: Scenario | None = None
+        try:
+            scenario = handler(data)
+        except ValidationError as exc:
+            errors = list(exc.errors())
+        raw: dict[str, Any] = data if isinstance(data, dict) else {}
+        rules = [InitErrorDetails(type="value_error", loc=(field,), input=raw.get(field),
+                                  ctx={"error": ValueError(message)})
+                 for field, message in cross_field_problems(raw)]
+        if not errors and not rules and scenario is not None:
+            return scenario
+        raise ValidationError.from_exception_data(cls.__name__, [*errors, *rules])
 
     @property
     def secret_values(self) -> list[str]:
         return [v.value for v in self.variables.values() if v.secret and v.value]
 
     def path(self, p: Path) -> Path:
-        """Resolve a path written in the scenario file."""
-        return (self.directory / p).resolve()
+        """Resolve a path written in the scenario file (as written when it cannot be resolved: a symlink loop
+        raises RuntimeError before Python 3.13; the reader of the path then reports it)."""
+        try:
+            return (self.directory / p).resolve()
+        except (OSError, RuntimeError):
+            return self.directory / p

@@ -236,9 +236,10 @@ def test_load_all_reports_problems_of_several_files_and_duplicate_names(tmp_path
     got = {(p.file.parent.name if p.file.name == "scenario.yaml" else str(p.file), p.field) for p in ei.value.problems}
     assert ("c", "expect") in got
     assert ("d", "failure") in got
-    dup = [p for p in ei.value.problems if "used twice" in p.message]
-    assert len(dup) == 1 and "same" in dup[0].message and dup[0].field == "name" and dup[0].fix
-    assert len(ei.value.problems) == 3
+    dup = [p for p in ei.value.problems if "used 2 times" in p.message]  # one problem per file of the name
+    assert sorted(p.file.parent.name for p in dup) == ["a", "b"]
+    assert all("same" in p.message and p.field == "name" and p.fix for p in dup)
+    assert len(ei.value.problems) == 4
 
 
 def test_load_all_without_scenarios(tmp_path: Path) -> None:
