@@ -16,7 +16,7 @@ from harness.health import wait_healthy
 from harness.journal import Difference, RunbookStepRecord, now_iso
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
-from harness.runbook_commands import Step, StepResult, parse_runbook, run_step
+from harness.runbook_commands import Step, StepResult, parse_runbook, read_runbook, run_step
 from harness.snapshot.state import StateSnapshot, diff_states, take_snapshot
 from harness.wait import WaitTimeout
 
@@ -60,7 +60,7 @@ def run_runbook_section(ctx: RehearsalContext, records: list[RunbookStepRecord],
     `records` as soon as it ends; like a person following the runbook, the run stops at the first
     failing step."""
     s = ctx.scenario
-    steps = parse_runbook(s.path(s.runbook.file).read_text(encoding="utf-8"), s.runbook.section)
+    steps = parse_runbook(read_runbook(s.path(s.runbook.file)), s.runbook.section)
     say(f"{intro} ({len(steps)} steps)")
     env = ctx.runbook_env()
     results: list[StepResult] = []
