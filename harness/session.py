@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+from rich.text import Text
+
 from harness import faults, judge, tools
 from harness.context import RehearsalContext
 from harness.journal import Journal
@@ -63,7 +65,8 @@ class Session:
             run_pipeline(ctx)
             leftovers = self._fault_leftovers(journal) if scenario.faults else []
             judge.decide(journal, leftovers).record(journal)
-            say(f"verdict for {scenario.name}: [bold]{journal.verdict}[/bold] (expected {scenario.expect.value})")
+            say(Text.assemble(f"verdict for {scenario.name}: ", (journal.verdict, "bold"),
+                              f" (expected {scenario.expect.value})"))
         finally:  # also when interrupted: the journal so far, with its default verdict ERROR
             write_scenario_reports(journal, ctx.report_dir, ctx.redactor)
             self.redactors.append(ctx.redactor)
