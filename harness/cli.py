@@ -29,6 +29,7 @@ from harness.judge import expectation_problems
 from harness.progress import console
 from harness.scenario import Problem, Scenario, ScenarioError, discover, load_all
 from harness.scenario.loader import SCENARIO_FILE
+from harness.teardown import Interrupted, TeardownIncomplete
 
 if TYPE_CHECKING:  # annotations only: importing the report writers would slow `validate` down
     from collections.abc import Callable
@@ -152,14 +153,22 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
         with open_session(opts) as session:
             for s in scenarios:
                 session.rehearse(s)
-            results = session.results
-    except KeyboardInterrupt:
-        console.print("[red]interrupted: resources cleaned up[/red]")
+    except Interrupted as exc:  # after the teardown: its message says what it could not remove
+        console.print(exc.message(), style="red")
+        sys.exit(exc.exit_code)
+    except TeardownIncomplete as exc:  # every scenario ran; some resources may be left: say so, exit 3
+        finish_run(session.results, report_dir, session.run_reports, against_expect)
+        console.print(f"infrastructure error: {exc}", style="red")
+        sys.exit(EXIT_INFRA)
+    except KeyboardInterrupt:  # before any session existed: nothing to clean up
+        console.print("interrupted", style="red")
         sys.exit(130)
     except Exception as exc:  # infrastructure could not be provided: no verdict at all
         console.print(f"infrastructure error: {type(exc).__name__}: {exc}", style="red")
+        for note in getattr(exc, "__notes__", []):  # what the teardown could not remove
+            console.print(f"  {note}", style="red")
         sys.exit(EXIT_INFRA)
-    sys.exit(finish_run(results, report_dir, session.run_reports, against_expect))
+    sys.exit(finish_run(session.results, report_dir, session.run_reports, against_expect))
 
 
 def results_table(results: Sequence[Journal]) -> Table:

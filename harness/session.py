@@ -4,7 +4,6 @@ here, also on Ctrl-C, SIGTERM and errors."""
 
 from __future__ import annotations
 
-import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,16 +24,7 @@ from harness.redact import Redactor
 from harness.report import RunReports, write_scenario_reports
 from harness.report import write_run_reports as _write_run_reports
 from harness.scenario.models import Scenario
-
-
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so cleanup runs."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. under some runners): leave it
-        pass
+from harness.teardown import Teardown, TeardownStack
 
 
 @dataclass
@@ -112,10 +102,13 @@ class InfrastructureMismatchError(RuntimeError):
 
 @contextmanager
 def open_session(options: SessionOptions) -> Iterator[Session]:
-    """Start the shared infrastructure; tear it all down on exit unless kept."""
-    _sigterm_as_interrupt()
+    """Start the shared infrastructure; tear it all down on exit unless kept.
+
+    SIGINT, SIGTERM and SIGHUP stop the session (the first one) and never its teardown (the later
+    ones are recorded); every cleanup step runs even when another fails. Leaving the block raises the
+    truth about the teardown: harness.teardown.Interrupted or TeardownIncomplete, naming what failed."""
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
-    with ExitStack() as stack:
+    with Teardown().installed() as teardown, TeardownStack(teardown) as stack:
         infra = factory.build(options, stack, owner)
         session = Session(options, infra, stack, owner)
         if options.keep_cluster:
@@ -124,4 +117,5 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
         try:
             yield session
         finally:  # before teardown; also after Ctrl-C, for the scenarios that finished
+            teardown.begin()  # a normal end is a teardown too: from here on, signals are recorded
             session.write_run_reports()
