@@ -77,7 +77,7 @@ def cleanup_summary(steps: int, failures: tuple[str, ...]) -> str:
 def describe(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
     """A cleanup callback as a person reads it: `KindClusterProvider.delete (rehearsal)`."""
     owner = getattr(fn, "__self__", None)
-    name = getattr(fn, "__qualname__", None) or repr(fn)
+    name = (getattr(fn, "__qualname__", None) or repr(fn)).rsplit(".<locals>.", 1)[-1]
     label = getattr(owner, "name", None)
     extra = [str(label)] if isinstance(label, str) else []
     extra += [str(a) for a in args if isinstance(a, (str, int))]
