@@ -20,8 +20,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from harness import release, session
+from harness import progress, release, session
+from harness.cli import cli
 from harness.journal import Journal
 from harness.options import SessionOptions
 from harness.providers import factory
@@ -267,3 +269,21 @@ def test_host_commands_keep_their_output_and_exit_code(tmp_path: Path, kit: Any)
         release.run_pre_release(ctx, ctx.scenario.versions.bad, "bad")  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match=r"^migration \(bad\) failed on the host: up-failed\n$"):
         release.run_migration(ctx, ctx.scenario.versions.bad, "bad")  # type: ignore[arg-type]
+
+
+def test_rehearse_run_prints_the_results_then_each_failed_removal_and_exits_3(
+        fake_infra: list[str], tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def rehearse(self: session.Session, scenario: Any) -> Journal:
+        journal = Journal(scenario=scenario.name, expect="READY", verdict="READY")
+        self.results.append(journal)
+        return journal
+
+    monkeypatch.setattr(session.Session, "rehearse", rehearse)
+    monkeypatch.setattr(progress.console, "width", 2000)
+    res = CliRunner().invoke(cli, ["run", str(kit.write_scenario(tmp_path, "demo")), "--report-dir",
+                                   str(tmp_path / "reports")])
+    assert res.exit_code == 3, res.output
+    assert "│ demo " in res.output and "READY" in res.output  # the rehearsal's result is still shown
+    assert res.output.strip().splitlines()[-1] == (
+        "infrastructure error: cleanup finished, but 2 of 4 step(s) failed and may have left resources behind: "
+        "remove: OSError: fail-registry: docker said no; remove: OSError: fail-database: docker said no")
