@@ -20,7 +20,7 @@ from harness.progress import say
 from harness.providers import factory
 from harness.providers.factory import Infrastructure
 from harness.providers.registry import RegistryProvider
-from harness.redact import Redactor
+from harness.redact import Redactor, mask_patterns
 from harness.report import RunReports, write_scenario_reports
 from harness.report import write_run_reports as _write_run_reports
 from harness.scenario.models import Scenario
@@ -36,6 +36,12 @@ class Session:
     results: list[Journal] = field(default_factory=list)
     redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
     run_reports: RunReports | None = None
+
+    def redact(self, text: str) -> str:
+        """Masked by every scenario's redactor so far (their secrets and DSN passwords) and the patterns."""
+        for redactor in self.redactors:
+            text = redactor(text)
+        return mask_patterns(text)
 
     def ensure_registry(self) -> RegistryProvider:
         return factory.add_registry(self.infra, self.stack, self.owner, keep=self.options.keep_cluster)
@@ -111,6 +117,7 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
     with Teardown().installed() as teardown, TeardownStack(teardown) as stack:
         infra = factory.build(options, stack, owner)
         session = Session(options, infra, stack, owner)
+        teardown.redact = session.redact
         if options.keep_cluster:
             say(f"--keep-cluster: cluster {infra.cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
                 "remove them with `make clean-clusters`")

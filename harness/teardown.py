@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any, ParamSpec, TypeVar
 
 from harness.progress import say
+from harness.redact import mask_patterns
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 P = ParamSpec("P")
@@ -93,6 +94,8 @@ class Teardown:
     failures: list[str] = field(default_factory=list)
     steps: int = 0                                    # cleanup steps that ran (failed ones included)
     tearing_down: bool = False
+    # Failures quote exception texts (a DSN, a psql error): masked before they are said or kept.
+    redact: Callable[[str], str] = mask_patterns
     _previous: dict[int, Handler] = field(default_factory=dict)
 
     def begin(self) -> None:
@@ -113,7 +116,7 @@ class Teardown:
         try:
             fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 (the other removals must still run; the outcome names it)
-            self.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+            self.failures.append(self.redact(f"{name}: {type(exc).__name__}: {exc}"))
             say(f"cleanup step failed: {self.failures[-1]}", style="red")
         finally:
             self.steps += 1

@@ -287,3 +287,12 @@ def test_rehearse_run_prints_the_results_then_each_failed_removal_and_exits_3(
     assert res.output.strip().splitlines()[-1] == (
         "infrastructure error: cleanup finished, but 2 of 4 step(s) failed and may have left resources behind: "
         "remove: OSError: fail-registry: docker said no; remove: OSError: fail-database: docker said no")
+
+
+def test_a_failed_removal_never_shows_a_password(capsys: pytest.CaptureFixture[str]) -> None:
+    teardown = Teardown()
+    with pytest.raises(TeardownIncomplete) as caught:
+        with teardown.installed(), TeardownStack(teardown) as stack:
+            stack.callback(lambda: (_ for _ in ()).throw(RuntimeError("psql postgresql://admin:hunter22@db/x: refused")))
+    assert "hunter22" not in str(caught.value) and "hunter22" not in capsys.readouterr().err
+    assert "postgresql://admin:" in str(caught.value)
