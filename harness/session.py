@@ -1,6 +1,6 @@
 """A rehearsal session: one cluster, one Postgres (and a registry when a
 scenario promotes tags) shared by every scenario, each owned and cleaned up
-here, also on Ctrl-C, SIGTERM and errors."""
+here, also on Ctrl-C, SIGTERM, SIGHUP and errors (harness/teardown.py)."""
 
 from __future__ import annotations
 
