@@ -29,6 +29,7 @@ from harness.judge import expectation_problems
 from harness.progress import console
 from harness.scenario import Problem, Scenario, ScenarioError, discover, load_all
 from harness.scenario.loader import SCENARIO_FILE
+from harness.teardown import Interrupted, TeardownIncomplete
 
 if TYPE_CHECKING:  # annotations only: importing the report writers would slow `validate` down
     from collections.abc import Callable
@@ -53,10 +54,10 @@ SCENARIO_PATHS = _ScenarioPath()
 
 
 def _print_problems(problems: list[Problem]) -> NoReturn:
-    """Every problem, then exit 2. Markup off: messages quote user text ([brackets], regexes, file names)."""
-    console.print(f"[red]scenario errors ({len(problems)}):[/red]")
+    """Every problem, then exit 2. Plain text: messages quote user text ([brackets], regexes, file names)."""
+    console.print(f"scenario errors ({len(problems)}):", style="red")
     for p in problems:
-        console.print(f"  {p.file}: {p.field}: {p.message}\n    fix: {p.fix}", markup=False, highlight=False)
+        console.print(f"  {p.file}: {p.field}: {p.message}\n    fix: {p.fix}")
     sys.exit(EXIT_USAGE)
 
 
@@ -131,8 +132,7 @@ def check(paths: tuple[Path, ...]) -> None:
         if not findings:
             table.add_row(Text(s.name), Text("ok", "green"), "-", "no findings", "")
     console.print(table)
-    console.print(f"preflight: {failures} failure(s), {warnings} warning(s) in {len(scenarios)} scenario(s)",
-                  markup=False)
+    console.print(f"preflight: {failures} failure(s), {warnings} warning(s) in {len(scenarios)} scenario(s)")
     if problems:
         _print_problems(problems)
     sys.exit(EXIT_NOT_READY if failures else EXIT_OK)
@@ -153,23 +153,32 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
         with open_session(opts) as session:
             for s in scenarios:
                 session.rehearse(s)
-            results = session.results
-    except KeyboardInterrupt:
-        console.print("[red]interrupted: resources cleaned up[/red]")
+    except Interrupted as exc:  # after the teardown: its message says what it could not remove
+        console.print(exc.message(), style="red")
+        sys.exit(exc.exit_code)
+    except TeardownIncomplete as exc:  # every scenario ran; some resources may be left: say so, exit 3
+        finish_run(session.results, report_dir, session.run_reports, against_expect)
+        console.print(f"infrastructure error: {exc}", style="red")
+        sys.exit(EXIT_INFRA)
+    except KeyboardInterrupt:  # before any session existed: nothing to clean up
+        console.print("interrupted", style="red")
         sys.exit(130)
     except Exception as exc:  # infrastructure could not be provided: no verdict at all
-        console.print(f"infrastructure error: {type(exc).__name__}: {exc}", markup=False, style="red")
+        console.print(f"infrastructure error: {type(exc).__name__}: {exc}", style="red")
+        for note in getattr(exc, "__notes__", []):  # what the teardown could not remove
+            console.print(f"  {note}", style="red")
         sys.exit(EXIT_INFRA)
-    sys.exit(finish_run(results, report_dir, session.run_reports, against_expect))
+    sys.exit(finish_run(session.results, report_dir, session.run_reports, against_expect))
 
 
 def results_table(results: Sequence[Journal]) -> Table:
-    """The table `rehearse run` prints: one row per judged journal."""
+    """The table `rehearse run` prints: one row per judged journal. Text cells: names and reasons quote
+    the user's scenarios and commands, never markup (whatever console prints the table)."""
     table = Table("scenario", "verdict", "expect", "risks", "detect s", "recover s", "first reason")
     for j in results:
-        table.add_row(j.scenario, j.verdict, j.expect, ", ".join(sorted({r.kind for r in j.risks})) or "-",
-                      str(j.time_to_detect_s or "-"), str(j.time_to_recover_s or "-"),
-                      (j.reasons[0] if j.reasons else "")[:90])
+        cells = (j.scenario, j.verdict, j.expect, ", ".join(sorted({r.kind for r in j.risks})) or "-",
+                 str(j.time_to_detect_s or "-"), str(j.time_to_recover_s or "-"), (j.reasons[0] if j.reasons else "")[:90])
+        table.add_row(*(Text(c) for c in cells))
     return table
 
 
@@ -182,7 +191,7 @@ def finish_run(results: Sequence[Journal], report_dir: Path, written: RunReports
         unmet = {j.scenario: expectation_problems(j) for j in results}
         for name, problems in unmet.items():
             if problems:
-                console.print(f"{name}: {'; '.join(problems)}", markup=False, style="red")
+                console.print(f"{name}: {'; '.join(problems)}", style="red")
         ok = not any(unmet.values())
     else:
         ok = all(j.verdict == "READY" for j in results)
@@ -224,16 +233,16 @@ def trend(report_dir: Path, since: str | None, histories: tuple[Path, ...], agai
     files = list(histories) or [report_dir / HISTORY_FILE]
     missing = [f for f in files if not f.is_file()]
     if missing:
-        console.print(f"[red]no history: {missing[0]} not found[/red]\n  fix: run `rehearse run --report-dir "
-                      f"{report_dir}` first, or pass --history FILE", highlight=False)
+        console.print(Text.assemble((f"no history: {missing[0]} not found", "red"), "\n  fix: run `rehearse run "
+                                    f"--report-dir {report_dir}` first, or pass --history FILE"))
         sys.exit(EXIT_USAGE)
     history = read_history(files, since_dt)
     result = write_trend(history, report_dir, against_expect=against_expect)
     if history.skipped:
-        console.print(f"[yellow]{history.skipped} malformed history line(s) ignored[/yellow]")
+        console.print(f"{history.skipped} malformed history line(s) ignored", style="yellow")
     console.print(f"{result.runs} run(s), {len(history.entries)} result(s): {result.ready}/{result.total} ready")
     for p in (result.html, result.png, result.badge):
-        console.print(f"wrote {p}", highlight=False)
+        console.print(f"wrote {p}")
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ PHASES: list[Phase] = [
 def _run_phase(ctx: RehearsalContext, phase: Phase) -> bool:
     """Run one phase and record it; True when it succeeded."""
     sw = Stopwatch()
-    say(f"[bold]▶ {phase.name}[/bold]")
+    say(f"▶ {phase.name}", style="bold")
     try:
         detail = phase.execute(ctx) or ""
         status = "ok"

@@ -11,6 +11,7 @@ import yaml
 from harness.context import RehearsalContext
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
+from harness.runbook_commands import Step, StepResult, run_step
 from harness.scenario.models import MigrationPlace, Version
 from harness.wait import Wait
 
@@ -75,17 +76,22 @@ def run_pre_release(ctx: RehearsalContext, version: Version, label: str) -> None
         return
     say(f"pre-release step of the {label} release")
     timeout = ctx.scenario.runbook.step_timeout_s
-    try:
-        proc = subprocess.run(["bash", "-o", "pipefail", "-c", version.pre_release], env=ctx.runbook_env(),
-                              capture_output=True, text=True, timeout=timeout, cwd=ctx.scenario.directory)
-    except subprocess.TimeoutExpired:
+    res = host_command(ctx, version.pre_release, timeout)
+    if res.timed_out:
         ctx.journal.event("pre_release", f"{label}: timed out after {timeout:.0f}s")
-        raise RuntimeError(f"pre_release of the {label} release timed out after {timeout:.0f}s") from None
-    out = redact_tail(ctx.redactor, f"{proc.stdout}{proc.stderr}".strip(), 3000)
-    ctx.journal.event("pre_release", redact_head(ctx.redactor, f"{label}: exit {proc.returncode}: {version.pre_release}", 240)
+        raise RuntimeError(f"pre_release of the {label} release timed out after {timeout:.0f}s")
+    out = redact_tail(ctx.redactor, res.output.strip(), 3000)
+    ctx.journal.event("pre_release", redact_head(ctx.redactor, f"{label}: exit {res.exit_code}: {version.pre_release}", 240)
                       + (f" — {out[-300:]}" if out else ""))
-    if proc.returncode != 0:
-        raise RuntimeError(f"pre_release of the {label} release failed (exit {proc.returncode}): {out}")
+    if not res.ok:
+        raise RuntimeError(f"pre_release of the {label} release failed (exit {res.exit_code}): {out}")
+
+
+def host_command(ctx: RehearsalContext, command: str, timeout_s: float) -> StepResult:
+    """A scenario's own command on the host, the way runbook steps run (harness.runbook_commands.run_step):
+    bash with pipefail, the runbook environment, its own process group, killed as a group on timeout
+    or interrupt, so a background child (`sleep 300 &`) never outlives it."""
+    return run_step(Step(index=0, command=command, line=0), ctx.runbook_env(), ctx.scenario.directory, timeout_s)
 
 
 def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
@@ -94,11 +100,12 @@ def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
     if m is None:
         return
     if m.runs_in == MigrationPlace.HOST:
-        proc = subprocess.run(["bash", "-o", "pipefail", "-c", m.up], env=ctx.runbook_env(), capture_output=True,
-                              text=True, timeout=ctx.scenario.timeouts.migrate_s, cwd=ctx.scenario.directory)
-        if proc.returncode != 0:
+        res = host_command(ctx, m.up, ctx.scenario.timeouts.migrate_s)
+        if res.timed_out:  # the exception it has always been (its message is the phase's detail)
+            raise subprocess.TimeoutExpired(["bash", "-o", "pipefail", "-c", m.up], ctx.scenario.timeouts.migrate_s)
+        if not res.ok:
             raise RuntimeError("migration ({}) failed on the host: {}".format(
-                label, redact_tail(ctx.redactor, f"{proc.stdout}{proc.stderr}", 3000)))
+                label, redact_tail(ctx.redactor, res.output, 3000)))
         return
     name = f"migrate-{label}-{int(time.time()) % 100000}"
     job = {

@@ -213,18 +213,34 @@ def all_commands(markdown: str) -> list[Step]:
     return _shell_steps(_tokens(markdown))
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """A hanging step may have children (kubectl, docker): end the whole group."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """A hanging step may have children (kubectl, docker, `sleep 300 &`): end the whole group. SIGTERM
+    first, so they can clean up; then SIGKILL for any of the group still there after GRACE_S, also
+    when bash itself is already gone (a child that ignores SIGTERM would otherwise outlive the step
+    and hold its output pipe open)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _group_alive(proc.pid):
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=5)
-            return
+            proc.wait(timeout=0.05)  # reaps bash, so it stops counting as a member
         except subprocess.TimeoutExpired:
-            continue
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def run_step(step: Step, env: Mapping[str, str], cwd: Path, timeout_s: float) -> StepResult:

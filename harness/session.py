@@ -1,14 +1,15 @@
 """A rehearsal session: one cluster, one Postgres (and a registry when a
 scenario promotes tags) shared by every scenario, each owned and cleaned up
-here, also on Ctrl-C, SIGTERM and errors."""
+here, also on Ctrl-C, SIGTERM, SIGHUP and errors (harness/teardown.py)."""
 
 from __future__ import annotations
 
-import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+
+from rich.text import Text
 
 from harness import faults, judge, tools
 from harness.context import RehearsalContext
@@ -19,20 +20,11 @@ from harness.progress import say
 from harness.providers import factory
 from harness.providers.factory import Infrastructure
 from harness.providers.registry import RegistryProvider
-from harness.redact import Redactor
+from harness.redact import Redactor, mask_patterns
 from harness.report import RunReports, write_scenario_reports
 from harness.report import write_run_reports as _write_run_reports
 from harness.scenario.models import Scenario
-
-
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so cleanup runs."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. under some runners): leave it
-        pass
+from harness.teardown import Teardown, TeardownStack
 
 
 @dataclass
@@ -44,6 +36,12 @@ class Session:
     results: list[Journal] = field(default_factory=list)
     redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
     run_reports: RunReports | None = None
+
+    def redact(self, text: str) -> str:
+        """Masked by every scenario's redactor so far (their secrets and DSN passwords) and the patterns."""
+        for redactor in self.redactors:
+            text = redactor(text)
+        return mask_patterns(text)
 
     def ensure_registry(self) -> RegistryProvider:
         return factory.add_registry(self.infra, self.stack, self.owner, keep=self.options.keep_cluster)
@@ -63,7 +61,8 @@ class Session:
             run_pipeline(ctx)
             leftovers = self._fault_leftovers(journal) if scenario.faults else []
             judge.decide(journal, leftovers).record(journal)
-            say(f"verdict for {scenario.name}: [bold]{journal.verdict}[/bold] (expected {scenario.expect.value})")
+            say(Text.assemble(f"verdict for {scenario.name}: ", (journal.verdict, "bold"),
+                              f" (expected {scenario.expect.value})"))
         finally:  # also when interrupted: the journal so far, with its default verdict ERROR
             write_scenario_reports(journal, ctx.report_dir, ctx.redactor)
             self.redactors.append(ctx.redactor)
@@ -109,16 +108,21 @@ class InfrastructureMismatchError(RuntimeError):
 
 @contextmanager
 def open_session(options: SessionOptions) -> Iterator[Session]:
-    """Start the shared infrastructure; tear it all down on exit unless kept."""
-    _sigterm_as_interrupt()
+    """Start the shared infrastructure; tear it all down on exit unless kept.
+
+    SIGINT, SIGTERM and SIGHUP stop the session (the first one) and never its teardown (the later
+    ones are recorded); every cleanup step runs even when another fails. Leaving the block raises the
+    truth about the teardown: harness.teardown.Interrupted or TeardownIncomplete, naming what failed."""
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
-    with ExitStack() as stack:
+    with Teardown().installed() as teardown, TeardownStack(teardown) as stack:
         infra = factory.build(options, stack, owner)
         session = Session(options, infra, stack, owner)
+        teardown.redact = session.redact
         if options.keep_cluster:
             say(f"--keep-cluster: cluster {infra.cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
                 "remove them with `make clean-clusters`")
         try:
             yield session
         finally:  # before teardown; also after Ctrl-C, for the scenarios that finished
+            teardown.begin()  # a normal end is a teardown too: from here on, signals are recorded
             session.write_run_reports()

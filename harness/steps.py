@@ -30,6 +30,8 @@ def step_record(ctx: RehearsalContext, res: StepResult, started_at: str, label: 
     status = "ok" if res.ok else ("TIMED OUT" if res.timed_out else f"exit {res.exit_code}")
     say(f"  {label} step {res.step.index}: {ctx.redactor(res.step.command)} → {status} ({res.duration_s:.1f}s)",
         style="" if res.ok else failure_style)
+    if not res.ok and res.output.strip():  # why it failed, as the command said it
+        say(f"    {last_output_line(ctx, res)}", style="dim")
     return RunbookStepRecord(
         index=res.step.index, command=ctx.redactor(res.step.command), line=res.step.line, started_at=started_at,
         exit_code=res.exit_code, timed_out=res.timed_out, duration_s=round(res.duration_s, 3),
