@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from harness import faults, judge, tools
+from harness import cleanup, faults, judge, runstate, tools
 from harness.context import RehearsalContext
 from harness.journal import Journal
 from harness.options import SessionOptions
@@ -109,16 +109,23 @@ class InfrastructureMismatchError(RuntimeError):
 
 @contextmanager
 def open_session(options: SessionOptions) -> Iterator[Session]:
-    """Start the shared infrastructure; tear it all down on exit unless kept."""
+    """Start the shared infrastructure; tear it all down on exit unless kept. Dead runs' leftovers are
+    reaped first; this run's resources are recorded (harness.runstate) as they are created."""
     _sigterm_as_interrupt()
+    cleanup.reap_quietly()
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
-    with ExitStack() as stack:
-        infra = factory.build(options, stack, owner)
-        session = Session(options, infra, stack, owner)
-        if options.keep_cluster:
-            say(f"--keep-cluster: cluster {infra.cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
-                "remove them with `make clean-clusters`")
-        try:
-            yield session
-        finally:  # before teardown; also after Ctrl-C, for the scenarios that finished
-            session.write_run_reports()
+    run = runstate.RunState(owner).begin()
+    try:
+        with ExitStack() as stack:
+            infra = factory.build(options, stack, owner, run)
+            session = Session(options, infra, stack, owner)
+            if options.keep_cluster:
+                run.keep()
+                say(f"--keep-cluster: cluster {infra.cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
+                    "remove them with `rehearse cleanup`")
+            try:
+                yield session
+            finally:  # before teardown; also after Ctrl-C, for the scenarios that finished
+                session.write_run_reports()
+    finally:  # the record goes only if nothing is left in it; else the reaper finishes the job
+        run.end()

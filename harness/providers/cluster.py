@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from pytest_kind import KindCluster
 
-from harness import tools
+from harness import runstate, tools
 from harness.progress import say
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels its node containers with the cluster name
@@ -91,6 +91,10 @@ class RehearsalKindCluster(KindCluster):
                                        f"Hint: check `docker logs {self.name}-control-plane`") from None
                 raise
         proc = subprocess.CompletedProcess(cmd, kind.returncode, out, err)
+        if proc.returncode != 0 and "already exist" in proc.stderr:
+            # Another process created that name between our check and our create: it is theirs, never delete it.
+            raise ClusterExists(f"a kind cluster named {self.name} was created by another process meanwhile. "
+                                "Fix: choose another --cluster-name")
         if proc.returncode != 0:
             logs = self._node_logs()
             self.delete()
@@ -134,17 +138,37 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 
 
 class KindProvider:
-    """A kind cluster owned by the harness: created here, deleted at teardown."""
+    """A kind cluster: created here (then deleted at teardown) or, with reuse, adopted (then kept).
 
-    def __init__(self, name: str, image: str | None = None, reuse: bool = False) -> None:
+    Its kubeconfig lives in a directory of this run's own (`<tmp>/rollback-rehearsal/<owner>`), so
+    two runs on one cluster never share, nor remove, each other's kubeconfig. `delete` removes the
+    cluster only if THIS provider started creating it: a run that found the name taken never deletes
+    the cluster of the run that made it."""
+
+    def __init__(self, name: str, image: str | None = None, reuse: bool = False,
+                 run: runstate.RunState | None = None) -> None:
         self.name = name
         self.reuse = reuse  # adopt a cluster of that name instead of refusing it
-        self.cluster = RehearsalKindCluster(name, image)
+        self.run = run
+        self.workdir = Path(tempfile.gettempdir()) / "rollback-rehearsal" / (run.owner if run else name)
+        self.cluster = RehearsalKindCluster(name, image, self.workdir)
         self.kubeconfig = Path(self.cluster.kubeconfig_path)
+        self.created = False  # True from the moment this run starts `kind create`
 
     def start(self) -> KindProvider:
+        self._record(runstate.TEMP_DIR, str(self.workdir))
+        if self.cluster.exists():
+            self._record(runstate.USES_CLUSTER, self.name)
+        else:
+            # Recorded before kind starts: a run killed during `kind create` leaves the name to the reaper.
+            self._record(runstate.CLUSTER, self.name)
+            self.created = True
         self.cluster.create(reuse=self.reuse)
         return self
+
+    def _record(self, kind: str, name: str) -> None:
+        if self.run is not None:
+            self.run.add(kind, name)
 
     def load_image(self, image: str) -> None:
         say(f"loading {image} into {self.name}")
@@ -163,10 +187,20 @@ class KindProvider:
         return "kind"
 
     def delete(self) -> None:
+        """Delete the cluster if this run created it; a no-op for one it found (someone else's)."""
+        if not self.created:
+            return
         say(f"deleting kind cluster {self.name}")
         self.cluster.delete()
-        # The kubeconfig holds the deleted cluster's client keys: remove it too.
-        shutil.rmtree(Path(self.cluster.kubeconfig_path).parent, ignore_errors=True)
+        self.created = False
+        if self.run is not None:
+            self.run.forget(runstate.CLUSTER, self.name)
+
+    def remove_workdir(self) -> None:
+        """This run's kubeconfig directory (it holds the cluster's client keys), never another run's."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.run is not None:
+            self.run.forget(runstate.TEMP_DIR, str(self.workdir))
 
 
 class ExistingClusterProvider:

@@ -149,7 +149,8 @@ class Recorder:
 
 
 @pytest.fixture
-def rec(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+def rec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
+    monkeypatch.setenv("REHEARSAL_CACHE_DIR", str(tmp_path / "cache"))  # the cluster-name lock lives there
     r = Recorder()
     for name in ("KindProvider", "ExistingClusterProvider", "PostgresContainerProvider", "ExistingDsnProvider",
                  "RegistryContainer"):
@@ -168,7 +169,7 @@ def _build(rec: Recorder, **options: Any) -> tuple[list[str], list[str]]:
 
 def test_default_session_is_a_kind_cluster_and_a_postgres_container(rec: Recorder) -> None:
     built, closed = _build(rec)
-    assert built == ["new KindProvider(rehearsal, None, reuse=False)", "start KindProvider",
+    assert built == ["new KindProvider(rehearsal, None, reuse=False, run=None)", "start KindProvider",
                      "new PostgresContainerProvider(15, kind, rehearsal-1234abcd)", "start PostgresContainerProvider"]
     assert closed == ["stop PostgresContainerProvider", "delete KindProvider", "remove containers of rehearsal-1234abcd"]
 
@@ -187,7 +188,7 @@ def test_a_failed_start_is_cleaned_up_because_teardown_is_registered_first(rec: 
     rec.fail_start = "KindProvider"
     with pytest.raises(KeyboardInterrupt):
         _build(rec)
-    assert rec.log == ["new KindProvider(rehearsal, None, reuse=False)", "start KindProvider",
+    assert rec.log == ["new KindProvider(rehearsal, None, reuse=False, run=None)", "start KindProvider",
                        "delete KindProvider", "remove containers of rehearsal-1234abcd"]
     rec.log.clear()
     rec.fail_start = "PostgresContainerProvider"
