@@ -54,6 +54,25 @@ def runs_dir() -> Path:
     return Path(base) / "runs"
 
 
+# ── per-run names ────────────────────────────────────────────────────────────
+NAME_LIMIT = 63  # a Kubernetes namespace (DNS label) and a Postgres identifier (bytes)
+
+
+def resource_name(scenario: str, run_id: str) -> str:
+    """`<scenario>-<run id>`: unique per run (two runs on one cluster or server never share a name),
+    the same for every use within the run, and at most 63 - len("rr-") characters."""
+    return f"{scenario[:NAME_LIMIT - 4 - len(run_id)]}-{run_id}"
+
+
+def namespace_name(scenario: str, run_id: str) -> str:
+    return "rr-" + resource_name(scenario, run_id)
+
+
+def database_name(scenario: str, run_id: str) -> str:
+    """The database and role of a scenario (what DatabaseProvider.create_database(resource_name) makes)."""
+    return "rr_" + resource_name(scenario, run_id).replace("-", "_")
+
+
 # ── process identity ─────────────────────────────────────────────────────────
 @dataclass(frozen=True)
 class ProcessIdentity:
