@@ -163,7 +163,13 @@ class KindProvider:
             # Recorded before kind starts: a run killed during `kind create` leaves the name to the reaper.
             self._record(runstate.CLUSTER, self.name)
             self.created = True
-        self.cluster.create(reuse=self.reuse)
+        try:
+            self.cluster.create(reuse=self.reuse)
+        except ClusterExists:  # lost the race to another process: the cluster is theirs
+            self.created = False
+            if self.run is not None:
+                self.run.forget(runstate.CLUSTER, self.name)
+            raise
         return self
 
     def _record(self, kind: str, name: str) -> None:
