@@ -7,6 +7,8 @@ is, 2 when a scenario could not be read or a check could not finish (never 1:
 Exit codes: 0 every verdict READY (or, with --against-expect, every verdict
 equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors;
 3 the infrastructure (cluster, Postgres) could not be provided.
+`rehearse cleanup` exits 0 when every dead run's leftovers are gone, 1 when
+something could not be removed (listed, and kept in its run state).
 
 Everything taken from scenarios, runbooks and commands is printed as plain
 text (rich markup off, Text cells in tables): `[/x]` in a description is text.

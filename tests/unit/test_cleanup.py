@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from harness import cleanup, runstate
+from harness.cli import cli
 from harness.runstate import ProcessIdentity, Resource, RunRecord
 
 BOOT = "boot-1"
@@ -195,3 +197,19 @@ def test_the_quiet_reaper_says_nothing_when_nothing_was_removed(runs: Path, monk
     cleanup.reap_quietly()
     err = capsys.readouterr().err  # the real /proc here: pid 200 gone, or a record from "another boot"
     assert err.startswith("run rehearsal-dead0006 (") and err.endswith("): removed container c\n")
+
+
+def test_the_cli_lists_before_all_and_exits_1_when_something_is_left(runs: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    monkeypatch.setenv("REHEARSAL_CACHE_DIR", str(runs.parent))
+    monkeypatch.setattr(cleanup, "SubprocessDocker", lambda: FakeDocker(labelled={"x": ["c-x"]}))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["cleanup"]).output.strip() == "nothing to clean up: no dead run left anything"
+    dry = runner.invoke(cli, ["cleanup", "--all", "--dry-run"])
+    assert dry.exit_code == 0 and "(unrecorded) (--all): would remove container c-x" in dry.output
+    every = runner.invoke(cli, ["cleanup", "--all"])
+    assert every.output.splitlines()[:2] == ["--all: removing every run's resources, live runs included:",
+                                            "run (unrecorded) (--all): would remove container c-x"]
+    write(runs, "rehearsal-dead0007", DEAD_PID, Resource("database", "rr_b", "postgresql://a@h:1/p"))
+    left = runner.invoke(cli, ["cleanup"])
+    assert left.exit_code == 1 and "left database rr_b on postgresql://a@h:1/p" in left.output
