@@ -226,7 +226,8 @@ class RunState:
     def end(self) -> None:
         """Release the run. The record stays when something is still recorded (kept, or a removal
         failed): the reaper (or `rehearse cleanup`) finishes it once this process is gone."""
-        if not self.record.resources and not self.record.kept:
+        # A reused cluster is not this run's to remove: it alone does not keep the record.
+        if all(r.kind == USES_CLUSTER for r in self.record.resources) and not self.record.kept:
             self.path.unlink(missing_ok=True)
             self.lock_path.unlink(missing_ok=True)
         if self._lock is not None:

@@ -65,7 +65,8 @@ class RehearsalKindCluster(KindCluster):
             if not reuse:
                 # Never adopt (and later delete) a cluster another run may own.
                 raise ClusterExists(f"a kind cluster named {self.name} already exists. Fix: pass --reuse-cluster to "
-                                    "use it (it is then kept), or choose another --cluster-name")
+                                    "use it (it is then kept), or choose another --cluster-name, or, if a "
+                                    "--keep-cluster run left it, remove it with `rehearse cleanup`")
             say(f"reusing kind cluster {self.name}")
             self._export_kubeconfig()
             return
