@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from pytest_kind import KindCluster
@@ -59,8 +60,9 @@ class RehearsalKindCluster(KindCluster):
         return self.name in out.stdout.split()
 
     def create(self, config_file: str | Path | None = None, timeout_s: float = 420,  # type: ignore[override]
-               reuse: bool = False) -> None:
-        """Create (or, when asked, reuse) the cluster; fail with kind's output, never hang."""
+               reuse: bool = False, before_create: Callable[[], None] = lambda: None) -> bool:
+        """Create (True) or, when asked, reuse (False) the cluster; fail with kind's output, never hang.
+        BEFORE_CREATE runs just before `kind create`, once the name was found free."""
         if self.exists():
             if not reuse:
                 # Never adopt (and later delete) a cluster another run may own.
@@ -69,7 +71,8 @@ class RehearsalKindCluster(KindCluster):
                                     "--keep-cluster run left it, remove it with `rehearse cleanup`")
             say(f"reusing kind cluster {self.name}")
             self._export_kubeconfig()
-            return
+            return False
+        before_create()
         if config_file is None:
             config_file = self.path / "kind-config.yaml"
             Path(config_file).write_text(KIND_CONFIG)
@@ -101,6 +104,7 @@ class RehearsalKindCluster(KindCluster):
             self.delete()
             raise RuntimeError(f"kind create cluster failed ({proc.returncode}):\n{proc.stderr[-4000:]}\n"
                                f"node log tail:\n{logs}\nHint: run `make env` to rebuild the node image")
+        return True
 
     def _export_kubeconfig(self) -> None:
         subprocess.run([str(self.kind_path), "export", "kubeconfig", f"--name={self.name}",
@@ -158,20 +162,27 @@ class KindProvider:
 
     def start(self) -> KindProvider:
         self._record(runstate.TEMP_DIR, str(self.workdir))
-        if self.cluster.exists():
-            self._record(runstate.USES_CLUSTER, self.name)
-        else:
-            # Recorded before kind starts: a run killed during `kind create` leaves the name to the reaper.
-            self._record(runstate.CLUSTER, self.name)
-            self.created = True
         try:
-            self.cluster.create(reuse=self.reuse)
-        except ClusterExists:  # lost the race to another process: the cluster is theirs
-            self.created = False
-            if self.run is not None:
-                self.run.forget(runstate.CLUSTER, self.name)
-            raise
+            made = self.cluster.create(reuse=self.reuse, before_create=self._claim)
+        except ClusterExists:  # the name is taken, or was taken during our create: the cluster is theirs
+            self._unclaim()
+            if not self.reuse:
+                raise
+            made = self.cluster.create(reuse=True)  # asked to reuse: adopt the winner's, never delete it
+        if not made:
+            self._record(runstate.USES_CLUSTER, self.name)
         return self
+
+    def _claim(self) -> None:
+        """Just before `kind create`: from now on a kill leaves the name to the reaper, and the teardown
+        deletes what the create made."""
+        self._record(runstate.CLUSTER, self.name)
+        self.created = True
+
+    def _unclaim(self) -> None:
+        self.created = False
+        if self.run is not None:
+            self.run.forget(runstate.CLUSTER, self.name)
 
     def _record(self, kind: str, name: str) -> None:
         if self.run is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -284,7 +285,7 @@ def test_a_cluster_found_existing_is_never_deleted(fake_kind: Path, tmp_path: Pa
             kind.start()
     kind.delete()  # what the session's teardown calls: a no-op for a cluster this run did not create
     assert "delete cluster" not in _kind_calls(fake_kind) and not kind.created
-    assert Resource(runstate.USES_CLUSTER, "rehearsal") in run.record.resources
+    assert (Resource(runstate.USES_CLUSTER, "rehearsal") in run.record.resources) == reuse
     assert not any(r.kind == runstate.CLUSTER for r in run.record.resources)
     # Its kubeconfig directory is this run's own, named after the owner, not after the cluster.
     assert kind.workdir.name == "rehearsal-0000abcd"
@@ -295,14 +296,19 @@ def test_a_cluster_this_run_creates_is_recorded_first_and_deleted(fake_kind: Pat
     run = runstate.RunState("rehearsal-0000abcd", tmp_path / "runs").begin()
     kind = KindProvider("rehearsal", run=run)
     seen: list[list[Resource]] = []
-    monkeypatch.setattr(kind.cluster, "create",
-                        lambda reuse: seen.append(runstate.read_record(run.path).resources))  # type: ignore[union-attr]
+
+    def create(reuse: bool, before_create: Callable[[], None]) -> bool:
+        before_create()
+        seen.append(runstate.read_record(run.path).resources)  # type: ignore[union-attr]
+        return True
+
+    monkeypatch.setattr(kind.cluster, "create", create)
     kind.start()
     # Recorded on disk before `kind create` started: a kill -9 during the create leaves the name.
     assert Resource(runstate.CLUSTER, "rehearsal") in seen[0]
     kind.delete()
     kind.remove_workdir()
-    assert _kind_calls(fake_kind) == ["get clusters", "delete cluster"]
+    assert _kind_calls(fake_kind) == ["delete cluster"]
     assert run.record.resources == [] and not kind.workdir.exists()
 
 
@@ -313,3 +319,17 @@ def test_losing_the_create_race_does_not_delete_the_winner(fake_kind: Path, tmp_
         kind.start()
     kind.delete()  # the session's teardown
     assert "delete cluster" not in _kind_calls(fake_kind) and not kind.created
+
+
+def test_a_reusing_run_that_loses_the_create_race_adopts_the_winner(fake_kind: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    run = runstate.RunState("rehearsal-0000beef", tmp_path / "runs").begin()
+    kind = KindProvider("rehearsal", reuse=True, run=run)
+    # Not there when checked, there (the winner's) when created.
+    answers = iter([False, True])
+    monkeypatch.setattr(kind.cluster, "exists", lambda: next(answers))
+    monkeypatch.setattr(kind.cluster, "_export_kubeconfig", lambda: None)
+    kind.start()
+    kind.delete()
+    assert "delete cluster" not in _kind_calls(fake_kind) and not kind.created
+    assert [r.kind for r in run.record.resources] == [runstate.TEMP_DIR, runstate.USES_CLUSTER]
