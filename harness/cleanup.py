@@ -39,6 +39,8 @@ class Docker(Protocol):
     def cluster_nodes(self, name: str) -> list[str]: ...
     def clusters(self) -> list[str]: ...
     def unpause_and_remove(self, containers: list[str]) -> bool: ...
+    def unpause(self, container: str) -> bool: ...
+    def remove_netem(self, node: str, device: str) -> bool: ...
     def delete_cluster(self, name: str) -> bool: ...
     def delete_namespace(self, name: str, kubeconfig: str) -> bool: ...
     def drop_database(self, name: str, admin_dsn: str) -> bool: ...
@@ -93,6 +95,9 @@ def _same_server(dsn: str, recorded: str) -> bool:
 
 
 REMOVERS: dict[str, Callable[[Resource, Context], bool]] = {
+    # Faults first: a frozen Postgres or control plane would make everything after it hang.
+    runstate.PAUSED: lambda r, ctx: ctx.docker.unpause(r.name),
+    runstate.NETEM: lambda r, ctx: ctx.docker.remove_netem(r.name, r.where or "eth0"),
     runstate.NAMESPACE: _remove_namespace,
     runstate.DATABASE: _remove_database,
     runstate.CONTAINER: lambda r, ctx: ctx.docker.unpause_and_remove([r.name]),
@@ -269,6 +274,15 @@ class SubprocessDocker:
             _ok(["docker", "unpause", c], 30)  # fails harmlessly when not paused or already gone
         gone = _ok(["docker", "rm", "-f", "-v", *containers])
         return gone or not [c for c in containers if _ok(["docker", "inspect", c], 30)]
+
+    def unpause(self, container: str) -> bool:
+        """Unpaused, or not there any more (nothing left frozen either way)."""
+        return _ok(["docker", "unpause", container], 30) or not _ok(["docker", "inspect", container], 30) \
+            or _lines(["docker", "inspect", "--format", "{{.State.Paused}}", container]) == ["false"]
+
+    def remove_netem(self, node: str, device: str) -> bool:
+        proc = _lines(["docker", "exec", node, "tc", "qdisc", "show", "dev", device])
+        return "netem" not in proc or _ok(["docker", "exec", node, "tc", "qdisc", "del", "dev", device, "root"], 30)
 
     def delete_cluster(self, name: str) -> bool:
         return _ok([str(tools.tool("kind")), "delete", "cluster", f"--name={name}"], 180)

@@ -4,12 +4,13 @@ in the record for a later attempt."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from harness import cleanup, runstate
+from harness import cleanup, faults, runstate
 from harness.cli import cli
 from harness.runstate import ProcessIdentity, Resource, RunRecord
 
@@ -49,6 +50,12 @@ class FakeDocker:
 
     def unpause_and_remove(self, containers: list[str]) -> bool:
         return self._do(f"unpause+rm {' '.join(containers)}") if containers else True
+
+    def unpause(self, container: str) -> bool:
+        return self._do(f"unpause {container}")
+
+    def remove_netem(self, node: str, device: str) -> bool:
+        return self._do(f"tc qdisc del {node} {device}")
 
     def delete_cluster(self, name: str) -> bool:
         return self._do(f"kind delete {name}")
@@ -213,3 +220,32 @@ def test_the_cli_lists_before_all_and_exits_1_when_something_is_left(runs: Path,
     write(runs, "rehearsal-dead0007", DEAD_PID, Resource("database", "rr_b", "postgresql://a@h:1/p"))
     left = runner.invoke(cli, ["cleanup"])
     assert left.exit_code == 1 and "left database rr_b on postgresql://a@h:1/p" in left.output
+
+
+def test_faults_a_dead_run_left_on_a_reused_cluster_are_undone_first(runs: Path) -> None:
+    write(runs, "rehearsal-reus0002", DEAD_PID, Resource("uses-cluster", "shared"),
+          Resource("netem", "shared-control-plane", "eth0"), Resource("paused", "shared-control-plane"))
+    docker = FakeDocker(nodes={"shared": ["shared-control-plane"]})
+    reap(runs, docker)
+    assert docker.calls == ["unpause shared-control-plane", "tc qdisc del shared-control-plane eth0"]
+
+
+def test_a_fault_is_recorded_while_it_is_in_place(tmp_path: Path) -> None:
+    state = runstate.RunState("rehearsal-0000f00d", tmp_path).begin()
+    on_disk: list[list[Resource]] = []
+
+    def docker(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        record = runstate.read_record(state.path)
+        assert record is not None
+        on_disk.append(record.resources)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    pause = faults.PauseContainer("pg1", "Postgres", run=docker, state=state)
+    netem = faults.NetworkLatency(["node1"], 100, run=docker, state=state)
+    pause.apply()
+    netem.apply()
+    # Recorded before the docker command ran: a kill -9 in between leaves it to the reaper.
+    assert on_disk == [[Resource("paused", "pg1")], [Resource("paused", "pg1"), Resource("netem", "node1", "eth0")]]
+    netem.revert()
+    pause.revert()
+    assert state.record.resources == []
