@@ -45,6 +45,7 @@ class Docker(Protocol):
     def delete_namespace(self, name: str, kubeconfig: str) -> bool: ...
     def drop_database(self, name: str, admin_dsn: str) -> bool: ...
     def remove_dir(self, path: str) -> bool: ...
+    def untag(self, ref: str) -> bool: ...
 
 
 @dataclass
@@ -104,6 +105,7 @@ REMOVERS: dict[str, Callable[[Resource, Context], bool]] = {
     runstate.CLUSTER: _remove_cluster,
     runstate.USES_CLUSTER: lambda r, ctx: True,  # someone else's cluster: nothing to remove
     runstate.TEMP_DIR: lambda r, ctx: ctx.docker.remove_dir(r.name),
+    runstate.IMAGE_TAG: lambda r, ctx: ctx.docker.untag(r.name),
 }
 ORDER = list(REMOVERS)  # the table's order is the removal order
 
@@ -239,6 +241,11 @@ def reap_quietly() -> None:
 
 
 # ── the real machine ─────────────────────────────────────────────────────────
+def untag(ref: str) -> bool:
+    """Remove a local image tag; True when it is gone (also when it never existed)."""
+    return _ok(["docker", "rmi", ref], 60) or not _ok(["docker", "image", "inspect", ref], 30)
+
+
 def _ok(cmd: list[str], timeout: float = 120) -> bool:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout).returncode == 0
@@ -304,3 +311,6 @@ class SubprocessDocker:
     def remove_dir(self, path: str) -> bool:
         shutil.rmtree(path, ignore_errors=True)
         return not Path(path).exists()
+
+    def untag(self, ref: str) -> bool:
+        return untag(ref)

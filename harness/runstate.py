@@ -40,6 +40,7 @@ NAMESPACE = "namespace"          # where = the kubeconfig that reaches it
 DATABASE = "database"            # database and role of the same name; where = server DSN without password
 TEMP_DIR = "temp-dir"
 PAUSED = "paused"                # a container a fault paused (on any cluster: a reused one too)
+IMAGE_TAG = "image-tag"          # a local tag this run made to push to its registry
 NETEM = "netem"                  # a node a fault added a netem qdisc to; where = the device
 
 Reader = Callable[[str], str]  # reads a /proc file; raises OSError when it does not exist

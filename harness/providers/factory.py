@@ -44,6 +44,15 @@ class Infrastructure:
     owner: str = ""
     run: runstate.RunState | None = None  # this session's run state (None in tests without one)
 
+    def record(self, kind: str, name: str, where: str = "") -> None:
+        """Write down a resource this run is about to create (see harness.runstate)."""
+        if self.run is not None:
+            self.run.add(kind, name, where)
+
+    def forget(self, kind: str, name: str) -> None:
+        if self.run is not None:
+            self.run.forget(kind, name)
+
     @property
     def run_id(self) -> str:
         """Unique per run: the suffix of namespace and database names on a shared cluster or server."""
@@ -186,6 +195,8 @@ def add_registry(infra: Infrastructure, stack: ExitStack, owner: str, keep: bool
     if infra.registry is None:
         registry = RegistryContainer(infra.cluster.docker_network(), owner)
         if not keep:
+            # The local tags pushed to this registry point at nothing once it is gone.
+            stack.callback(remove_image_tags, infra)
             # Before start: a failed start is cleaned up too.
             stack.callback(_stop_and_forget, registry.stop, lambda: registry.container_id, infra.run)
         registry.start()
@@ -196,6 +207,14 @@ def add_registry(infra: Infrastructure, stack: ExitStack, owner: str, keep: bool
             stack.callback(registry.unconfigure_node, node)
         infra.registry = registry
     return infra.registry
+
+
+def remove_image_tags(infra: Infrastructure) -> None:
+    """Untag the local image references this run pushed (`docker rmi` of one of several tags only untags)."""
+    tags = [r.name for r in (infra.run.record.resources if infra.run else []) if r.kind == runstate.IMAGE_TAG]
+    for ref in tags:
+        if cleanup.untag(ref):
+            infra.forget(runstate.IMAGE_TAG, ref)
 
 
 def remove_owned_containers(owner: str) -> None:

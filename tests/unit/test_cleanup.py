@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness import cleanup, faults, runstate
+from harness.providers import factory
 from harness.cli import cli
 from harness.runstate import ProcessIdentity, Resource, RunRecord
 
@@ -69,6 +70,9 @@ class FakeDocker:
     def remove_dir(self, path: str) -> bool:
         return self._do(f"rm -r {Path(path).name}")
 
+    def untag(self, ref: str) -> bool:
+        return self._do(f"rmi {ref}")
+
 
 def write(directory: Path, owner: str, pid: int, *resources: Resource, kept: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
@@ -91,6 +95,7 @@ def test_a_run_killed_during_a_fault_is_unpaused_and_removed_in_order(runs: Path
     kubeconfig = tmp_path / "kc"
     kubeconfig.write_text("k")
     path = write(runs, "rehearsal-dead0001", DEAD_PID, Resource("temp-dir", str(tmp_path / "work")),
+                 Resource("image-tag", "127.0.0.1:5000/demo:prod"),
                  Resource("cluster", "rehearsal"), Resource("container", "pg1"),
                  Resource("namespace", "rr-a-dead0001", str(kubeconfig)), Resource("database", "rr_a_dead0001"))
     docker = FakeDocker(labelled={"rehearsal-dead0001": ["pg1", "reg-unrecorded"]},
@@ -99,7 +104,7 @@ def test_a_run_killed_during_a_fault_is_unpaused_and_removed_in_order(runs: Path
     # The namespace goes with the cluster; the database with its Postgres container. Containers (a
     # paused Postgres, a registry killed before it was recorded) and nodes are unpaused before removal.
     assert docker.calls == ["unpause+rm pg1", "unpause+rm reg-unrecorded", "unpause+rm node-cp",
-                            "kind delete rehearsal", "rm -r work"]
+                            "kind delete rehearsal", "rm -r work", "rmi 127.0.0.1:5000/demo:prod"]
     assert outcome.why == f"pid {DEAD_PID} is gone" and not outcome.left
     assert not path.exists() and not path.with_suffix(".lock").exists()
 
@@ -249,3 +254,16 @@ def test_a_fault_is_recorded_while_it_is_in_place(tmp_path: Path) -> None:
     netem.revert()
     pause.revert()
     assert state.record.resources == []
+
+
+def test_the_tags_a_run_pushed_are_untagged_at_its_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = runstate.RunState("rehearsal-0000cafe", tmp_path).begin()
+    infra = factory.Infrastructure(cluster=None, database=None, run=state)  # type: ignore[arg-type]
+    infra.record(runstate.IMAGE_TAG, "127.0.0.1:5000/demo:abc")
+    infra.record(runstate.IMAGE_TAG, "127.0.0.1:5000/demo:prod")
+    untagged: list[str] = []
+    monkeypatch.setattr(cleanup, "untag", lambda ref: untagged.append(ref) or ref.endswith("abc"))
+    factory.remove_image_tags(infra)
+    assert untagged == ["127.0.0.1:5000/demo:abc", "127.0.0.1:5000/demo:prod"]
+    # The one that could not be untagged stays recorded, for the reaper.
+    assert state.record.resources == [Resource(runstate.IMAGE_TAG, "127.0.0.1:5000/demo:prod")]
