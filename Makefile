@@ -34,5 +34,6 @@ demo: env venv
 	$(VENV)/bin/rehearse run scenarios/ --report-dir reports/demo --against-expect
 	$(VENV)/bin/rehearse report trend --report-dir reports/demo
 
-clean-clusters:
-	$(PY) -m harness.cleanup
+# Dead runs' leftovers only (never a live run's); `rehearse cleanup --all` for everything.
+clean-clusters: venv
+	$(VENV)/bin/rehearse cleanup

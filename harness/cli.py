@@ -7,6 +7,8 @@ is, 2 when a scenario could not be read or a check could not finish (never 1:
 Exit codes: 0 every verdict READY (or, with --against-expect, every verdict
 equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors;
 3 the infrastructure (cluster, Postgres) could not be provided.
+`rehearse cleanup` exits 0 when every dead run's leftovers are gone, 1 when
+something could not be removed (listed, and kept in its run state).
 
 Everything taken from scenarios, runbooks and commands is printed as plain
 text (rich markup off, Text cells in tables): `[/x]` in a description is text.
@@ -196,6 +198,31 @@ def finish_run(results: Sequence[Journal], report_dir: Path, written: RunReports
     else:
         ok = all(j.verdict == "READY" for j in results)
     return EXIT_OK if ok else EXIT_NOT_READY
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True,
+              help="Also live runs, kept runs and any labelled container or rehearsal* cluster (listed first).")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--database-dsn", envvar="REHEARSAL_DATABASE_DSN", metavar="DSN",
+              help="Admin DSN of a server given to dead runs with --database-dsn: their databases are dropped.")
+def cleanup(everything: bool, dry_run: bool, database_dsn: str | None) -> None:
+    """Remove what dead runs left behind (killed runs, --keep-cluster runs); never a live run's resources."""
+    from harness import cleanup as reaper  # noqa: PLC0415 (keeps `validate` fast: psycopg, subprocesses)
+
+    def show(lines: list[str]) -> None:
+        for line in lines:  # owners and paths are printed as they are: markup off
+            console.print(line, markup=False, highlight=False)
+
+    if everything and not dry_run:
+        planned = reaper.report_lines(reaper.reap_all(dry_run=True), dry_run=True)
+        show(["--all: removing every run's resources, live runs included:", *planned] if planned
+             else ["--all: nothing to remove"])
+    outcomes = (reaper.reap_all(dry_run=dry_run, admin_dsn=database_dsn) if everything
+                else reaper.reap(include_kept=True, dry_run=dry_run, admin_dsn=database_dsn))
+    lines = reaper.report_lines(outcomes, dry_run=dry_run)
+    show(lines or ["nothing to clean up: no dead run left anything"])
+    sys.exit(EXIT_NOT_READY if any(o.left for o in outcomes) else EXIT_OK)
 
 
 @cli.group()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import tools
+from harness import runstate, tools
 from harness.faults import FaultInjector
 from harness.journal import Journal
 from harness.providers.database import DatabaseHandle
@@ -109,8 +109,13 @@ class RehearsalContext:
         """A private, throwaway HOME (docker login etc. must not land in reports)."""
         if not self._home:
             self._home = tempfile.mkdtemp(prefix=f"rehearsal-{self.scenario.name}-home-")
-            self.cleanup.callback(shutil.rmtree, self._home, True)
+            self.infra.record(runstate.TEMP_DIR, self._home)  # for the reaper, should this run be killed
+            self.cleanup.callback(self._remove_home)
         return self._home
+
+    def _remove_home(self) -> None:
+        shutil.rmtree(self._home, ignore_errors=True)
+        self.infra.forget(runstate.TEMP_DIR, self._home)
 
     def render(self, text: str, image: str) -> str:
         return string.Template(text).safe_substitute(self.variables(image))

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import psycopg
 from psycopg import sql
 
+from harness import runstate
 from harness.journal import FaultRecord, Journal, now_iso
 from harness.progress import say
 from harness.providers.database import with_database
@@ -165,10 +166,12 @@ class PauseContainer:
     """`docker pause` a container (every process frozen: it accepts TCP connections, never answers), then
     `docker unpause`."""
 
-    def __init__(self, container: str, what: str, run: Run = _run) -> None:
-        self.container, self.what, self.run = container, what, run
+    def __init__(self, container: str, what: str, run: Run = _run, state: runstate.RunState | None = None) -> None:
+        self.container, self.what, self.run, self.state = container, what, run, state
 
     def apply(self) -> str:
+        if self.state is not None:  # before the pause: a harness killed now leaves it to the reaper to unpause
+            self.state.add(runstate.PAUSED, self.container)
         _checked(self.run, ["docker", "pause", self.container])
         return f"paused {self.what}"
 
@@ -176,6 +179,8 @@ class PauseContainer:
         proc = self.run(["docker", "unpause", self.container])
         if proc.returncode != 0 and "is not paused" not in proc.stderr:
             raise RuntimeError(f"`docker unpause {self.container}` failed ({proc.returncode}): {proc.stderr.strip()}")
+        if self.state is not None:
+            self.state.forget(runstate.PAUSED, self.container)
         return f"unpaused {self.what}"
 
 
@@ -232,12 +237,15 @@ def pick_running_pod(items: list[dict[str, Any]], deployment: str) -> dict[str, 
 class NetworkLatency:
     """`tc qdisc add dev eth0 root netem delay Xms` inside each node (docker exec); revert `tc qdisc del`."""
 
-    def __init__(self, nodes: list[str], latency_ms: int, run: Run = _run, device: str = "eth0") -> None:
-        self.nodes, self.latency_ms, self.run, self.device = nodes, latency_ms, run, device
+    def __init__(self, nodes: list[str], latency_ms: int, run: Run = _run, device: str = "eth0",
+                 state: runstate.RunState | None = None) -> None:
+        self.nodes, self.latency_ms, self.run, self.device, self.state = nodes, latency_ms, run, device, state
         self.applied: list[str] = []
 
     def apply(self) -> str:
         for node in self.nodes:
+            if self.state is not None:  # before the qdisc: a harness killed now leaves it to the reaper
+                self.state.add(runstate.NETEM, node, self.device)
             cmd = ["docker", "exec", node, "tc", "qdisc", "add", "dev", self.device, "root", "netem",
                    "delay", f"{self.latency_ms}ms"]
             proc = self.run(cmd)
@@ -254,6 +262,8 @@ class NetworkLatency:
         for node in list(self.applied):
             _checked(self.run, ["docker", "exec", node, "tc", "qdisc", "del", "dev", self.device, "root"])
             self.applied.remove(node)
+            if self.state is not None:
+                self.state.forget(runstate.NETEM, node)
         return "removed the netem qdisc"
 
 
@@ -268,7 +278,7 @@ def _pause_postgres(ctx: RehearsalContext, fault: Fault) -> Action:
     container = ctx.infra.database.container_id
     if container is None:
         raise Unsupported("the database is not a container of this session (--database-dsn): it cannot be paused")
-    return PauseContainer(container, f"the Postgres container {container[:12]}")
+    return PauseContainer(container, f"the Postgres container {container[:12]}", state=ctx.infra.run)
 
 
 def _delete_app_pod(ctx: RehearsalContext, fault: Fault) -> Action:
@@ -286,13 +296,13 @@ def _node_containers(ctx: RehearsalContext) -> list[str]:
 def _pause_control_plane(ctx: RehearsalContext, fault: Fault) -> Action:
     nodes = _node_containers(ctx)
     planes = [n for n in nodes if n.endswith("-control-plane")] or nodes[:1]
-    return PauseContainer(planes[0], f"the control-plane node {planes[0]}")
+    return PauseContainer(planes[0], f"the control-plane node {planes[0]}", state=ctx.infra.run)
 
 
 def _network_latency(ctx: RehearsalContext, fault: Fault) -> Action:
     nodes = _node_containers(ctx)
     assert fault.latency_ms is not None
-    return NetworkLatency(nodes, fault.latency_ms)
+    return NetworkLatency(nodes, fault.latency_ms, state=ctx.infra.run)
 
 
 ACTIONS: dict[FaultKind, Callable[[RehearsalContext, Fault], Action]] = {

@@ -8,6 +8,7 @@ import time
 
 import yaml
 
+from harness import runstate
 from harness.context import RehearsalContext
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
@@ -59,6 +60,8 @@ def publish(ctx: RehearsalContext, version: Version) -> None:
         sha_ref = f"{reg.address}/{s.registry.repository}:{version.tag}"
         prod_ref = f"{reg.address}/{s.registry.repository}:{s.registry.production_tag}"
         say(f"promoting {version.image} as {sha_ref} → {s.registry.production_tag}")
+        for ref in (sha_ref, prod_ref):  # before tagging: the reaper untags them after a kill
+            ctx.infra.record(runstate.IMAGE_TAG, ref)
         docker("tag", version.image, sha_ref)
         docker("push", sha_ref)
         docker("tag", sha_ref, prod_ref)

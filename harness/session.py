@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from harness import faults, judge, tools
+from harness import cleanup, faults, judge, runstate, tools
 from harness.context import RehearsalContext
 from harness.journal import Journal
 from harness.options import SessionOptions
@@ -110,19 +110,28 @@ class InfrastructureMismatchError(RuntimeError):
 def open_session(options: SessionOptions) -> Iterator[Session]:
     """Start the shared infrastructure; tear it all down on exit unless kept.
 
-    SIGINT, SIGTERM and SIGHUP stop the session (the first one) and never its teardown (the later
-    ones are recorded); every cleanup step runs even when another fails. Leaving the block raises the
-    truth about the teardown: harness.teardown.Interrupted or TeardownIncomplete, naming what failed."""
+    Dead runs' leftovers are reaped first; this run's resources are recorded (harness.runstate) as
+    they are created. SIGINT, SIGTERM and SIGHUP stop the session (the first one) and never its
+    teardown (the later ones are recorded); every cleanup step runs even when another fails. Leaving
+    the block raises the truth about the teardown: harness.teardown.Interrupted or
+    TeardownIncomplete, naming what failed."""
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
-    with Teardown().installed() as teardown, TeardownStack(teardown) as stack:
-        infra = factory.build(options, stack, owner)
-        session = Session(options, infra, stack, owner)
-        teardown.redact = session.redact
-        if options.keep_cluster:
-            say(f"--keep-cluster: cluster {infra.cluster.name} and the containers labelled {tools.OWNER_LABEL}={owner} stay; "
-                "remove them with `make clean-clusters`")
+    with Teardown().installed() as teardown:
+        cleanup.reap_quietly()
+        run = runstate.RunState(owner).begin()
         try:
-            yield session
-        finally:  # before teardown; also after Ctrl-C, for the scenarios that finished
-            teardown.begin()  # a normal end is a teardown too: from here on, signals are recorded
-            session.write_run_reports()
+            with TeardownStack(teardown) as stack:
+                infra = factory.build(options, stack, owner, run)
+                session = Session(options, infra, stack, owner)
+                teardown.redact = session.redact
+                if options.keep_cluster:
+                    run.keep()
+                    say(f"--keep-cluster: cluster {infra.cluster.name} and the containers labelled "
+                        f"{tools.OWNER_LABEL}={owner} stay; remove them with `rehearse cleanup`")
+                try:
+                    yield session
+                finally:  # before teardown; also after Ctrl-C, for the scenarios that finished
+                    teardown.begin()  # a normal end is a teardown too: from here on, signals are recorded
+                    session.write_run_reports()
+        finally:  # the record goes only if nothing is left in it; else the reaper finishes the job
+            run.end()

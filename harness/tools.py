@@ -30,7 +30,7 @@ POSTGRES_IMAGE = _image("REHEARSAL_POSTGRES_IMAGE", "rollback-rehearsal/postgres
 REGISTRY_IMAGE = _image("REHEARSAL_REGISTRY_IMAGE", "rollback-rehearsal/registry:2")
 
 # Every container/cluster the harness creates carries this label, so a crashed
-# run's leftovers can be found and removed (`make clean-clusters`).
+# run's leftovers can be found and removed (`rehearse cleanup`, harness.cleanup).
 OWNER_LABEL = "rollback-rehearsal.owner"
 
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 import yaml
 
+from harness import runstate
 from harness.context import RehearsalContext
 from harness.phases import OnFailure, Phase
 from harness.progress import say
 from harness.release import DB_SECRET
+
+
+RUN_LABEL = "rollback-rehearsal/run"
 
 
 class ProvisionPhase(Phase):
@@ -18,13 +22,19 @@ class ProvisionPhase(Phase):
 
     def execute(self, ctx: RehearsalContext) -> str:
         s = ctx.scenario
-        ctx.namespace = f"rr-{s.name}"
+        # Names unique per run: two runs on one cluster (--reuse-cluster, --kubeconfig) or one server
+        # (--database-dsn) never share, so neither drops the other's namespace or database.
+        ctx.namespace = runstate.namespace_name(s.name, ctx.infra.run_id)
         say(f"namespace {ctx.namespace}, database for {s.name}")
-        ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=true", timeout=180)
+        _record(ctx, runstate.NAMESPACE, ctx.namespace, str(ctx.kubeconfig))  # before it exists: see runstate
         ctx.kubectl("create", "namespace", ctx.namespace)
-        ctx.kubectl("label", "namespace", ctx.namespace, "rollback-rehearsal/scenario=" + s.name)
-        ctx.db = ctx.infra.database.create_database(s.name)
-        ctx.cleanup.callback(ctx.infra.database.drop_database, ctx.db)
+        # The run id (the owner's unique suffix; the run state maps it to its owner): always a valid label value.
+        ctx.kubectl("label", "namespace", ctx.namespace, "rollback-rehearsal/scenario=" + s.name,
+                    f"{RUN_LABEL}={ctx.infra.run_id}")
+        db_server = "" if ctx.infra.database.container_id else runstate.without_password(ctx.infra.database.admin_dsn)
+        _record(ctx, runstate.DATABASE, runstate.database_name(s.name, ctx.infra.run_id), db_server)
+        ctx.db = ctx.infra.database.create_database(runstate.resource_name(s.name, ctx.infra.run_id))
+        ctx.cleanup.callback(_drop_database, ctx)
         # Registered after the database, so it runs before: the app's pods stop
         # (and disconnect) before the database is dropped.
         ctx.cleanup.callback(_delete_namespace, ctx)
@@ -41,8 +51,26 @@ class ProvisionPhase(Phase):
         return f"namespace {ctx.namespace}, database {ctx.db.name}"
 
 
+def _record(ctx: RehearsalContext, kind: str, name: str, where: str) -> None:
+    if ctx.infra.run is not None:
+        ctx.infra.run.add(kind, name, where)
+
+
+def _forget(ctx: RehearsalContext, kind: str, name: str) -> None:
+    if ctx.infra.run is not None:
+        ctx.infra.run.forget(kind, name)
+
+
+def _drop_database(ctx: RehearsalContext) -> None:
+    assert ctx.db is not None
+    ctx.infra.database.drop_database(ctx.db)
+    _forget(ctx, runstate.DATABASE, ctx.db.name)
+
+
 def _delete_namespace(ctx: RehearsalContext) -> None:
     if ctx.keep:
         return
-    ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=true", "--timeout=90s",
-                check=False, timeout=120)
+    proc = ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=true", "--timeout=90s",
+                       check=False, timeout=120)
+    if proc.returncode == 0:
+        _forget(ctx, runstate.NAMESPACE, ctx.namespace)

@@ -9,11 +9,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from pytest_kind import KindCluster
 
-from harness import tools
+from harness import runstate, tools
 from harness.progress import say
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels its node containers with the cluster name
@@ -59,16 +60,19 @@ class RehearsalKindCluster(KindCluster):
         return self.name in out.stdout.split()
 
     def create(self, config_file: str | Path | None = None, timeout_s: float = 420,  # type: ignore[override]
-               reuse: bool = False) -> None:
-        """Create (or, when asked, reuse) the cluster; fail with kind's output, never hang."""
+               reuse: bool = False, before_create: Callable[[], None] = lambda: None) -> bool:
+        """Create (True) or, when asked, reuse (False) the cluster; fail with kind's output, never hang.
+        BEFORE_CREATE runs just before `kind create`, once the name was found free."""
         if self.exists():
             if not reuse:
                 # Never adopt (and later delete) a cluster another run may own.
                 raise ClusterExists(f"a kind cluster named {self.name} already exists. Fix: pass --reuse-cluster to "
-                                    "use it (it is then kept), or choose another --cluster-name")
+                                    "use it (it is then kept), or choose another --cluster-name, or, if a "
+                                    "--keep-cluster run left it, remove it with `rehearse cleanup`")
             say(f"reusing kind cluster {self.name}")
             self._export_kubeconfig()
-            return
+            return False
+        before_create()
         if config_file is None:
             config_file = self.path / "kind-config.yaml"
             Path(config_file).write_text(KIND_CONFIG)
@@ -91,11 +95,16 @@ class RehearsalKindCluster(KindCluster):
                                        f"Hint: check `docker logs {self.name}-control-plane`") from None
                 raise
         proc = subprocess.CompletedProcess(cmd, kind.returncode, out, err)
+        if proc.returncode != 0 and "already exist" in proc.stderr:
+            # Another process created that name between our check and our create: it is theirs, never delete it.
+            raise ClusterExists(f"a kind cluster named {self.name} was created by another process meanwhile. "
+                                "Fix: choose another --cluster-name")
         if proc.returncode != 0:
             logs = self._node_logs()
             self.delete()
             raise RuntimeError(f"kind create cluster failed ({proc.returncode}):\n{proc.stderr[-4000:]}\n"
                                f"node log tail:\n{logs}\nHint: run `make env` to rebuild the node image")
+        return True
 
     def _export_kubeconfig(self) -> None:
         subprocess.run([str(self.kind_path), "export", "kubeconfig", f"--name={self.name}",
@@ -134,17 +143,50 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 
 
 class KindProvider:
-    """A kind cluster owned by the harness: created here, deleted at teardown."""
+    """A kind cluster: created here (then deleted at teardown) or, with reuse, adopted (then kept).
 
-    def __init__(self, name: str, image: str | None = None, reuse: bool = False) -> None:
+    Its kubeconfig lives in a directory of this run's own (`<tmp>/rollback-rehearsal/<owner>`), so
+    two runs on one cluster never share, nor remove, each other's kubeconfig. `delete` removes the
+    cluster only if THIS provider started creating it: a run that found the name taken never deletes
+    the cluster of the run that made it."""
+
+    def __init__(self, name: str, image: str | None = None, reuse: bool = False,
+                 run: runstate.RunState | None = None) -> None:
         self.name = name
         self.reuse = reuse  # adopt a cluster of that name instead of refusing it
-        self.cluster = RehearsalKindCluster(name, image)
+        self.run = run
+        self.workdir = Path(tempfile.gettempdir()) / "rollback-rehearsal" / (run.owner if run else name)
+        self.cluster = RehearsalKindCluster(name, image, self.workdir)
         self.kubeconfig = Path(self.cluster.kubeconfig_path)
+        self.created = False  # True from the moment this run starts `kind create`
 
     def start(self) -> KindProvider:
-        self.cluster.create(reuse=self.reuse)
+        self._record(runstate.TEMP_DIR, str(self.workdir))
+        try:
+            made = self.cluster.create(reuse=self.reuse, before_create=self._claim)
+        except ClusterExists:  # the name is taken, or was taken during our create: the cluster is theirs
+            self._unclaim()
+            if not self.reuse:
+                raise
+            made = self.cluster.create(reuse=True)  # asked to reuse: adopt the winner's, never delete it
+        if not made:
+            self._record(runstate.USES_CLUSTER, self.name)
         return self
+
+    def _claim(self) -> None:
+        """Just before `kind create`: from now on a kill leaves the name to the reaper, and the teardown
+        deletes what the create made."""
+        self._record(runstate.CLUSTER, self.name)
+        self.created = True
+
+    def _unclaim(self) -> None:
+        self.created = False
+        if self.run is not None:
+            self.run.forget(runstate.CLUSTER, self.name)
+
+    def _record(self, kind: str, name: str) -> None:
+        if self.run is not None:
+            self.run.add(kind, name)
 
     def load_image(self, image: str) -> None:
         say(f"loading {image} into {self.name}")
@@ -163,10 +205,20 @@ class KindProvider:
         return "kind"
 
     def delete(self) -> None:
+        """Delete the cluster if this run created it; a no-op for one it found (someone else's)."""
+        if not self.created:
+            return
         say(f"deleting kind cluster {self.name}")
         self.cluster.delete()
-        # The kubeconfig holds the deleted cluster's client keys: remove it too.
-        shutil.rmtree(Path(self.cluster.kubeconfig_path).parent, ignore_errors=True)
+        self.created = False
+        if self.run is not None:
+            self.run.forget(runstate.CLUSTER, self.name)
+
+    def remove_workdir(self) -> None:
+        """This run's kubeconfig directory (it holds the cluster's client keys), never another run's."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.run is not None:
+            self.run.forget(runstate.TEMP_DIR, str(self.workdir))
 
 
 class ExistingClusterProvider:

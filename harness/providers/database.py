@@ -67,10 +67,11 @@ class _ServerBase:
     port: int
 
     def create_database(self, name: str) -> DatabaseHandle:
+        """NAME is unique per run (runstate.resource_name): an existing database of that name is never
+        dropped here (it could be another live run's); a dead run's is the reaper's to remove."""
         db = role = "rr_" + name.replace("-", "_")
         password = secrets.token_urlsafe(18)
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            self._drop(conn, db, role)  # a crashed earlier run may have left it
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(role)))
         return DatabaseHandle(

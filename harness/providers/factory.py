@@ -6,17 +6,25 @@ its teardown registered on the session's ExitStack BEFORE `start()`, so a
 failed or interrupted start (Ctrl-C during `kind create`) is cleaned up too.
 The stack runs its callbacks in reverse: the registry first, then Postgres,
 then the cluster, and last the sweep of containers labelled with the owner.
+
+Ownership: a kind cluster's name is locked for the session (exclusively by a
+run that may create and delete it, shared by one that reuses it), so a second
+run with the same default name waits for the first instead of failing or
+deleting it; and the cluster's `delete` removes it only if this run created
+it. Every resource is written to the run state (harness.runstate) before it
+is created, so the reaper (harness.cleanup) can finish the job after a kill.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from harness import tools
+from harness import cleanup, runstate, tools
 from harness.options import SessionOptions
 from harness.progress import say
 from harness.providers.cluster import ClusterProvider, ExistingClusterProvider, KindProvider
@@ -33,6 +41,22 @@ class Infrastructure:
     cluster: ClusterProvider
     database: DatabaseProvider
     registry: RegistryProvider | None = None
+    owner: str = ""
+    run: runstate.RunState | None = None  # this session's run state (None in tests without one)
+
+    def record(self, kind: str, name: str, where: str = "") -> None:
+        """Write down a resource this run is about to create (see harness.runstate)."""
+        if self.run is not None:
+            self.run.add(kind, name, where)
+
+    def forget(self, kind: str, name: str) -> None:
+        if self.run is not None:
+            self.run.forget(kind, name)
+
+    @property
+    def run_id(self) -> str:
+        """Unique per run: the suffix of namespace and database names on a shared cluster or server."""
+        return self.run.run_id if self.run is not None else self.owner.rsplit("-", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,15 @@ class Where:
 
     owner: str                 # the label value on every container of this session
     network: str | None = None  # the cluster's Docker network (for the database)
+    run: runstate.RunState | None = None  # where what the session creates is recorded
+
+
+def _never(options: SessionOptions) -> bool:
+    return False
+
+
+def _always_locks(options: SessionOptions) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -48,10 +81,8 @@ class Choice(Generic[P]):
     applies: Callable[[SessionOptions, Where], bool]
     make: Callable[[SessionOptions, Where], P]
     disposable: Callable[[SessionOptions], bool]  # owned by the session: its teardown is registered before start
-
-
-def _never(options: SessionOptions) -> bool:
-    return False
+    # A name two runs on this machine could both use (a kind cluster): held for the session, shared or not.
+    locks_name: Callable[[SessionOptions], bool] = _never
 
 
 def _always(options: SessionOptions, where: Where) -> bool:
@@ -71,8 +102,8 @@ def _unreachable_database(options: SessionOptions, where: Where) -> DatabaseProv
 CLUSTERS: Sequence[Choice[ClusterProvider]] = (
     Choice(lambda o, w: o.kubeconfig is not None, _existing_cluster, _never),
     # A reused cluster is left as it was found; a kept one stays for inspection.
-    Choice(_always, lambda o, w: KindProvider(o.cluster_name, o.node_image, reuse=o.reuse_cluster),
-           lambda o: not (o.keep_cluster or o.reuse_cluster)),
+    Choice(_always, lambda o, w: KindProvider(o.cluster_name, o.node_image, reuse=o.reuse_cluster, run=w.run),
+           lambda o: not (o.keep_cluster or o.reuse_cluster), _always_locks),
 )
 DATABASES: Sequence[Choice[DatabaseProvider]] = (
     Choice(lambda o, w: bool(o.database_dsn),
@@ -88,31 +119,75 @@ def _choose(choices: Sequence[Choice[P]], options: SessionOptions, where: Where)
     return next(c for c in choices if c.applies(options, where))
 
 
-def start_cluster(options: SessionOptions, stack: ExitStack, owner: str) -> ClusterProvider:
-    where = Where(owner)
+# How long a run waits for another run to release its cluster name (a whole rehearsal may take that long).
+CLUSTER_WAIT_S = float(os.environ.get("REHEARSAL_CLUSTER_WAIT_S", "3600"))
+
+
+def _lock_name(options: SessionOptions, stack: ExitStack) -> None:
+    """Hold the cluster name for the session. A run that had to wait reaps again once it holds the
+    name: the run it waited for may have been killed, leaving the cluster it created."""
+    waited: list[str] = []
+
+    def progress(line: str) -> None:
+        waited.append(line)
+        say(line)
+
+    release = runstate.lock_cluster(options.cluster_name, shared=options.reuse_cluster, timeout_s=CLUSTER_WAIT_S,
+                                    say=progress)
+    stack.callback(release)  # registered before the cluster's delete: released after it
+    if waited:
+        cleanup.reap_quietly()
+
+
+def start_cluster(options: SessionOptions, stack: ExitStack, owner: str,
+                  run: runstate.RunState | None = None) -> ClusterProvider:
+    where = Where(owner, run=run)
     choice = _choose(CLUSTERS, options, where)
+    if choice.locks_name(options):
+        _lock_name(options, stack)
     cluster = choice.make(options, where)
+    if not options.keep_cluster and hasattr(cluster, "remove_workdir"):
+        stack.callback(cluster.remove_workdir)  # this run's kubeconfig directory: after the delete below
     if choice.disposable(options):
-        stack.callback(cluster.delete)  # before start: Ctrl-C during `kind create` is cleaned up too
+        # Before start: Ctrl-C during `kind create` is cleaned up too. A no-op unless this run created it.
+        stack.callback(cluster.delete)
     return cluster.start()
 
 
-def start_database(options: SessionOptions, stack: ExitStack, owner: str, network: str | None) -> DatabaseProvider:
-    where = Where(owner, network)
+def start_database(options: SessionOptions, stack: ExitStack, owner: str, network: str | None,
+                   run: runstate.RunState | None = None) -> DatabaseProvider:
+    where = Where(owner, network, run)
     choice = _choose(DATABASES, options, where)
     database = choice.make(options, where)
     if choice.disposable(options):
-        stack.callback(database.stop)  # before start: a failed start is still cleaned up
-    return database.start()
+        stack.callback(_stop_and_forget, database.stop, lambda: database.container_id, run)  # before start
+    started = database.start()
+    _record_container(run, started.container_id)
+    return started
 
 
-def build(options: SessionOptions, stack: ExitStack, owner: str) -> Infrastructure:
+def _record_container(run: runstate.RunState | None, container_id: str | None) -> None:
+    """A started container of this run (its owner label finds one killed before this line)."""
+    if run is not None and container_id:
+        run.add(runstate.CONTAINER, container_id)
+
+
+def _stop_and_forget(stop: Callable[[], None], container_id: Callable[[], str | None],
+                     run: runstate.RunState | None) -> None:
+    cid = container_id()
+    stop()
+    if run is not None and cid:
+        run.forget(runstate.CONTAINER, cid)
+
+
+def build(options: SessionOptions, stack: ExitStack, owner: str,
+          run: runstate.RunState | None = None) -> Infrastructure:
     """Start the session's cluster and Postgres; their teardown goes on STACK (none for what is kept)."""
     if not options.keep_cluster:
         stack.callback(remove_owned_containers, owner)  # registered first: runs last
-    cluster = start_cluster(options, stack, owner)
-    database = start_database(options, stack, owner, cluster.docker_network())
-    return Infrastructure(cluster=cluster, database=database)
+    cluster = start_cluster(options, stack, owner, run)
+    database = start_database(options, stack, owner, cluster.docker_network(), run)
+    return Infrastructure(cluster=cluster, database=database, owner=owner, run=run)
 
 
 def add_registry(infra: Infrastructure, stack: ExitStack, owner: str, keep: bool) -> RegistryProvider:
@@ -120,14 +195,26 @@ def add_registry(infra: Infrastructure, stack: ExitStack, owner: str, keep: bool
     if infra.registry is None:
         registry = RegistryContainer(infra.cluster.docker_network(), owner)
         if not keep:
-            stack.callback(registry.stop)  # before start: a failed start is cleaned up too
+            # The local tags pushed to this registry point at nothing once it is gone.
+            stack.callback(remove_image_tags, infra)
+            # Before start: a failed start is cleaned up too.
+            stack.callback(_stop_and_forget, registry.stop, lambda: registry.container_id, infra.run)
         registry.start()
+        _record_container(infra.run, registry.container_id)
         for node in infra.cluster.node_containers():
             registry.configure_node(node)
             # A reused cluster is left as it was found.
             stack.callback(registry.unconfigure_node, node)
         infra.registry = registry
     return infra.registry
+
+
+def remove_image_tags(infra: Infrastructure) -> None:
+    """Untag the local image references this run pushed (`docker rmi` of one of several tags only untags)."""
+    tags = [r.name for r in (infra.run.record.resources if infra.run else []) if r.kind == runstate.IMAGE_TAG]
+    for ref in tags:
+        if cleanup.untag(ref):
+            infra.forget(runstate.IMAGE_TAG, ref)
 
 
 def remove_owned_containers(owner: str) -> None:

@@ -38,7 +38,7 @@ DEFAULT_OUTPUT = REPO_DIR / "docs" / "scenario.schema.json"
 # Fields the loader fills in; never part of what a user writes.
 _LOADER_ONLY = ("directory",)
 _NAME_NOTE = ("Optional in scenario.yaml: the loader defaults it to the name of the directory "
-              "that holds the file. Used for the namespace (rr-<name>) and the report directory.")
+              "that holds the file. Used for the namespace (rr-<name>-<run id>) and the report directory.")
 
 
 def _drop_loader_only(schema: dict[str, Any]) -> None:

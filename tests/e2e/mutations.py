@@ -6,7 +6,7 @@ for it: an area and a substring of the message. `mutated_scenario` writes the
 broken copy under a temporary directory:
 
 - the scenario directory is copied and renamed `mut-<id>-<slug>` (the name the
-  namespace `rr-<name>` and the database `rr_<name>` derive from, so mutations
+  namespace `rr-<name>-<run id>` and the database `rr_<name>_<run id>` derive from, so mutations
   never collide with each other or with the real scenarios);
 - relative paths in scenario.yaml that point outside the scenario directory
   (the demo's manifests, seed, migrations) are rewritten to the originals,

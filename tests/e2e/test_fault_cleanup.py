@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import yaml
 
-from harness import faults
+from harness import faults, runstate
 from harness.phases.verify import VerifyPhase
 
 pytestmark = pytest.mark.e2e
@@ -87,7 +87,8 @@ def test_interrupted_while_every_fault_is_in_place(tmp_path: Path, rehearsal: An
     assert not any(_paused(c) for c in seen["paused"])
     assert _containers() == before
     with psycopg.connect(infra.database.admin_dsn, connect_timeout=5) as conn:
-        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = 'rr_fault_interrupted'").fetchone() == (0,)
+        db = runstate.database_name("fault-interrupted", rehearsal_session.infra.run_id)
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (db,)).fetchone() == (0,)
     report = json.loads((rehearsal_session.options.report_dir / "fault-interrupted" / "report.json").read_text())
     applied = [f for f in report["faults"] if f["status"] == "applied"]
     assert applied and all(f["reverted_at"] for f in applied)

@@ -30,6 +30,7 @@ from typing import Any
 import mutations as mut  # tests/e2e/mutations.py (tests/e2e is on sys.path: no package)
 import pytest
 
+from harness import runstate
 from harness.scenario import load_scenario
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +65,7 @@ def _summary(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def node_images(kind_cluster: Any, kubectl: Any) -> Iterator[list[str]]:
+def node_images(kind_cluster: Any, kubectl: Any, rehearsal_session: Any) -> Iterator[list[str]]:
     """Mutated images loaded into the kind nodes; removed from them at the end of
     the module, once the mutations' namespaces (and so their pods) are gone."""
     images: list[str] = []
@@ -72,7 +73,9 @@ def node_images(kind_cluster: Any, kubectl: Any) -> Iterator[list[str]]:
     if not images:
         return
     deadline = time.monotonic() + 90
-    ours = {f"rr-{m.name}" for m in mut.CATALOGUE + mut.EXTENDED + mut.BLIND_SPOTS}
+    # Namespaces are rr-<scenario>-<run id>: match this session's run id, never another run's.
+    ours = {runstate.namespace_name(m.name, rehearsal_session.infra.run_id)
+            for m in mut.CATALOGUE + mut.EXTENDED + mut.BLIND_SPOTS}
     while time.monotonic() < deadline:
         names = set(kubectl("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").split())
         if not names & ours:

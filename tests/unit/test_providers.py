@@ -8,14 +8,16 @@ from __future__ import annotations
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from harness import tools
+from harness import runstate, tools
 from harness.options import SessionOptions
 from harness.providers import database, factory, registry
-from harness.providers.cluster import ClusterProvider, ExistingClusterProvider, KindProvider
+from harness.providers.cluster import ClusterExists, ClusterProvider, ExistingClusterProvider, KindProvider
+from harness.runstate import Resource
 from harness.providers.database import DatabaseProvider, ExistingDsnProvider, PostgresContainerProvider
 from harness.providers.registry import RegistryContainer, RegistryProvider
 
@@ -100,7 +102,8 @@ def test_existing_dsn_cluster_host_is_what_pods_get(monkeypatch: pytest.MonkeyPa
     assert (handle.name, handle.role) == ("rr_my_app", "rr_my_app")
     assert handle.host_dsn == f"postgresql://rr_my_app:{handle.password}@db.internal:6543/rr_my_app"
     assert handle.cluster_dsn == f"postgresql://rr_my_app:{handle.password}@10.0.0.9:5432/rr_my_app"
-    assert len(executed) == 5  # terminate, drop database, drop role (a leftover), create role, create database
+    # Create role, create database: nothing is dropped first (the name is this run's own; another's is never dropped).
+    assert len(executed) == 2 and not any("DROP" in q for q in executed)
     assert p.container_id is None and p.stop() is None
 
 
@@ -149,7 +152,8 @@ class Recorder:
 
 
 @pytest.fixture
-def rec(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+def rec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
+    monkeypatch.setenv("REHEARSAL_CACHE_DIR", str(tmp_path / "cache"))  # the cluster-name lock lives there
     r = Recorder()
     for name in ("KindProvider", "ExistingClusterProvider", "PostgresContainerProvider", "ExistingDsnProvider",
                  "RegistryContainer"):
@@ -168,7 +172,7 @@ def _build(rec: Recorder, **options: Any) -> tuple[list[str], list[str]]:
 
 def test_default_session_is_a_kind_cluster_and_a_postgres_container(rec: Recorder) -> None:
     built, closed = _build(rec)
-    assert built == ["new KindProvider(rehearsal, None, reuse=False)", "start KindProvider",
+    assert built == ["new KindProvider(rehearsal, None, reuse=False, run=None)", "start KindProvider",
                      "new PostgresContainerProvider(15, kind, rehearsal-1234abcd)", "start PostgresContainerProvider"]
     assert closed == ["stop PostgresContainerProvider", "delete KindProvider", "remove containers of rehearsal-1234abcd"]
 
@@ -187,7 +191,7 @@ def test_a_failed_start_is_cleaned_up_because_teardown_is_registered_first(rec: 
     rec.fail_start = "KindProvider"
     with pytest.raises(KeyboardInterrupt):
         _build(rec)
-    assert rec.log == ["new KindProvider(rehearsal, None, reuse=False)", "start KindProvider",
+    assert rec.log == ["new KindProvider(rehearsal, None, reuse=False, run=None)", "start KindProvider",
                        "delete KindProvider", "remove containers of rehearsal-1234abcd"]
     rec.log.clear()
     rec.fail_start = "PostgresContainerProvider"
@@ -243,3 +247,89 @@ def test_the_tables_make_the_real_providers(tmp_path: Path) -> None:
     assert isinstance(dsn, ExistingDsnProvider) and (dsn.admin_dsn, dsn.cluster_host) == (DSN, "10.1.2.3")
     # The last choice of each table applies to anything: a session always gets a cluster and a database.
     assert factory.CLUSTERS[-1].applies(SessionOptions(), where) and factory.DATABASES[-1].applies(opts, where)
+
+
+# ── a cluster is deleted only by the run that created it ─────────────────────
+FAKE_KIND = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/kind.log"
+case "$1 $2" in
+  "get clusters") cat "$(dirname "$0")/clusters" 2>/dev/null ;;
+  "create cluster") echo "ERROR: failed to create cluster: node(s) already exist for a cluster with the name" >&2
+                    exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_kind(no_docker: None, tmp_path: Path) -> Path:
+    kind = tmp_path / "kind"
+    kind.write_text(FAKE_KIND)
+    kind.chmod(0o755)
+    return tmp_path / "kind.log"
+
+
+def _kind_calls(log: Path) -> list[str]:
+    return [line.split()[0] + " " + line.split()[1] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_a_cluster_found_existing_is_never_deleted(fake_kind: Path, tmp_path: Path, reuse: bool) -> None:
+    (tmp_path / "clusters").write_text("rehearsal\n")  # another run's cluster
+    run = runstate.RunState("rehearsal-0000abcd", tmp_path / "runs").begin()
+    kind = KindProvider("rehearsal", reuse=reuse, run=run)
+    kind.cluster._export_kubeconfig = lambda: None  # type: ignore[method-assign]
+    if reuse:
+        kind.start()
+    else:
+        with pytest.raises(ClusterExists):
+            kind.start()
+    kind.delete()  # what the session's teardown calls: a no-op for a cluster this run did not create
+    assert "delete cluster" not in _kind_calls(fake_kind) and not kind.created
+    assert (Resource(runstate.USES_CLUSTER, "rehearsal") in run.record.resources) == reuse
+    assert not any(r.kind == runstate.CLUSTER for r in run.record.resources)
+    # Its kubeconfig directory is this run's own, named after the owner, not after the cluster.
+    assert kind.workdir.name == "rehearsal-0000abcd"
+
+
+def test_a_cluster_this_run_creates_is_recorded_first_and_deleted(fake_kind: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    run = runstate.RunState("rehearsal-0000abcd", tmp_path / "runs").begin()
+    kind = KindProvider("rehearsal", run=run)
+    seen: list[list[Resource]] = []
+
+    def create(reuse: bool, before_create: Callable[[], None]) -> bool:
+        before_create()
+        seen.append(runstate.read_record(run.path).resources)  # type: ignore[union-attr]
+        return True
+
+    monkeypatch.setattr(kind.cluster, "create", create)
+    kind.start()
+    # Recorded on disk before `kind create` started: a kill -9 during the create leaves the name.
+    assert Resource(runstate.CLUSTER, "rehearsal") in seen[0]
+    kind.delete()
+    kind.remove_workdir()
+    assert _kind_calls(fake_kind) == ["delete cluster"]
+    assert run.record.resources == [] and not kind.workdir.exists()
+
+
+def test_losing_the_create_race_does_not_delete_the_winner(fake_kind: Path, tmp_path: Path) -> None:
+    """kind says "already exist": another process created the name between our check and our create."""
+    kind = KindProvider("rehearsal")
+    with pytest.raises(ClusterExists, match="created by another process"):
+        kind.start()
+    kind.delete()  # the session's teardown
+    assert "delete cluster" not in _kind_calls(fake_kind) and not kind.created
+
+
+def test_a_reusing_run_that_loses_the_create_race_adopts_the_winner(fake_kind: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    run = runstate.RunState("rehearsal-0000beef", tmp_path / "runs").begin()
+    kind = KindProvider("rehearsal", reuse=True, run=run)
+    # Not there when checked, there (the winner's) when created.
+    answers = iter([False, True])
+    monkeypatch.setattr(kind.cluster, "exists", lambda: next(answers))
+    monkeypatch.setattr(kind.cluster, "_export_kubeconfig", lambda: None)
+    kind.start()
+    kind.delete()
+    assert "delete cluster" not in _kind_calls(fake_kind) and not kind.created
+    assert [r.kind for r in run.record.resources] == [runstate.TEMP_DIR, runstate.USES_CLUSTER]

@@ -55,7 +55,7 @@ CHILD = textwrap.dedent('''
         remove.__qualname__ = f"remove {name}"
         return remove
 
-    def build(options, stack, owner):
+    def build(options, stack, owner, run=None):
         for name in STEPS:
             stack.callback(slow(name))
         return SimpleNamespace(cluster=SimpleNamespace(name="fake"), registry=None)
@@ -77,7 +77,8 @@ def _rehearse(tmp_path: Path, kit: Any, steps: list[str], rehearsal_s: float) ->
     scenario = kit.write_scenario(tmp_path, "demo")
     proc = subprocess.Popen([sys.executable, str(script), str(log), ",".join(steps), str(rehearsal_s), str(scenario),
                              str(tmp_path / "reports")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "COLUMNS": "2000", "PYTHONPATH": str(REPO)})
+                            text=True, env={**os.environ, "COLUMNS": "2000", "PYTHONPATH": str(REPO),
+                                 "REHEARSAL_CACHE_DIR": str(tmp_path / "cache")})  # run records and reaping stay in the test
     assert proc.stdout is not None
     assert proc.stdout.readline() == "rehearsing\n"
     return SimpleNamespace(proc=proc, log=log)
@@ -150,7 +151,8 @@ def test_a_signal_during_a_normal_teardown_is_recorded_and_the_exit_says_interru
 
 # ── in process: the outcome without signals, and the real open_session semantics ──
 @pytest.fixture
-def fake_infra(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def fake_infra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    monkeypatch.setenv("REHEARSAL_CACHE_DIR", str(tmp_path / "cache"))  # run records and reaping stay in the test
     ran: list[str] = []
 
     def step(name: str) -> Callable[[], None]:
@@ -160,7 +162,7 @@ def fake_infra(monkeypatch: pytest.MonkeyPatch) -> list[str]:
                 raise OSError(f"{name}: docker said no")
         return remove
 
-    def build(options: SessionOptions, stack: ExitStack, owner: str) -> Any:
+    def build(options: SessionOptions, stack: ExitStack, owner: str, run: Any = None) -> Any:
         for name in ("cluster", "fail-database", "containers", "fail-registry"):
             stack.callback(step(name))
         return SimpleNamespace(cluster=SimpleNamespace(name="fake"), registry=None)
