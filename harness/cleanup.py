@@ -60,7 +60,10 @@ class Context:
 
 
 def _owns_cluster(ctx: Context) -> bool:
-    return any(r.kind == runstate.CLUSTER for r in ctx.record.resources)
+    """The dead run created its cluster and no live run holds that name: the cluster (and every
+    namespace in it) goes. A cluster a live run waits on or reuses stays, so its namespaces are removed
+    one by one."""
+    return any(r.kind == runstate.CLUSTER and ctx.cluster_free(r.name) for r in ctx.record.resources)
 
 
 def _remove_cluster(r: Resource, ctx: Context) -> bool:
@@ -144,20 +147,20 @@ class ClusterGate:
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
-        self.held: list[IO[str]] = []
+        self.held: dict[str, IO[str]] = {}  # asked again for a name it holds: still free (flock is per open file)
 
     def free(self, name: str) -> bool:
-        if name in runstate.held_clusters():
+        if name in self.held or name in runstate.held_clusters():
             return True
         path = runstate.cluster_lock_path(name, self.directory)
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = runstate.try_lock(path)
         if lock is not None:
-            self.held.append(lock)
+            self.held[name] = lock
         return lock is not None
 
     def close(self) -> None:
-        for lock in self.held:
+        for lock in self.held.values():
             lock.close()
         self.held.clear()
 

@@ -25,7 +25,8 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from harness.options import click_options, session_options
+from harness.options import OptionError, SessionOptions, click_options, session_options
+from harness.redact import Redactor
 from harness.journal import Journal
 from harness.judge import expectation_problems
 from harness.progress import console
@@ -148,8 +149,13 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
     """Rehearse each scenario; write REPORT_DIR/<scenario>/report.{json,html} and REPORT_DIR/{junit.xml,summary.md,history.jsonl}."""
     from harness.session import open_session  # noqa: PLC0415 (keeps `validate` fast)
 
+    try:
+        opts = session_options(session_values)
+    except OptionError as exc:
+        for line in str(exc).splitlines():
+            console.print(line, style="red")
+        sys.exit(EXIT_USAGE)
     scenarios = _load(paths)
-    opts = session_options(session_values)
     report_dir = opts.report_dir
     try:
         with open_session(opts) as session:
@@ -166,11 +172,17 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
         console.print("interrupted", style="red")
         sys.exit(130)
     except Exception as exc:  # infrastructure could not be provided: no verdict at all
-        console.print(f"infrastructure error: {type(exc).__name__}: {exc}", style="red")
+        redact = _infra_redactor(opts)  # e.g. a DSN with its password in a connection error
+        console.print(redact(f"infrastructure error: {type(exc).__name__}: {exc}"), style="red")
         for note in getattr(exc, "__notes__", []):  # what the teardown could not remove
-            console.print(f"  {note}", style="red")
+            console.print(redact(f"  {note}"), style="red")
         sys.exit(EXIT_INFRA)
     sys.exit(finish_run(session.results, report_dir, session.run_reports, against_expect))
+
+
+def _infra_redactor(opts: SessionOptions) -> Redactor:
+    """Masks what the options hold of secrets (the admin DSN's password) and the usual patterns."""
+    return Redactor().with_dsns([opts.database_dsn] if opts.database_dsn else [])
 
 
 def results_table(results: Sequence[Journal]) -> Table:

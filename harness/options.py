@@ -9,6 +9,7 @@ plugin imports it at startup, for every test run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ class Option:
     must_exist: bool = False           # the CLI refuses a path that does not exist
     envvar: str | None = None          # read by the CLI when the option is not given
     pytest_kind: bool = False          # pytest-kind defines it too (same name and meaning)
+    check: Callable[[Any], str | None] | None = None  # the value's problem and its fix, None when fine
 
     @property
     def dest(self) -> str:
@@ -67,13 +69,30 @@ class Option:
         return bool(raw) if self.is_flag else raw
 
 
+# kind's own rule for cluster names (lower-case letters, digits, '.' and '-'), begun and ended by a letter or
+# digit, short enough for the node container's name: the name also becomes paths the run creates and removes.
+_CLUSTER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,48}[a-z0-9])?")
+
+
+def _cluster_name_problem(value: Any) -> str | None:
+    if isinstance(value, str) and _CLUSTER_NAME.fullmatch(value) and ".." not in value:
+        return None
+    return (f"--cluster-name {value!r} is not a kind cluster name. Fix: 1-50 lower-case letters, digits, "
+            "'.' or '-', beginning and ending with a letter or digit, e.g. rehearsal-2")
+
+
+class OptionError(ValueError):
+    """Option values that cannot be used; every problem, one per line."""
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("--report-dir", "report_dir", "Directory for the rehearsal reports.", default=Path("reports"), path=True),
     Option("--keep-cluster", "keep_cluster", "Keep the cluster, namespaces and databases for inspection.",
            default=False, is_flag=True, pytest_kind=True),
     Option("--reuse-cluster", "reuse_cluster", "Use an existing kind cluster of the same name; do not delete it.",
            default=False, is_flag=True),
-    Option("--cluster-name", "cluster_name", "kind cluster name.", default=DEFAULT_CLUSTER_NAME, pytest_kind=True),
+    Option("--cluster-name", "cluster_name", "kind cluster name.", default=DEFAULT_CLUSTER_NAME, pytest_kind=True,
+           check=_cluster_name_problem),
     Option("--kubeconfig", "kubeconfig", "Use this cluster (kubeconfig) instead of kind.", path=True,
            must_exist=True, pytest_kind=True),
     Option("--kind-image", "node_image", "kind node image (default: the one `make env` builds).", pytest_kind=True),
@@ -85,8 +104,13 @@ OPTIONS: tuple[Option, ...] = (
 
 
 def session_options(values: Mapping[str, Any]) -> SessionOptions:
-    """SessionOptions from option values keyed by `Option.dest` (absent: the default)."""
-    return SessionOptions(**{o.field: o.value(values.get(o.dest, o.default)) for o in OPTIONS})
+    """SessionOptions from option values keyed by `Option.dest` (absent: the default); OptionError
+    lists every value that cannot be used."""
+    given = {o: o.value(values.get(o.dest, o.default)) for o in OPTIONS}
+    problems = [p for o, v in given.items() if o.check is not None and (p := o.check(v)) is not None]
+    if problems:
+        raise OptionError("\n".join(problems))
+    return SessionOptions(**{o.field: v for o, v in given.items()})
 
 
 # ── rehearse run ────────────────────────────────────────────────────────────

@@ -52,14 +52,42 @@ def _run_phase(ctx: RehearsalContext, phase: Phase) -> bool:
 
 def rehearse(ctx: RehearsalContext) -> RehearsalContext:
     """Run every phase that applies, in order, then the scenario's cleanup (unless kept)."""
-    with ctx.cleanup:
-        for phase in PHASES:
-            if not phase.applies(ctx):
-                continue  # e.g. rerun: only for scenarios with faults
-            if not _run_phase(ctx, phase) and phase.on_failure is OnFailure.STOP:
-                break
-        ctx.journal.finished_at = now_iso()
-        if ctx.keep:
-            ctx.cleanup.pop_all()  # --keep-cluster: leave the namespace and database for inspection
-            say(f"kept namespace {ctx.namespace} and database {ctx.db.name if ctx.db else '-'}")
+    sw = Stopwatch()
+    try:
+        with ctx.cleanup:
+            for phase in PHASES:
+                if not phase.applies(ctx):
+                    continue  # e.g. rerun: only for scenarios with faults
+                if not _run_phase(ctx, phase) and phase.on_failure is OnFailure.STOP:
+                    break
+            ctx.journal.finished_at = now_iso()
+            sw = Stopwatch()
+            if ctx.keep:
+                ctx.cleanup.pop_all()  # --keep-cluster: leave the namespace and database for inspection
+                say(f"kept namespace {ctx.namespace} and database {ctx.db.name if ctx.db else '-'}")
+    except Exception as exc:  # the scenario's cleanup failed: a phase's own failure never gets here
+        _record_cleanup_failure(ctx, exc, sw)
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            raise interrupt  # the interrupt keeps unwinding the session (exit 130, not an infrastructure error)
     return ctx
+
+
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """The interrupt (Ctrl-C, SIGTERM) that was unwinding the cleanup when `exc` was raised, if any."""
+    seen: BaseException | None = exc.__context__
+    while seen is not None:
+        if not isinstance(seen, Exception):
+            return seen
+        seen = seen.__context__
+    return None
+
+
+def _record_cleanup_failure(ctx: RehearsalContext, exc: Exception, sw: Stopwatch) -> None:
+    """A namespace or database that could not be removed (or a fault that could not be reverted) is the
+    harness failing its own promise: recorded as an `error` phase, so the judge names it (ERROR) and
+    the session still judges and reports the rehearsal, and the next scenarios still run."""
+    detail = ctx.redactor(f"{type(exc).__name__}: {exc}")
+    ctx.journal.phases.append(PhaseRecord(name="cleanup", status="error", started_at=sw.started_at,
+                                          duration_s=sw.elapsed, detail=detail[-4000:]))
+    say(f"  cleanup: error — {detail.splitlines()[0][:160] if detail else ''}", style="red")

@@ -21,7 +21,7 @@ from _pytest.fixtures import TopRequest
 
 from harness.journal import Journal
 from harness.judge import expectation_problems
-from harness.options import add_pytest_options, session_options_from_pytest
+from harness.options import OptionError, add_pytest_options, session_options_from_pytest
 from harness.scenario import ScenarioError, duplicate_names, load_or_problems, load_scenario, scenario_name
 from harness.scenario.loader import SCENARIO_FILE
 
@@ -61,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:  # bad session options are a usage error before anything is collected, as under `rehearse run`
+        session_options_from_pytest(config)
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.addinivalue_line("markers", "rehearsal: a rollback rehearsal collected from a scenario.yaml")
     config.addinivalue_line("markers", "e2e: needs the real environment built by `make env` (Docker, kind node image, Postgres, registry)")
 

@@ -115,9 +115,15 @@ class RehearsalKindCluster(KindCluster):
                              capture_output=True, text=True, timeout=30)
         return out.stdout + out.stderr
 
-    def delete(self) -> None:
-        subprocess.run([str(self.kind_path), "delete", "cluster", f"--name={self.name}"],
-                       capture_output=True, timeout=120)
+    def delete(self, check: bool = False) -> None:
+        """`kind delete cluster`, in a session of its own: a Ctrl-C typed at the terminal reaches the
+        whole foreground group, and must not stop the delete the teardown is waiting for. With `check`,
+        a failed delete raises (the run's record then keeps the cluster for the reaper)."""
+        proc = subprocess.run([str(self.kind_path), "delete", "cluster", f"--name={self.name}"],
+                              capture_output=True, text=True, timeout=120, start_new_session=True)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"kind delete cluster --name={self.name} failed ({proc.returncode}): "
+                               f"{proc.stderr.strip()[-1000:]}\nHint: `rehearse cleanup` retries it")
 
     def _remove_late_nodes(self, quiet_s: float = 3.0, limit_s: float = 30.0) -> None:
         """A `docker run` that kind sent before it was stopped may still be
@@ -171,6 +177,9 @@ class KindProvider:
             made = self.cluster.create(reuse=True)  # asked to reuse: adopt the winner's, never delete it
         if not made:
             self._record(runstate.USES_CLUSTER, self.name)
+        elif self.reuse:  # made to be reused: it outlives this run, so no reaper may take it for a leftover
+            self._unclaim()
+            self._record(runstate.USES_CLUSTER, self.name)
         return self
 
     def _claim(self) -> None:
@@ -209,7 +218,7 @@ class KindProvider:
         if not self.created:
             return
         say(f"deleting kind cluster {self.name}")
-        self.cluster.delete()
+        self.cluster.delete(check=True)
         self.created = False
         if self.run is not None:
             self.run.forget(runstate.CLUSTER, self.name)

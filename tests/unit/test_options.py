@@ -156,3 +156,35 @@ def test_rehearse_run_refuses_a_missing_kubeconfig(opened: list[SessionOptions],
 
 def test_empty_optional_path_is_not_given_but_an_empty_report_dir_is_the_cwd() -> None:
     assert session_options({"kubeconfig": "", "report_dir": ""}) == SessionOptions(report_dir=Path("."))
+
+
+# ── values that cannot be used: exit 2 (CLI) or a usage error (pytest), before anything starts ──
+@pytest.mark.parametrize("name", ["../x", "", "Rehearsal", "a/b", "x" * 51, "-x", "a..b", "a_b", "a\0b"])
+def test_a_bad_cluster_name_is_a_usage_error_before_anything_starts(name: str, opened: list[SessionOptions],
+                                                                      tmp_path: Path, kit: Any) -> None:
+    d = kit.write_scenario(tmp_path, "one")
+    result = CliRunner().invoke(cli, ["run", str(d), f"--cluster-name={name}"])
+    assert result.exit_code == 2, result.output
+    assert "is not a kind cluster name" in result.output and opened == []
+    with pytest.raises(options.OptionError, match="Fix: "):
+        session_options_from_pytest(_pytest_config(_pytest_parser(), [f"--cluster-name={name}"]))
+
+
+@pytest.mark.parametrize("name", ["rehearsal", "rr-dev", "c1", "a.b-2", "x" * 50])
+def test_kind_cluster_names_are_accepted(name: str) -> None:
+    assert session_options({"cluster_name": name}).cluster_name == name
+
+
+
+def test_an_infrastructure_error_never_prints_the_admin_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                  kit: Any) -> None:
+    @contextmanager
+    def refuse(opts: SessionOptions) -> Iterator[Any]:
+        raise RuntimeError(f"connection to {opts.database_dsn} refused")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(session, "open_session", refuse)
+    d = kit.write_scenario(tmp_path, "one")
+    result = CliRunner().invoke(cli, ["run", str(d), "--database-dsn", "postgresql://admin:s3cr%40tpw@db:5432/x"])
+    assert result.exit_code == 3 and "connection to" in result.output
+    assert "s3cr" not in result.output, result.output

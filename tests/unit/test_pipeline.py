@@ -78,3 +78,41 @@ def test_keep_leaves_the_scenarios_resources(monkeypatch: pytest.MonkeyPatch) ->
     log: list[str] = []
     _rehearse(monkeypatch, [Fake("provision", OnFailure.STOP, log)], keep=True)
     assert log == ["provision"]  # --keep-cluster: no cleanup callback ran
+
+
+class BrokenCleanup(Phase):
+    """A phase whose cleanup (e.g. DROP DATABASE) fails after everything ran."""
+
+    name, on_failure = "provision", OnFailure.STOP
+
+    def __init__(self, interrupt: bool = False) -> None:
+        self.interrupt = interrupt
+
+    def execute(self, ctx: Any) -> str:
+        def drop() -> None:
+            raise RuntimeError("DROP DATABASE rr_s failed: it broke")
+        ctx.cleanup.callback(drop)
+        if self.interrupt:
+            raise KeyboardInterrupt("signal 15")
+        return "ok"
+
+
+def test_a_failing_cleanup_is_an_error_phase_and_the_rehearsal_is_still_judged(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import judge
+
+    j = _rehearse(monkeypatch, [BrokenCleanup(), Fake("verify", OnFailure.STOP, [])])
+    assert [(p.name, p.status) for p in j.phases] == [("provision", "ok"), ("verify", "ok"), ("cleanup", "error")]
+    assert j.phases[-1].detail == "RuntimeError: DROP DATABASE rr_s failed: it b***e"  # redacted
+    judge.decide(j).record(j)
+    assert j.verdict == "ERROR" and "DROP DATABASE rr_s failed" in j.reasons[0]
+
+
+def test_an_interrupt_is_never_swallowed_by_a_failing_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "PHASES", [BrokenCleanup(interrupt=True)])
+    monkeypatch.setattr(pipeline, "say", lambda *a, **k: None)
+    ctx = SimpleNamespace(journal=Journal(scenario="s", expect="READY"), cleanup=ExitStack(), keep=False,
+                          redactor=str, namespace="rr-s", db=None)
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):
+        pipeline.rehearse(ctx)  # type: ignore[arg-type]
+    assert [p.name for p in ctx.journal.phases] == ["cleanup"]  # the failed removal is still on record

@@ -224,3 +224,10 @@ def test_user_tests_get_the_providers_from_the_session(pytester: pytest.Pytester
     """)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert [line.split(" ")[0] for line in _session_log(pytester)] == ["open", "close"]
+
+
+def test_pytest_refuses_a_bad_cluster_name_at_configure(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--cluster-name", "../escape")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is not a kind cluster name" in result.stderr.str()

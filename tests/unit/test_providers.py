@@ -333,3 +333,37 @@ def test_a_reusing_run_that_loses_the_create_race_adopts_the_winner(fake_kind: P
     kind.delete()
     assert "delete cluster" not in _kind_calls(fake_kind) and not kind.created
     assert [r.kind for r in run.record.resources] == [runstate.TEMP_DIR, runstate.USES_CLUSTER]
+
+
+def test_a_cluster_created_to_be_reused_is_not_left_for_the_reaper(fake_kind: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """--reuse-cluster on a free name: this run creates the cluster, the session keeps it at the end,
+    so the record must not claim it (a later reaper would take it for a dead run's leftover)."""
+    run = runstate.RunState("rehearsal-0000cafe", tmp_path / "runs").begin()
+    kind = KindProvider("rr-dev", reuse=True, run=run)
+
+    def create(reuse: bool, before_create: Callable[[], None]) -> bool:
+        before_create()
+        return True
+
+    monkeypatch.setattr(kind.cluster, "create", create)
+    kind.start()
+    assert not kind.created
+    assert [r.kind for r in run.record.resources] == [runstate.TEMP_DIR, runstate.USES_CLUSTER]
+
+
+def test_a_failed_kind_delete_is_raised_and_the_cluster_stays_recorded(fake_kind: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    run = runstate.RunState("rehearsal-0000dead", tmp_path / "runs").begin()
+    kind = KindProvider("rehearsal", run=run)
+
+    def create(reuse: bool, before_create: Callable[[], None]) -> bool:
+        before_create()
+        return True
+
+    monkeypatch.setattr(kind.cluster, "create", create)
+    kind.start()
+    (tmp_path / "kind").write_text("#!/bin/sh\necho 'ERROR: docker said no' >&2\nexit 1\n")
+    with pytest.raises(RuntimeError, match="docker said no"):
+        kind.delete()
+    assert Resource(runstate.CLUSTER, "rehearsal") in run.record.resources  # the reaper can still finish it

@@ -267,3 +267,23 @@ def test_the_tags_a_run_pushed_are_untagged_at_its_end(tmp_path: Path, monkeypat
     assert untagged == ["127.0.0.1:5000/demo:abc", "127.0.0.1:5000/demo:prod"]
     # The one that could not be untagged stays recorded, for the reaper.
     assert state.record.resources == [Resource(runstate.IMAGE_TAG, "127.0.0.1:5000/demo:prod")]
+
+
+def test_a_namespace_in_a_cluster_a_live_run_holds_is_removed_on_its_own(runs: Path, tmp_path: Path) -> None:
+    """The dead run created the cluster, but a live run now waits on or reuses that name: the cluster
+    stays, so its namespace cannot "go with the cluster" and is deleted (and forgotten) by itself."""
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("k")
+    write(runs, "rehearsal-dead0002", DEAD_PID, Resource("cluster", "rehearsal"),
+          Resource("namespace", "rr-a-dead0002", str(kubeconfig)))
+    path = runstate.cluster_lock_path("rehearsal", runs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    live = runstate.try_lock(path)  # another open file description: flock treats it as another run
+    try:
+        docker = FakeDocker(nodes={"rehearsal": ["node-cp"]})
+        [outcome] = reap(runs, docker)
+    finally:
+        assert live is not None
+        live.close()
+    assert docker.calls == ["kubectl delete namespace rr-a-dead0002"]
+    assert outcome.left == ["cluster rehearsal: in use by a live run"]
