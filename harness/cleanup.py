@@ -150,7 +150,7 @@ class ClusterGate:
         self.held: dict[str, IO[str]] = {}  # asked again for a name it holds: still free (flock is per open file)
 
     def free(self, name: str) -> bool:
-        if name in self.held or name in runstate.held_clusters():
+        if name in self.held or name in runstate.held_clusters(self.directory):
             return True
         path = runstate.cluster_lock_path(name, self.directory)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -267,7 +267,9 @@ def live_holders(resource: Resource, directory: Path | None = None, read: Reader
 
 
 # ── the cluster-name lock ────────────────────────────────────────────────────
-_HELD: dict[str, tuple[IO[str], int]] = {}  # cluster name -> (locked file, users in this process)
+# Keyed by the lock file's path, not the bare name: a name is only "held" in the locks directory it was
+# locked in (tests, or a REHEARSAL_CACHE_DIR set later, must not see the session's own lock).
+_HELD: dict[str, tuple[IO[str], int]] = {}  # lock path -> (locked file, users in this process)
 
 
 def cluster_lock_path(name: str, directory: Path | None = None) -> Path:
@@ -278,11 +280,12 @@ def lock_cluster(name: str, shared: bool, timeout_s: float, say: Callable[[str],
                  directory: Path | None = None, poll_s: float = 1.0) -> Callable[[], None]:
     """Wait for the cluster name (saying for whom), hold it; returns the release. Re-entrant within
     one process (a nested session on the same cluster must not wait for itself)."""
-    if name in _HELD:
-        f, users = _HELD[name]
-        _HELD[name] = (f, users + 1)
-        return lambda: _release(name)
     path = cluster_lock_path(name, directory)
+    key = str(path)
+    if key in _HELD:
+        f, users = _HELD[key]
+        _HELD[key] = (f, users + 1)
+        return lambda: _release(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline, said = time.monotonic() + timeout_s, ""
     while (f := try_lock(path, shared)) is None:
@@ -294,21 +297,23 @@ def lock_cluster(name: str, shared: bool, timeout_s: float, say: Callable[[str],
             raise RuntimeError(f"cluster {name} still held by {holder} after {timeout_s:.0f}s. Fix: wait for that "
                                "run to finish, or pass another --cluster-name")
         time.sleep(poll_s)
-    _HELD[name] = (f, 1)
-    return lambda: _release(name)
+    _HELD[key] = (f, 1)
+    return lambda: _release(key)
 
 
-def held_clusters() -> set[str]:
-    """Cluster names this process holds (the reaper may delete such a cluster for a dead run)."""
-    return set(_HELD)
+def held_clusters(directory: Path | None = None) -> set[str]:
+    """Cluster names this process holds in that runs directory's locks (the reaper may delete such a
+    cluster for a dead run)."""
+    locks = cluster_lock_path("x", directory).parent
+    return {Path(k).name.removeprefix("cluster-").removesuffix(".lock") for k in _HELD if Path(k).parent == locks}
 
 
-def _release(name: str) -> None:
-    if name not in _HELD:
+def _release(key: str) -> None:
+    if key not in _HELD:
         return
-    f, users = _HELD.pop(name)
+    f, users = _HELD.pop(key)
     if users > 1:
-        _HELD[name] = (f, users - 1)
+        _HELD[key] = (f, users - 1)
     else:
         f.close()
 

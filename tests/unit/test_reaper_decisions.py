@@ -287,3 +287,13 @@ def test_a_namespace_in_a_cluster_a_live_run_holds_is_removed_on_its_own(runs: P
         live.close()
     assert docker.calls == ["kubectl delete namespace rr-a-dead0002"]
     assert outcome.left == ["cluster rehearsal: in use by a live run"]
+
+
+def test_the_sessions_own_cluster_lock_elsewhere_does_not_free_a_name_here(runs: Path, tmp_path: Path) -> None:
+    """Under `make test` the pytest session holds `rehearsal` in the real cache; the reaper's gate for
+    another runs directory must still see a live holder there."""
+    release = runstate.lock_cluster("rehearsal", False, 1, print, tmp_path / "session" / "runs")
+    try:
+        test_a_namespace_in_a_cluster_a_live_run_holds_is_removed_on_its_own(runs, tmp_path)
+    finally:
+        release()

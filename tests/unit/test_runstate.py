@@ -181,9 +181,9 @@ def test_a_second_run_waits_for_the_cluster_name_and_names_the_holder(tmp_path: 
     os.kill(proc.pid, signal.SIGKILL)  # the kernel releases the lock: the waiter gets the name
     proc.wait()
     release = runstate.lock_cluster("rehearsal", False, 5, said.append, tmp_path, poll_s=0.05)
-    assert "rehearsal" in runstate.held_clusters()
+    assert "rehearsal" in runstate.held_clusters(tmp_path)
     release()
-    assert "rehearsal" not in runstate.held_clusters()
+    assert "rehearsal" not in runstate.held_clusters(tmp_path)
 
 
 def test_runs_reusing_a_cluster_share_its_name_and_a_creator_waits_for_them(tmp_path: Path,
@@ -199,6 +199,19 @@ def test_the_cluster_lock_is_reentrant_within_one_process(tmp_path: Path) -> Non
     outer = runstate.lock_cluster("c1", False, 1, print, tmp_path)
     inner = runstate.lock_cluster("c1", True, 0.1, print, tmp_path)  # a nested session: no self-deadlock
     inner()
-    assert "c1" in runstate.held_clusters()
+    assert "c1" in runstate.held_clusters(tmp_path)
     outer()
-    assert "c1" not in runstate.held_clusters()
+    assert "c1" not in runstate.held_clusters(tmp_path)
+
+
+def test_a_cluster_name_held_in_another_locks_directory_is_not_held_here(tmp_path: Path) -> None:
+    """The session's own lock (in the real cache) must not make a name look held in another directory,
+    e.g. the reaper's decisions in a test, or a REHEARSAL_CACHE_DIR set later."""
+    elsewhere = tmp_path / "a" / "runs"
+    here = tmp_path / "b" / "runs"
+    release = runstate.lock_cluster("rehearsal", False, 1, print, elsewhere)
+    try:
+        assert "rehearsal" in runstate.held_clusters(elsewhere)
+        assert "rehearsal" not in runstate.held_clusters(here)
+    finally:
+        release()
