@@ -291,8 +291,10 @@ class SubprocessDocker:
             or _lines(["docker", "inspect", "--format", "{{.State.Paused}}", container]) == ["false"]
 
     def remove_netem(self, node: str, device: str) -> bool:
-        proc = _lines(["docker", "exec", node, "tc", "qdisc", "show", "dev", device])
-        return "netem" not in proc or _ok(["docker", "exec", node, "tc", "qdisc", "del", "dev", device, "root"], 30)
+        """Removed, or never there (no such qdisc, or the node itself is gone)."""
+        shown = _lines(["docker", "exec", node, "tc", "qdisc", "show", "dev", device])
+        return not any("netem" in line for line in shown) \
+            or _ok(["docker", "exec", node, "tc", "qdisc", "del", "dev", device, "root"], 30)
 
     def delete_cluster(self, name: str) -> bool:
         return _ok([str(tools.tool("kind")), "delete", "cluster", f"--name={name}"], 180)

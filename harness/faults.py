@@ -250,6 +250,8 @@ class NetworkLatency:
                    "delay", f"{self.latency_ms}ms"]
             proc = self.run(cmd)
             if proc.returncode != 0:
+                if self.state is not None:  # no qdisc was added: nothing is left for a reaper to remove
+                    self.state.forget(runstate.NETEM, node)
                 err = (proc.stderr or proc.stdout).strip()
                 if NETEM_UNKNOWN in err:
                     raise Unsupported(f"`{' '.join(cmd[3:])}` in {node}: {err} "

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from harness import faults, pipeline, steps
+from harness import faults, pipeline, runstate, steps
 from harness.faults import (
     NETEM_UNKNOWN,
     DeleteAppPod,
@@ -641,3 +641,15 @@ def test_leftovers_names_paused_containers_and_netem_qdiscs() -> None:
         "node n-worker still has a netem qdisc (fix: docker exec n-worker tc qdisc del dev eth0 root)"]
     clean = SimpleNamespace(database=SimpleNamespace(), cluster=SimpleNamespace(node_containers=lambda: []))
     assert faults.leftovers(clean, run) == []  # --database-dsn and --kubeconfig: nothing of ours to check
+
+
+def test_a_qdisc_that_was_never_added_leaves_nothing_in_the_run_record(tmp_path: Path) -> None:
+    """Recorded before `tc qdisc add` (a kill then leaves it to the reaper), forgotten when the add fails:
+    else every later session's reaper would try to remove a qdisc that never existed."""
+    run = runstate.RunState("rehearsal-0000f00d", tmp_path / "runs").begin()
+    action = NetworkLatency(["n1"], 50, run=lambda c: _proc(2, err=NETEM_ERROR), state=run)
+    with pytest.raises(Unsupported):
+        action.apply()
+    assert run.record.resources == []
+    run.end()
+    assert not (tmp_path / "runs" / "rehearsal-0000f00d.json").exists()
