@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import string
 import tempfile
 import subprocess
 from contextlib import ExitStack
@@ -18,6 +17,7 @@ from harness.journal import Journal
 from harness.providers.database import DatabaseHandle
 from harness.providers.factory import Infrastructure
 from harness.redact import Redactor
+from harness.render import render_manifests
 from harness.scenario.models import Scenario
 
 if TYPE_CHECKING:  # annotations only: harness.snapshot.state reads the context to take a snapshot
@@ -100,7 +100,7 @@ class RehearsalContext:
         if os.environ.get("DOCKER_HOST"):
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         env.update(self.variables())
-        for name in self.scenario.pass_env:
+        for name in self.scenario.pass_env_names:
             if name in os.environ:
                 env[name] = os.environ[name]
         return env
@@ -118,7 +118,8 @@ class RehearsalContext:
         self.infra.forget(runstate.TEMP_DIR, self._home)
 
     def render(self, text: str, image: str) -> str:
-        return string.Template(text).safe_substitute(self.variables(image))
+        """Manifests with the variables substituted inside their YAML scalars (a value never adds structure)."""
+        return render_manifests(text, self.variables(image))
 
     def manifests(self, image: str) -> str:
         """The app's manifests with ${VAR} substituted (kustomize dirs are built first)."""

@@ -42,7 +42,7 @@ class ProvisionPhase(Phase):
         # values the runbook gets from the caller's environment (pass_env: how a team hands it a real
         # credential) and the admin DSN's password (a runbook step may print it).
         ctx.redactor = (ctx.redactor.with_secrets([ctx.db.password, *s.secret_values])
-                        .with_env(s.pass_env, os.environ).with_dsns([ctx.infra.database.admin_dsn]))
+                        .with_env(s.secret_pass_env, os.environ).with_dsns([ctx.infra.database.admin_dsn]))
         secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": DB_SECRET, "namespace": ctx.namespace},
                   "stringData": {"DATABASE_URL": ctx.db.cluster_dsn}}
         ctx.kubectl("apply", "-f", "-", input=yaml.safe_dump(secret))

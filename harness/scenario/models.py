@@ -171,6 +171,14 @@ class Variable(Model):
         return v
 
 
+class PassEnv(Model):
+    """One of the user's environment variables the runbook may see; `NAME` is short for `{name: NAME}`."""
+
+    name: Annotated[str, Field(description="The variable's name in your environment and in the runbook's.")]
+    secret: Annotated[bool, Field(description="Mask its value in every output (the default: it is how a team "
+                                              "hands a runbook a credential). `false` for plain settings.")] = True
+
+
 class Registry(Model):
     """The rehearsal registry stands in for production's: runbooks name it ${REGISTRY}."""
 
@@ -274,9 +282,10 @@ def _reserved_variables(doc: dict[str, Any]) -> str | None:
 
 
 def _unpassable_env(doc: dict[str, Any]) -> str | None:
-    names = doc.get("pass_env")
+    entries = doc.get("pass_env")
+    names = [e.get("name") if isinstance(e, dict) else e for e in entries] if isinstance(entries, list) else []
     bad = sorted(n for n in names if isinstance(n, str) and (n in RESERVED_VARIABLES or not re.fullmatch(
-        _VAR_PATTERN, n))) if isinstance(names, list) else []
+        _VAR_PATTERN, n)))
     return f"cannot pass {', '.join(bad)}: reserved by the harness or not a variable name" if bad else None
 
 
@@ -333,7 +342,8 @@ class Scenario(Model):
     registry: Registry | None = None
     variables: dict[Annotated[str, Field(pattern=_VAR_PATTERN)], Variable] = Field(default_factory=dict)
     pass_env: Annotated[
-        list[str], Field(description="Names of the user's environment variables the runbook may see.")
+        list[PassEnv], Field(description="The user's environment variables the runbook may see (values masked "
+                                         "in every output unless `secret: false`).")
     ] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     objectives: Objectives = Field(default_factory=Objectives)
@@ -352,6 +362,12 @@ class Scenario(Model):
             return {k: ({"value": str(x)} if isinstance(x, (str, int, float)) else x) for k, x in v.items()}
         return v
 
+    @field_validator("pass_env", mode="before")
+    @classmethod
+    def _names(cls, v: object) -> object:
+        """`- NAME` is shorthand for `- {name: NAME}`."""
+        return [{"name": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
     @model_validator(mode="wrap")
     @classmethod
     def _cross_field(cls, data: Any, handler: ModelWrapValidatorHandler[Scenario]) -> Scenario:
@@ -369,6 +385,15 @@ class Scenario(Model):
         if not errors and not rules and scenario is not None:
             return scenario
         raise ValidationError.from_exception_data(cls.__name__, [*errors, *rules])
+
+    @property
+    def pass_env_names(self) -> list[str]:
+        return [e.name for e in self.pass_env]
+
+    @property
+    def secret_pass_env(self) -> list[str]:
+        """Names of the passed variables whose values are masked."""
+        return [e.name for e in self.pass_env if e.secret]
 
     @property
     def secret_values(self) -> list[str]:

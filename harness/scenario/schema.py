@@ -64,6 +64,15 @@ def _variables_shorthand(schema: dict[str, Any]) -> None:
     variables["additionalProperties"] = False  # the model rejects names not matching the pattern
 
 
+def _pass_env_shorthand(schema: dict[str, Any]) -> None:
+    """`- NAME` is accepted as `- {name: NAME}` (Scenario._names)."""
+    items = schema["properties"]["pass_env"]["items"]
+    schema["properties"]["pass_env"]["items"] = {
+        "anyOf": [items, {"type": "string"}],
+        "description": "`{name: NAME, secret: true|false}`, or the shorthand `NAME` (secret).",
+    }
+
+
 def _promotion_needs_tags(schema: dict[str, Any]) -> None:
     """With `registry`, both versions need their commit-SHA `tag`."""
     tagged = {"required": ["tag"], "properties": {"tag": {"type": "string"}}}
@@ -77,6 +86,7 @@ def json_schema() -> dict[str, Any]:
     _drop_loader_only(schema)
     _name_optional(schema)
     _variables_shorthand(schema)
+    _pass_env_shorthand(schema)
     _promotion_needs_tags(schema)
     schema.pop("title", None)
     return {

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
 from harness import tools
 from harness.context import RehearsalContext
@@ -78,7 +79,8 @@ def test_runbook_env_is_only_what_is_declared(plain: RehearsalContext, monkeypat
 
 def test_render_substitutes_known_variables_and_leaves_the_rest(plain: RehearsalContext) -> None:
     text = "image: ${APP_IMAGE}\nns: $NAMESPACE\nother: ${UNKNOWN} $$literal ${FEATURE}"
-    assert plain.render(text, "demo:v2") == "image: demo:v2\nns: rr-ctx\nother: ${UNKNOWN} $literal on"
+    assert yaml.safe_load(plain.render(text, "demo:v2")) == {
+        "image": "demo:v2", "ns": "rr-ctx", "other": "${UNKNOWN} $literal on"}
 
 
 def test_manifests_of_a_file_and_of_a_plain_directory(tmp_path: Path, kit: Any) -> None:
@@ -88,10 +90,11 @@ def test_manifests_of_a_file_and_of_a_plain_directory(tmp_path: Path, kit: Any) 
     (d / "k8s" / "b.yml").write_text("kind: B\nimage: ${APP_IMAGE}\n")
     (d / "k8s" / "a.yaml").write_text("kind: A\nnamespace: ${NAMESPACE}\n")
     (d / "k8s" / "notes.txt").write_text("not a manifest")
-    assert _ctx(d).manifests("demo:v1") == "kind: A\nnamespace: rr-ctx\n\n---\nkind: B\nimage: demo:v1\n"
+    assert list(yaml.safe_load_all(_ctx(d).manifests("demo:v1"))) == [
+        {"kind": "A", "namespace": "rr-ctx"}, {"kind": "B", "image": "demo:v1"}]
     f = kit.write_scenario(tmp_path, "file")
     (f / "app.yaml").write_text("image: ${APP_IMAGE}\n")
-    assert _ctx(f).manifests("x:1") == "image: x:1\n"
+    assert yaml.safe_load(_ctx(f).manifests("x:1")) == {"image": "x:1"}
 
 
 def test_manifests_of_a_kustomize_directory_are_built_first(tmp_path: Path, kit: Any) -> None:
@@ -107,7 +110,7 @@ def test_manifests_of_a_kustomize_directory_are_built_first(tmp_path: Path, kit:
         return subprocess.CompletedProcess(args, 0, "image: ${APP_IMAGE}\n", "")
 
     ctx.kubectl = kubectl  # type: ignore[method-assign]
-    assert ctx.manifests("y:2") == "image: y:2\n"
+    assert yaml.safe_load(ctx.manifests("y:2")) == {"image": "y:2"}
     assert calls == [("kustomize", str(d / "k8s"))]
 
 

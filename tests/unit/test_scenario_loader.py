@@ -104,6 +104,21 @@ def test_variables_shorthand_and_secrets(scenario_dir, kit) -> None:
 
 
 # ── every problem at once ──────────────────────────────────────────────
+def test_pass_env_names_are_secret_unless_marked(scenario_dir, kit) -> None:
+    doc = kit.minimal_doc(pass_env=["TOKEN", {"name": "REGION", "secret": False}, {"name": "KEY"}])
+    s = load_scenario(scenario_dir("passenv", doc))
+    assert s.pass_env_names == ["TOKEN", "REGION", "KEY"]
+    assert s.secret_pass_env == ["TOKEN", "KEY"]
+
+
+def test_pass_env_entries_are_checked_in_both_forms(scenario_dir, kit) -> None:
+    doc = kit.minimal_doc(pass_env=[{"name": "PATH", "secret": False}, "bad-name", {"name": "X", "secrt": 1}])
+    with pytest.raises(ScenarioError) as exc_info:
+        load_scenario(scenario_dir("passenv-bad", doc))
+    text = str(exc_info.value)
+    assert "cannot pass PATH, bad-name" in text and "secrt" in text
+
+
 def test_several_problems_are_all_reported_in_one_error(broken_scenario, kit) -> None:
     with pytest.raises(ScenarioError) as ei:
         load_scenario(broken_scenario)
