@@ -46,6 +46,8 @@ class Docker(Protocol):
     def drop_database(self, name: str, admin_dsn: str) -> bool: ...
     def remove_dir(self, path: str) -> bool: ...
     def untag(self, ref: str) -> bool: ...
+    def untag_registry(self, address: str, owner: str) -> bool: ...
+    def unconfigure_node(self, node: str, address: str) -> bool: ...
 
 
 @dataclass
@@ -102,6 +104,9 @@ REMOVERS: dict[str, Callable[[Resource, Context], bool]] = {
     # Faults first: a frozen Postgres or control plane would make everything after it hang.
     runstate.PAUSED: lambda r, ctx: ctx.docker.unpause(r.name),
     runstate.NETEM: lambda r, ctx: ctx.docker.remove_netem(r.name, r.where or "eth0"),
+    # Before the containers: while the dead run's registry still holds its port, tags naming it are its own.
+    runstate.REGISTRY_TAGS: lambda r, ctx: ctx.docker.untag_registry(r.name, ctx.record.owner),
+    runstate.NODE_REGISTRY: lambda r, ctx: ctx.docker.unconfigure_node(r.name, r.where),
     runstate.NAMESPACE: _remove_namespace,
     runstate.DATABASE: _remove_database,
     runstate.CONTAINER: lambda r, ctx: ctx.docker.unpause_and_remove([r.name]),
@@ -249,6 +254,24 @@ def untag(ref: str) -> bool:
     return _ok(["docker", "rmi", ref], 60) or not _ok(["docker", "image", "inspect", ref], 30)
 
 
+def registry_tags(address: str) -> list[str]:
+    """Local image references `address/...:tag` (the registry's host:port)."""
+    refs = _lines(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={address}/*",
+                   "--filter", f"reference={address}/*/*", "--filter", f"reference={address}/*/*/*"])
+    return [r for r in refs if r.startswith(f"{address}/") and not r.endswith(":<none>")]
+
+
+def untag_registry(address: str) -> bool:
+    """Untag every local reference to the registry at `address`; True when none is left."""
+    for ref in registry_tags(address):
+        untag(ref)
+    return not registry_tags(address)
+
+
+def _port_users(port: str) -> list[str]:
+    return _lines(["docker", "ps", "-q", "--no-trunc", "--filter", f"publish={port}"])
+
+
 def _ok(cmd: list[str], timeout: float = 120) -> bool:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout).returncode == 0
@@ -319,3 +342,14 @@ class SubprocessDocker:
 
     def untag(self, ref: str) -> bool:
         return untag(ref)
+
+    def untag_registry(self, address: str, owner: str) -> bool:
+        """Only while no other owner's container publishes the port: a later run's registry may have it now."""
+        port = address.rsplit(":", 1)[-1]
+        others = set(_port_users(port)) - set(self.labelled(owner))
+        return True if others else untag_registry(address)
+
+    def unconfigure_node(self, node: str, address: str) -> bool:
+        """Removed, or the node is gone (with its whole filesystem)."""
+        return _ok(["docker", "exec", node, "rm", "-rf", f"/etc/containerd/certs.d/{address}"], 30) \
+            or not _ok(["docker", "inspect", node], 30)

@@ -41,6 +41,9 @@ DATABASE = "database"            # database and role of the same name; where = s
 TEMP_DIR = "temp-dir"
 PAUSED = "paused"                # a container a fault paused (on any cluster: a reused one too)
 IMAGE_TAG = "image-tag"          # a local tag this run made to push to its registry
+REGISTRY_TAGS = "registry-tags"  # every local tag naming this run's registry (name = its 127.0.0.1:<port>),
+                                 # also those runbook commands made (`docker tag ... ${REGISTRY}/...`)
+NODE_REGISTRY = "node-registry"  # a node's containerd told about this run's registry; where = the address
 NETEM = "netem"                  # a node a fault added a netem qdisc to; where = the device
 
 Reader = Callable[[str], str]  # reads a /proc file; raises OSError when it does not exist

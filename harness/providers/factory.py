@@ -195,26 +195,39 @@ def add_registry(infra: Infrastructure, stack: ExitStack, owner: str, keep: bool
     if infra.registry is None:
         registry = RegistryContainer(infra.cluster.docker_network(), owner)
         if not keep:
-            # The local tags pushed to this registry point at nothing once it is gone.
-            stack.callback(remove_image_tags, infra)
             # Before start: a failed start is cleaned up too.
             stack.callback(_stop_and_forget, registry.stop, lambda: registry.container_id, infra.run)
         registry.start()
         _record_container(infra.run, registry.container_id)
+        if not keep:
+            # The local tags naming this registry point at nothing once it is gone. Removed while it still
+            # runs: its port is this run's until then, so every tag with that address is this run's.
+            infra.record(runstate.REGISTRY_TAGS, registry.address)
+            stack.callback(remove_image_tags, infra, registry.address)
         for node in infra.cluster.node_containers():
+            infra.record(runstate.NODE_REGISTRY, node, registry.address)
             registry.configure_node(node)
             # A reused cluster is left as it was found.
-            stack.callback(registry.unconfigure_node, node)
+            stack.callback(_unconfigure_and_forget, infra, registry, node)
         infra.registry = registry
     return infra.registry
 
 
-def remove_image_tags(infra: Infrastructure) -> None:
-    """Untag the local image references this run pushed (`docker rmi` of one of several tags only untags)."""
+def _unconfigure_and_forget(infra: Infrastructure, registry: RegistryProvider, node: str) -> None:
+    registry.unconfigure_node(node)
+    infra.forget(runstate.NODE_REGISTRY, node)
+
+
+def remove_image_tags(infra: Infrastructure, address: str) -> None:
+    """Untag the local image references this run pushed, and every other tag naming its registry
+    (a runbook's `docker tag ... ${REGISTRY}/app:production`); `docker rmi` of one of several tags only
+    untags."""
     tags = [r.name for r in (infra.run.record.resources if infra.run else []) if r.kind == runstate.IMAGE_TAG]
     for ref in tags:
         if cleanup.untag(ref):
             infra.forget(runstate.IMAGE_TAG, ref)
+    if cleanup.untag_registry(address):
+        infra.forget(runstate.REGISTRY_TAGS, address)
 
 
 def remove_owned_containers(owner: str) -> None:

@@ -73,6 +73,12 @@ class FakeDocker:
     def untag(self, ref: str) -> bool:
         return self._do(f"rmi {ref}")
 
+    def untag_registry(self, address: str, owner: str) -> bool:
+        return self._do(f"rmi {address}/* of {owner}")
+
+    def unconfigure_node(self, node: str, address: str) -> bool:
+        return self._do(f"rm certs.d/{address} on {node}")
+
 
 def write(directory: Path, owner: str, pid: int, *resources: Resource, kept: bool = False) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
@@ -95,7 +101,8 @@ def test_a_run_killed_during_a_fault_is_unpaused_and_removed_in_order(runs: Path
     kubeconfig = tmp_path / "kc"
     kubeconfig.write_text("k")
     path = write(runs, "rehearsal-dead0001", DEAD_PID, Resource("temp-dir", str(tmp_path / "work")),
-                 Resource("image-tag", "127.0.0.1:5000/demo:prod"),
+                 Resource("image-tag", "127.0.0.1:5000/demo:prod"), Resource("registry-tags", "127.0.0.1:5000"),
+                 Resource("node-registry", "node-cp", "127.0.0.1:5000"),
                  Resource("cluster", "rehearsal"), Resource("container", "pg1"),
                  Resource("namespace", "rr-a-dead0001", str(kubeconfig)), Resource("database", "rr_a_dead0001"))
     docker = FakeDocker(labelled={"rehearsal-dead0001": ["pg1", "reg-unrecorded"]},
@@ -103,7 +110,9 @@ def test_a_run_killed_during_a_fault_is_unpaused_and_removed_in_order(runs: Path
     [outcome] = reap(runs, docker)
     # The namespace goes with the cluster; the database with its Postgres container. Containers (a
     # paused Postgres, a registry killed before it was recorded) and nodes are unpaused before removal.
-    assert docker.calls == ["unpause+rm pg1", "unpause+rm reg-unrecorded", "unpause+rm node-cp",
+    # Tags naming the dead run's registry go while its container still holds the port.
+    assert docker.calls == ["rmi 127.0.0.1:5000/* of rehearsal-dead0001", "rm certs.d/127.0.0.1:5000 on node-cp",
+                            "unpause+rm pg1", "unpause+rm reg-unrecorded", "unpause+rm node-cp",
                             "kind delete rehearsal", "rm -r work", "rmi 127.0.0.1:5000/demo:prod"]
     assert outcome.why == f"pid {DEAD_PID} is gone" and not outcome.left
     assert not path.exists() and not path.with_suffix(".lock").exists()
@@ -262,9 +271,11 @@ def test_the_tags_a_run_pushed_are_untagged_at_its_end(tmp_path: Path, monkeypat
     infra.record(runstate.IMAGE_TAG, "127.0.0.1:5000/demo:abc")
     infra.record(runstate.IMAGE_TAG, "127.0.0.1:5000/demo:prod")
     untagged: list[str] = []
+    infra.record(runstate.REGISTRY_TAGS, "127.0.0.1:5000")
     monkeypatch.setattr(cleanup, "untag", lambda ref: untagged.append(ref) or ref.endswith("abc"))
-    factory.remove_image_tags(infra)
-    assert untagged == ["127.0.0.1:5000/demo:abc", "127.0.0.1:5000/demo:prod"]
+    monkeypatch.setattr(cleanup, "untag_registry", lambda address: untagged.append(f"{address}/*") or True)
+    factory.remove_image_tags(infra, "127.0.0.1:5000")
+    assert untagged == ["127.0.0.1:5000/demo:abc", "127.0.0.1:5000/demo:prod", "127.0.0.1:5000/*"]
     # The one that could not be untagged stays recorded, for the reaper.
     assert state.record.resources == [Resource(runstate.IMAGE_TAG, "127.0.0.1:5000/demo:prod")]
 
