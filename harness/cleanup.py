@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ class Docker(Protocol):
     def remove_netem(self, node: str, device: str) -> bool: ...
     def delete_cluster(self, name: str) -> bool: ...
     def delete_namespace(self, name: str, kubeconfig: str) -> bool: ...
+    def delete_namespace_in(self, name: str, cluster: str) -> bool: ...     # a kind cluster, by its name
     def drop_database(self, name: str, admin_dsn: str) -> bool: ...
     def remove_dir(self, path: str) -> bool: ...
     def untag(self, ref: str) -> bool: ...
@@ -80,10 +82,16 @@ def _remove_cluster(r: Resource, ctx: Context) -> bool:
 def _remove_namespace(r: Resource, ctx: Context) -> bool:
     if _owns_cluster(ctx):
         return True  # goes with the cluster
-    if not Path(r.where).is_file():
-        ctx.left.append(f"namespace {r.name}: kubeconfig {r.where} is gone")
-        return False
-    return ctx.docker.delete_namespace(r.name, r.where)
+    if Path(r.where).is_file():
+        return ctx.docker.delete_namespace(r.name, r.where)
+    # The kubeconfig went with the run's temp dir: reach a kind cluster by its name instead.
+    cluster = next((x.name for x in ctx.record.resources if x.kind in (runstate.CLUSTER, runstate.USES_CLUSTER)), None)
+    if cluster is not None and cluster not in ctx.docker.clusters():
+        return True  # the cluster is gone, and the namespace with it
+    if cluster is not None:
+        return ctx.docker.delete_namespace_in(r.name, cluster)
+    ctx.left.append(f"namespace {r.name}: kubeconfig {r.where} is gone")
+    return False
 
 
 def _remove_database(r: Resource, ctx: Context) -> bool:
@@ -181,7 +189,9 @@ def _reap_one(path: Path, record: RunRecord, why: str, docker: Docker, dry_run: 
     outcome.removed = [line for line in outcome.removed if not any(line.startswith(f"{r.kind} {r.name}")
                                                                    for r in remaining)]
     if remaining:  # kept for a later attempt: a record that is never rewritten is never retried
-        record.resources = remaining
+        # With the cluster it ran on: how a later attempt reaches a namespace whose kubeconfig is gone.
+        context = [r for r in record.resources if r.kind == runstate.USES_CLUSTER and r not in remaining]
+        record.resources = [*context, *remaining]
         runstate.write_atomically(path, record.to_json())
     else:
         path.unlink(missing_ok=True)
@@ -325,6 +335,13 @@ class SubprocessDocker:
     def delete_namespace(self, name: str, kubeconfig: str) -> bool:
         return _ok([str(tools.tool("kubectl")), f"--kubeconfig={kubeconfig}", "delete", "namespace", name,
                     "--ignore-not-found", "--wait=false"], 60)
+
+    def delete_namespace_in(self, name: str, cluster: str) -> bool:
+        with tempfile.TemporaryDirectory(prefix="rehearsal-reaper-") as d:
+            kubeconfig = Path(d) / "kubeconfig"
+            exported = _ok([str(tools.tool("kind")), "export", "kubeconfig", f"--name={cluster}",
+                            f"--kubeconfig={kubeconfig}"], 60)
+            return exported and self.delete_namespace(name, str(kubeconfig))
 
     def drop_database(self, name: str, admin_dsn: str) -> bool:
         try:

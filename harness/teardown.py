@@ -181,4 +181,6 @@ class TeardownStack(ExitStack):
 
     def __exit__(self, *exc_details: Any) -> bool:
         self.teardown.begin()
+        if self.teardown.pending:  # a long step (kind delete): say that it started
+            say(f"tearing down: {len(self.teardown.pending)} cleanup step(s)")
         return super().__exit__(*exc_details)

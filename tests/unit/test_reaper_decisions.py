@@ -64,6 +64,9 @@ class FakeDocker:
     def delete_namespace(self, name: str, kubeconfig: str) -> bool:
         return self._do(f"kubectl delete namespace {name}")
 
+    def delete_namespace_in(self, name: str, cluster: str) -> bool:
+        return self._do(f"kubectl delete namespace {name} in {cluster}")
+
     def drop_database(self, name: str, admin_dsn: str) -> bool:
         return self._do(f"drop {name} via {admin_dsn}")
 
@@ -308,3 +311,36 @@ def test_the_sessions_own_cluster_lock_elsewhere_does_not_free_a_name_here(runs:
         test_a_namespace_in_a_cluster_a_live_run_holds_is_removed_on_its_own(runs, tmp_path)
     finally:
         release()
+
+
+@pytest.mark.parametrize(("clusters", "calls", "left"), [
+    pytest.param({}, [], [], id="cluster-gone-with-it"),
+    pytest.param({"shared": ["node"]}, ["kubectl delete namespace rr-a-dead0009 in shared"], [], id="reached-by-name"),
+])
+def test_a_namespace_whose_kubeconfig_is_gone_is_reached_through_its_kind_cluster(
+        runs: Path, tmp_path: Path, clusters: dict[str, list[str]], calls: list[str], left: list[str]) -> None:
+    """The dead run's temp dir (and its kubeconfig) went first, e.g. removed by hand: a namespace in a kind
+    cluster that no longer exists is gone with it; in one that does, kind gives a kubeconfig again."""
+    write(runs, "rehearsal-dead0009", DEAD_PID, Resource("uses-cluster", "shared"),
+          Resource("namespace", "rr-a-dead0009", str(tmp_path / "gone" / "kubeconfig")))
+    docker = FakeDocker(nodes=clusters)
+    [outcome] = reap(runs, docker)
+    assert docker.calls == calls and outcome.left == left
+    assert runstate.records(runs) == []
+
+
+def test_a_namespace_whose_kubeconfig_is_gone_on_a_cluster_not_of_kind_is_left_and_said(runs: Path, tmp_path: Path) -> None:
+    path = write(runs, "rehearsal-dead0010", DEAD_PID, Resource("namespace", "rr-a-dead0010", str(tmp_path / "kc")))
+    [outcome] = reap(runs, FakeDocker())
+    assert outcome.left == [f"namespace rr-a-dead0010: kubeconfig {tmp_path / 'kc'} is gone"] and path.exists()
+
+
+def test_a_record_kept_for_a_retry_keeps_the_cluster_it_ran_on(runs: Path, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("k")
+    path = write(runs, "rehearsal-dead0011", DEAD_PID, Resource("uses-cluster", "shared"),
+                 Resource("namespace", "rr-a-dead0011", str(kubeconfig)), Resource("temp-dir", str(tmp_path / "w")))
+    reap(runs, FakeDocker(nodes={"shared": ["node"]}, fail={"kubectl delete namespace rr-a-dead0011"}))
+    record = runstate.read_record(path)
+    assert record is not None and record.resources == [Resource("uses-cluster", "shared"),
+                                                       Resource("namespace", "rr-a-dead0011", str(kubeconfig))]
