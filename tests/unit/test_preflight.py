@@ -441,7 +441,8 @@ def test_undo_to_revision_zero_is_a_plain_undo(make) -> None:
 ])
 def test_migrate_down_with_the_good_image_is_a_warning(make, command: str) -> None:
     s = make(rb=runbook(command), versions={"good": {"image": "demo:v1", "tag": "abc123"},
-                                            "bad": {"image": "demo:v2", "tag": "def456"}})
+                                            "bad": {"image": "demo:v2", "tag": "def456"}},
+             registry={"repository": "demo"})  # $REGISTRY is set only with a registry
     f = pf.run_checks(s, only=[pf.DOWN_WITH_GOOD_IMAGE])
     assert found(f) == [(pf.DOWN_WITH_GOOD_IMAGE, "warning")] and "BAD_IMAGE" in f[0].fix
 
@@ -454,7 +455,8 @@ def test_migrate_down_with_the_good_image_is_a_warning(make, command: str) -> No
 ])
 def test_migrate_down_with_the_bad_image_is_fine(make, command: str) -> None:
     s = make(rb=runbook(command), versions={"good": {"image": "demo:v1", "tag": "abc123"},
-                                            "bad": {"image": "demo:v2", "tag": "def456"}})
+                                            "bad": {"image": "demo:v2", "tag": "def456"}},
+             registry={"repository": "demo"})  # $REGISTRY is set only with a registry
     assert pf.run_checks(s, only=[pf.DOWN_WITH_GOOD_IMAGE]) == []
 
 
