@@ -205,7 +205,7 @@ def _tokens(markdown: str) -> list[Token]:
 # lines right before a command inside a shell block skips that command (docs/scenario-format.md#skipped-steps).
 _HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.S)  # applied to markdown-it's html tokens, not to the raw file
 _DIRECTIVE = re.compile(r"\s*rehearse\s*:\s*(\S*)\s*(.*?)\s*", re.S | re.I)
-_LINE_MARKER = re.compile(r"[ \t]*(?:\$[ \t]+)?#[ \t]*(rehearse[ \t]*:.*)", re.I)
+_LINE_MARKER = re.compile(r"[ \t]*#[ \t]*(rehearse[ \t]*:.*)", re.I)  # in a console block too: no `$ `
 SKIP_FIX = "say why the step must not run in a rehearsal, e.g. `<!-- rehearse: skip paging the on-call -->`"
 
 
@@ -242,7 +242,7 @@ def _marker_lines(lines: list[str], stop: int, end: int) -> list[int]:
     k = end - 1
     while k > stop:
         text = lines[k].strip(_BLANKS)
-        if text and not (text.startswith("#") or text.startswith("$ #")):
+        if text and not text.startswith("#"):
             break
         found.append(k)
         k -= 1
