@@ -216,8 +216,9 @@ def _directive(text: str, line: int, problems: list[MarkerProblem]) -> str | Non
         return None
     verb, reason = m.group(1).lower(), " ".join(m.group(2).split())
     if verb != "skip":
-        problems.append(MarkerProblem(line, f"unknown marker `rehearse: {verb}` (the one marker is `rehearse: skip "
-                                            "<reason>`)", SKIP_FIX))
+        problems.append(MarkerProblem(line, f"unknown marker `rehearse: {verb}`",
+                                      "the one marker is `rehearse: skip <reason>`; a plain comment must not start "
+                                      "with `rehearse:`"))
     elif not reason:
         problems.append(MarkerProblem(line, "`rehearse: skip` without a reason: a runbook must say why a step does "
                                             "not run in the rehearsal", SKIP_FIX))
