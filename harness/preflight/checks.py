@@ -412,7 +412,7 @@ def check_down_with_good_image(inp: Inputs) -> list[Finding]:
 def check_placeholders(inp: Inputs) -> list[Finding]:
     """Placeholders of the section that nothing binds (`rehearse validate` reports them first, as problems)."""
     s = inp.scenario
-    names = env_names(s.variables, s.pass_env, s.registry is not None)
+    names = env_names(s.variables, s.pass_env_names, s.registry is not None)
     return [Finding(check=PLACEHOLDERS, severity=FAILURE, file=str(inp.runbook_path),
                     message=f"{inp.step_where(p.step)}: {p.text} is "
                             + ("a variable that nothing sets" if p.form == "variable" else

@@ -200,9 +200,10 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
 
 
 def _names(value: Any) -> list[str]:
-    """The names of a raw `variables` mapping or `pass_env` list (none when it has the wrong type)."""
+    """The names of a raw `variables` mapping or `pass_env` list (`NAME` or `{name: NAME}`; none when it has the
+    wrong type)."""
     items = value.keys() if isinstance(value, dict) else value if isinstance(value, list) else []
-    return [n for n in items if isinstance(n, str)]
+    return [n for n in (e.get("name") if isinstance(e, dict) else e for e in items) if isinstance(n, str)]
 
 
 def _one_line(command: str, limit: int = 80) -> str:

@@ -280,6 +280,12 @@ def test_a_binding_that_cannot_be_used_is_a_problem(tmp_path: Path, kit: Any, pl
     assert any(p.field.startswith("runbook.placeholders") and words in str(p) for p in exc.value.problems)
 
 
+@pytest.mark.parametrize("pass_env", [["WHO"], [{"name": "WHO", "secret": True}]])
+def test_a_passed_variable_is_bound(tmp_path: Path, kit: Any, pass_env: list[Any]) -> None:
+    rb = "## Rollback\n\n```sh\necho \"$WHO\"\n```\n"
+    assert load_scenario(kit.write_scenario(tmp_path, "p", kit.minimal_doc(pass_env=pass_env), runbook=rb))
+
+
 def test_the_demo_scenarios_validate_and_bind(kit: Any) -> None:
     (session, paging) = load_all([kit.EXAMPLES / "runbook-session", kit.EXAMPLES / "skip-paging"])
     assert session.runbook.placeholders == {"N": "1"}
