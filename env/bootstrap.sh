@@ -23,6 +23,12 @@ preflight() {
       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; } ||
       die "missing prerequisite: debootstrap. Fix: apt-get install debootstrap"
   fi
+  if ! command -v shellcheck >/dev/null; then  # `rehearse check` and the preflight phase lint runbooks with it
+    log "installing shellcheck from Debian"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null 2>&1 ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; } ||
+      die "missing prerequisite: shellcheck. Fix: apt-get install shellcheck"
+  fi
 }
 
 step "preflight"                    preflight

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import runstate, tools
+from harness import placeholders, runstate, tools
 from harness.faults import FaultInjector
 from harness.journal import Journal
 from harness.providers.database import DatabaseHandle
@@ -100,6 +100,7 @@ class RehearsalContext:
         if os.environ.get("DOCKER_HOST"):
             env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
         env.update(self.variables())
+        env.update(placeholders.exported(self.scenario.runbook.placeholders))  # `$N` of a bound placeholder
         for name in self.scenario.pass_env_names:
             if name in os.environ:
                 env[name] = os.environ[name]

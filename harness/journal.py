@@ -41,6 +41,8 @@ class RunbookStepRecord(Record):
     timed_out: bool
     duration_s: float
     output_tail: str
+    # The reason of the runbook's `rehearse: skip` marker: the step was recorded, never run (exit_code None).
+    skipped: str | None = None
 
 
 class Difference(Record):
@@ -122,6 +124,8 @@ class Journal(BaseModel):
     finished_at: str | None = None
     phases: list[PhaseRecord] = Field(default_factory=list)
     runbook_steps: list[RunbookStepRecord] = Field(default_factory=list)
+    # The scenario's bindings of the runbook's placeholders (runbook.placeholders), as substituted; optional, additive.
+    placeholders: dict[str, str] = Field(default_factory=dict)
     events: list[Event] = Field(default_factory=list)
     time_to_detect_s: float | None = None
     time_to_recover_s: float | None = None

@@ -14,6 +14,10 @@ Verdict, in this order:
 - NOT_READY if there is any difference from the baseline (or a drifting runbook,
   an undetected failure, a fault that hit nothing, a missed objective);
 - READY otherwise. Findings and risks never change it.
+
+Steps the runbook marks `rehearse: skip` are never failures; the reasons name
+each one (so a verdict never hides that a step did not run), and preflight
+flags a skipped step the rollback needs (check `skipped-step`).
 """
 
 from __future__ import annotations
@@ -50,7 +54,13 @@ def decide(journal: Journal, leftovers: Sequence[str] = ()) -> Judgement:
         verdict, reasons = Verdict.READY, [READY_REASON]
     if leftovers:  # whatever the state said: its reasons stay, after the leftovers
         verdict, reasons = Verdict.ERROR, [f"a fault was not removed: {p}" for p in leftovers] + reasons
-    return Judgement(verdict, reasons)
+    return Judgement(verdict, reasons + skip_reasons(journal))
+
+
+def skip_reasons(journal: Journal) -> list[str]:
+    """One reason per runbook step the runbook marks `rehearse: skip`: not a failure, but never silent."""
+    return [f"runbook step {s.index} (line {s.line}) was skipped, as the runbook marks it: {s.skipped}"
+            for s in journal.runbook_steps if s.skipped is not None]
 
 
 def expectation_problems(journal: Journal | Mapping[str, Any]) -> list[str]:

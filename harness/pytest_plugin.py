@@ -201,7 +201,7 @@ class ScenarioItem(pytest.Item):
             lines = [f"scenario {j.scenario}: {'; '.join(excinfo.value.problems)}"]
             lines += [f"  - {r}" for r in j.reasons[:15]]
             lines += [f"  risk {r.kind}: {r.message}" for r in j.risks]
-            failed = [s for s in j.runbook_steps if s.exit_code != 0]
+            failed = [s for s in j.runbook_steps if s.exit_code != 0 and s.skipped is None]
             for s in failed[:1]:
                 lines.append(f"  runbook step {s.index} `{s.command}` exit {s.exit_code}: {s.output_tail[-300:]}")
             return "\n".join(lines)

@@ -44,6 +44,23 @@ class SectionNotFound(RunbookError):
     """The runbook has no heading of the requested section (the runbook itself reads)."""
 
 
+@dataclass(frozen=True)
+class MarkerProblem:
+    """A `rehearse:` marker that cannot be used: its runbook line, what is wrong, and the fix."""
+
+    line: int
+    message: str
+    fix: str
+
+
+class MarkerError(RunbookError):
+    """The section's `rehearse:` markers are wrong; `problems` lists every one."""
+
+    def __init__(self, problems: list[MarkerProblem]) -> None:
+        super().__init__("; ".join(f"line {p.line}: {p.message}" for p in problems), problems[0].fix)
+        self.problems = problems
+
+
 def read_runbook(path: Path) -> str:
     """The runbook's text; RunbookError (not OSError/UnicodeError) when it is too big, not a file or not UTF-8."""
     try:
@@ -71,6 +88,7 @@ class Step:
     index: int
     command: str
     line: int  # 1-based line in runbook.md where the command starts
+    skip: str | None = None  # the reason of a `rehearse: skip` marker: the rehearsal records the step, never runs it
 
 
 @dataclass(frozen=True)
@@ -182,16 +200,125 @@ def _tokens(markdown: str) -> list[Token]:
     return tokens
 
 
-def _shell_steps(tokens: Sequence[Token]) -> list[Step]:
-    """Steps of the shell fences among `tokens`, numbered from 1 in order."""
+# ── skip markers ─────────────────────────────────────────────────────────────
+# `<!-- rehearse: skip <reason> -->` before a fenced block skips the block; `# rehearse: skip <reason>` on the
+# lines right before a command inside a shell block skips that command (docs/scenario-format.md#skipped-steps).
+_HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.S)  # applied to markdown-it's html tokens, not to the raw file
+_DIRECTIVE = re.compile(r"\s*rehearse\s*:\s*(\S*)\s*(.*?)\s*", re.S | re.I)
+_LINE_MARKER = re.compile(r"[ \t]*#[ \t]*(rehearse[ \t]*:.*)", re.I)  # in a console block too: no `$ `
+SKIP_FIX = "say why the step must not run in a rehearsal, e.g. `<!-- rehearse: skip paging the on-call -->`"
+
+
+def _directive(text: str, line: int, problems: list[MarkerProblem]) -> str | None:
+    """The skip reason of one `rehearse:` directive (None when `text` is none, or a wrong one: then a problem)."""
+    m = _DIRECTIVE.fullmatch(text)
+    if m is None:
+        return None
+    verb, reason = m.group(1).lower(), " ".join(m.group(2).split())
+    if verb != "skip":
+        problems.append(MarkerProblem(line, f"unknown marker `rehearse: {verb}`",
+                                      "the one marker is `rehearse: skip <reason>`; a plain comment must not start "
+                                      "with `rehearse:`"))
+    elif not reason:
+        problems.append(MarkerProblem(line, "`rehearse: skip` without a reason: a runbook must say why a step does "
+                                            "not run in the rehearsal", SKIP_FIX))
+    else:
+        return reason
+    return None
+
+
+def _html_marker(tok: Token, problems: list[MarkerProblem]) -> str | None:
+    """The skip reason an html_block, or a paragraph's html_inline comments, carry."""
+    line = (tok.map[0] + 1) if tok.map else 0
+    htmls = [tok.content] if tok.type == "html_block" else [c.content for c in tok.children or []
+                                                              if c.type == "html_inline"]
+    reasons = [r for html in htmls for m in _HTML_COMMENT.finditer(html)
+               if (r := _directive(m.group(1), line, problems)) is not None]
+    return reasons[0] if reasons else None
+
+
+def _marker_lines(lines: list[str], stop: int, end: int) -> list[int]:
+    """Offsets of the comment and blank lines right before offset `end` (not before `stop`)."""
+    found: list[int] = []
+    k = end - 1
+    while k > stop:
+        text = lines[k].strip(_BLANKS)
+        if text and not text.startswith("#"):
+            break
+        found.append(k)
+        k -= 1
+    return found
+
+
+def _line_skips(tok: Token, first_line: int, starts: list[int],
+                problems: list[MarkerProblem]) -> dict[int, str]:
+    """Skip reasons by command line for the `# rehearse: skip` lines of one shell block; a marker that skips
+    no command (at the block's end, or inside a multi-line command) is a problem."""
+    lines = tok.content.split("\n")
+    offsets = [line - first_line for line in starts]
+    skips: dict[int, str] = {}
+    used: set[int] = set()
+    for n, end in enumerate([*offsets, len(lines)]):
+        stop = offsets[n - 1] if n else -1
+        for k in sorted(_marker_lines(lines, stop, end)):
+            m = _LINE_MARKER.fullmatch(lines[k])
+            if m is None:
+                continue
+            used.add(k)
+            reason = _directive(m.group(1), first_line + k, problems)
+            if reason is None:
+                continue
+            if n == len(offsets):
+                problems.append(MarkerProblem(first_line + k, "`rehearse: skip` is followed by no command of its "
+                                                              "block", "put the marker right before the command"))
+            else:
+                skips.setdefault(starts[n], reason)
+    for k, text in enumerate(lines):
+        if k not in used and _LINE_MARKER.fullmatch(text):
+            problems.append(MarkerProblem(first_line + k, "a `rehearse:` marker inside a multi-line command cannot "
+                                                          "skip part of it", "put the marker before the whole command"))
+    return skips
+
+
+def _unfollowed(pending: tuple[int, str] | None, problems: list[MarkerProblem]) -> None:
+    """A block marker whose next block is not a shell block skips nothing: a problem."""
+    if pending is not None:
+        problems.append(MarkerProblem(pending[0], "`rehearse: skip` is not followed by a shell code block",
+                                      "put the marker on the line right before the ``` of the block"))
+
+
+def _shell_steps(tokens: Sequence[Token], strict: bool = True) -> list[Step]:
+    """Steps of the shell fences among `tokens`, numbered from 1 in order, with their skip markers.
+
+    strict: a wrong marker raises MarkerError (listing every one); otherwise it skips nothing."""
     steps: list[Step] = []
+    problems: list[MarkerProblem] = []
+    pending: tuple[int, str] | None = None  # (line, reason) of a block marker waiting for its fence
     for tok in tokens:
+        if tok.type.endswith("_close"):
+            continue  # a marker's paragraph ends: the block after it is the next opening token
+        reason = _html_marker(tok, problems) if tok.type in ("html_block", "inline") else None
+        if reason is not None:
+            _unfollowed(pending, problems)
+            pending = ((tok.map[0] + 1) if tok.map else 0, reason)
+            continue
+        if tok.type == "inline":
+            continue  # the text of a block whose opening token was already seen
         lang = (tok.info.strip().split() or [""])[0]
         if tok.type != "fence" or lang not in SHELL_LANGS:
+            _unfollowed(pending, problems)
+            pending = None
             continue
         first_line = (tok.map[0] + 2) if tok.map else 0  # +1 for 1-based, +1 for the fence line
-        for cmd, line in split_commands(tok.content, first_line, prompted=lang == "console"):
-            steps.append(Step(index=len(steps) + 1, command=cmd, line=line))
+        commands = split_commands(tok.content, first_line, prompted=lang == "console")
+        skips = _line_skips(tok, first_line, [line for _, line in commands], problems)
+        for cmd, line in commands:
+            reason = pending[1] if pending is not None else skips.get(line)
+            steps.append(Step(index=len(steps) + 1, command=cmd, line=line, skip=reason))
+        pending = None
+    _unfollowed(pending, problems)
+    if problems and strict:
+        raise MarkerError(problems)
     return steps
 
 
@@ -209,8 +336,9 @@ def parse_runbook(markdown: str, section: str) -> list[Step]:
 
 
 def all_commands(markdown: str) -> list[Step]:
-    """Every command of every shell block of the runbook, in any section (or none), numbered in file order."""
-    return _shell_steps(_tokens(markdown))
+    """Every command of every shell block of the runbook, in any section (or none), numbered in file order.
+    Markers are only checked in the rehearsed section (parse_runbook): a wrong one elsewhere skips nothing."""
+    return _shell_steps(_tokens(markdown), strict=False)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -61,8 +61,10 @@ class Session:
             run_pipeline(ctx)
             leftovers = self._fault_leftovers(journal) if scenario.faults else []
             judge.decide(journal, leftovers).record(journal)
+            skipped = sum(st.skipped is not None for st in journal.runbook_steps)
             say(Text.assemble(f"verdict for {scenario.name}: ", (journal.verdict, "bold"),
-                              f" (expected {scenario.expect.value})"))
+                              f" (expected {scenario.expect.value}"
+                              + (f"; {skipped} runbook step(s) skipped, as the runbook marks them)" if skipped else ")")))
         finally:  # also when interrupted: the journal so far, with its default verdict ERROR
             write_scenario_reports(journal, ctx.report_dir, ctx.redactor)
             self.redactors.append(ctx.redactor)
@@ -72,6 +74,7 @@ class Session:
     def _context(self, scenario: Scenario) -> RehearsalContext:
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
                           expect_risks=[k.value for k in scenario.expect_risks],  # reports judge risks too
+                          placeholders=dict(scenario.runbook.placeholders),
                           environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE},
                           objectives={**scenario.objectives.model_dump(), "max_detect_s": scenario.failure.within_s})
         report_dir = self.options.report_dir / scenario.name

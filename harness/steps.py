@@ -16,6 +16,7 @@ from harness.health import wait_healthy
 from harness.journal import Difference, RunbookStepRecord, now_iso
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
+from harness.placeholders import bind_all
 from harness.runbook_commands import Step, StepResult, parse_runbook, read_runbook, run_step
 from harness.snapshot.state import StateSnapshot, diff_states, take_snapshot
 from harness.wait import WaitTimeout
@@ -39,14 +40,29 @@ def step_record(ctx: RehearsalContext, res: StepResult, started_at: str, label: 
     )
 
 
+def skip_record(ctx: RehearsalContext, step: Step, label: str = "runbook") -> RunbookStepRecord:
+    """The journal record of a step the runbook marks `rehearse: skip` (never run), announced on the console."""
+    say(f"  {label} step {step.index}: {ctx.redactor(step.command)} → skipped ({ctx.redactor(step.skip or '')})",
+        style="yellow")
+    return RunbookStepRecord(index=step.index, command=ctx.redactor(step.command), line=step.line,
+                             started_at=now_iso(), exit_code=None, timed_out=False, duration_s=0.0, output_tail="",
+                             skipped=ctx.redactor(step.skip or ""))
+
+
 @dataclass(frozen=True)
 class SectionRun:
-    steps: list[Step]          # every command of the section
+    steps: list[Step]          # every command of the section, placeholders bound
     results: list[StepResult]  # those that ran, in order; the run stops after the first failure
 
     @property
     def failed(self) -> StepResult | None:
         return next((r for r in self.results if not r.ok), None)
+
+    @property
+    def skipped(self) -> list[Step]:
+        """The steps the runbook marks `rehearse: skip` that the run reached (recorded, not run)."""
+        ran = self.results[-1].step.index if self.failed else len(self.steps)
+        return [s for s in self.steps if s.skip is not None and s.index <= ran]
 
 
 def _no_hook(index: int) -> None:
@@ -62,12 +78,15 @@ def run_runbook_section(ctx: RehearsalContext, records: list[RunbookStepRecord],
     `records` as soon as it ends; like a person following the runbook, the run stops at the first
     failing step."""
     s = ctx.scenario
-    steps = parse_runbook(read_runbook(s.path(s.runbook.file)), s.runbook.section)
+    steps = bind_all(parse_runbook(read_runbook(s.path(s.runbook.file)), s.runbook.section), s.runbook.placeholders)
     say(f"{intro} ({len(steps)} steps)")
     env = ctx.runbook_env()
     results: list[StepResult] = []
     for step in steps:  # one at a time so each record has its own start time
         before_step(step.index)
+        if step.skip is not None:  # marked in the runbook: recorded with its reason, never run
+            records.append(skip_record(ctx, step, label=label))
+            continue
         started = now_iso()
         res = run_step(step, env, s.directory, s.runbook.step_timeout_s)
         records.append(step_record(ctx, res, started, label=label, failure_style=failure_style))

@@ -93,7 +93,8 @@ def _failed_step(ctx: RehearsalContext, bad: StepResult | None) -> str:
 
 
 def _detail(j: Journal, run: SectionRun, new: int, failed: str) -> str:
-    detail = (f"second run: {len(run.results)}/{len(run.steps)} steps, "
+    runnable = sum(st.skip is None for st in run.steps)  # skipped steps are recorded, never run
+    detail = (f"second run: {len(run.results)}/{runnable} steps, "
               f"{'idempotent' if j.idempotent else 'NOT idempotent'}, {new} new difference(s)")
     detail += f"; {failed}" if failed else ""
     missed = [f"{r.kind} {r.status}" for r in j.faults if r.status != "applied"]

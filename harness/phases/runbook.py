@@ -27,7 +27,8 @@ class RunbookPhase(Phase):
         if failed is not None:
             ctx.journal.differences.append(drift(ctx, failed))
             raise RunbookDrift(f"step {failed.step.index} failed ({_why(ctx, failed)})")
-        return f"{len(run.results)} steps ran"
+        skipped = f", {len(run.skipped)} skipped as the runbook marks them" if run.skipped else ""
+        return f"{len(run.results)} steps ran{skipped}"
 
 
 def _why(ctx: RehearsalContext, res: StepResult) -> str:

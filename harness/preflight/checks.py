@@ -22,17 +22,23 @@ from harness.preflight.ids import (
     MIGRATION_PAIRS,
     NON_TRANSACTIONAL,
     NOOP_DOWN,
+    PLACEHOLDERS,
     REVISION_HISTORY,
     RUNBOOK_NAMESPACE,
     RUNBOOK_OBJECTS,
+    SHELLCHECK,
+    SKIPPED_STEP,
     WARNING,
     WORKLOADS,
     Severity,
 )
+from harness.placeholders import env_names, unbound
+from harness.preflight import shellcheck
 from harness.preflight.inputs import Inputs, gather
 from harness.preflight.manifests import K8sObject
 from harness.preflight.shell import Kubectl, backup_steps, kubectl_calls, simple_commands
 from harness.preflight.sql import SCHEMA_CHANGING, is_noop, non_transactional, statement_hazards
+from harness.runbook_commands import Step
 from harness.scenario.models import Scenario
 
 DEFAULT_REVISION_HISTORY_LIMIT = 10  # Kubernetes' default for apps/v1 Deployments
@@ -403,6 +409,85 @@ def check_down_with_good_image(inp: Inputs) -> list[Finding]:
     return out
 
 
+def check_placeholders(inp: Inputs) -> list[Finding]:
+    """Placeholders of the section that nothing binds (`rehearse validate` reports them first, as problems)."""
+    s = inp.scenario
+    names = env_names(s.variables, s.pass_env_names, s.registry is not None)
+    return [Finding(check=PLACEHOLDERS, severity=FAILURE, file=str(inp.runbook_path),
+                    message=f"{inp.step_where(p.step)}: {p.text} is "
+                            + ("a variable that nothing sets" if p.form == "variable" else
+                               "a placeholder that nothing fills in") + f" (line {p.line})",
+                    fix=p.fix())
+            for p in unbound(inp.section, s.runbook.placeholders, names)]
+
+
+def _kubectl_rollback(words: list[str], _: Scenario) -> bool:
+    return any(c.is_undo or c.verb == ("set", "image") for c in kubectl_calls([Step(0, " ".join(words), 0)]))
+
+
+def _helm_rollback(words: list[str], _: Scenario) -> bool:
+    return [w.rsplit("/", 1)[-1] for w in words[:1]] == ["helm"] and "rollback" in words
+
+
+def _migrate_down(words: list[str], s: Scenario) -> bool:
+    down = (s.migrations.down or "") if s.migrations else ""
+    tool = down.split()[0] if down.split() else "migrate"
+    return "down" in words and any("migrate" in w or w.rsplit("/", 1)[-1] == tool for w in words)
+
+
+def _restore(words: list[str], _: Scenario) -> bool:
+    return bool(backup_steps([Step(0, " ".join(words), 0)])) and not any(
+        w.rsplit("/", 1)[-1] in ("pg_dump", "pg_dumpall") for w in words)
+
+
+# What makes a step part of the rollback itself (a skipped one of these is flagged): label → test on its words.
+_ROLLBACK_ACTIONS: dict[str, Callable[[list[str], Scenario], bool]] = {
+    "rolls the app back (kubectl rollout undo / set image)": _kubectl_rollback,
+    "rolls the app back (helm rollback)": _helm_rollback,
+    "migrates the schema down": _migrate_down,
+    "restores the database": _restore,
+}
+
+
+def _actions(step: Step, s: Scenario) -> set[str]:
+    return {label for words in simple_commands(step.command)
+            for label, test in _ROLLBACK_ACTIONS.items() if test(words, s)}
+
+
+def check_skipped_steps(inp: Inputs) -> list[Finding]:
+    """A step marked `rehearse: skip` that rolls something back: failure when no step that runs does the same
+    (the rehearsal would not rehearse that part of the rollback), warning otherwise."""
+    out: list[Finding] = []
+    for step in (st for st in inp.section if st.skip is not None):
+        for action in sorted(_actions(step, inp.scenario)):
+            others = [st for st in inp.steps if action in _actions(st, inp.scenario)]
+            also = f"; {inp.step_where(others[0])} does it too" if others else ", and no step that runs does it"
+            out.append(Finding(
+                check=SKIPPED_STEP, severity=WARNING if others else FAILURE, file=str(inp.runbook_path),
+                message=f"{inp.step_where(step)} {action} but is marked `rehearse: skip` ({step.skip}){also}: "
+                        + ("the rehearsal does not rehearse it as written" if others
+                           else "the rehearsal would not rehearse that part of the rollback"),
+                fix="remove the marker: skip only steps that reach outside the rehearsal (paging, chat, "
+                    "tickets), never the rollback itself"))
+    return out
+
+
+def check_shellcheck(inp: Inputs) -> list[Finding]:
+    """shellcheck's errors (failure) and warnings (warning) on the steps the rehearsal runs, at their runbook
+    lines; without shellcheck, one warning that says so."""
+    try:
+        lints = shellcheck.lint(inp.steps)
+    except shellcheck.ShellcheckUnavailable as exc:
+        return [Finding(check=SHELLCHECK, severity=WARNING, file=str(inp.runbook_path),
+                        message=f"the runbook's commands were not linted: {exc}",
+                        fix="run `make env` (it installs Debian's shellcheck), or `apt-get install shellcheck`")]
+    return [Finding(check=SHELLCHECK, severity=FAILURE if lint.level == "failure" else WARNING,
+                    file=str(inp.runbook_path),
+                    message=f"runbook step {lint.step.index} (line {lint.line}): {lint.code}: {lint.message}",
+                    fix=f"correct the command (shellcheck's explanation: https://www.shellcheck.net/wiki/{lint.code})")
+            for lint in lints]
+
+
 Check = Callable[[Inputs], list[Finding]]
 CHECKS: dict[str, Check] = {
     MIGRATION_PAIRS: check_migration_pairs,
@@ -414,6 +499,9 @@ CHECKS: dict[str, Check] = {
     RUNBOOK_OBJECTS: check_runbook_objects,  # also reports RUNBOOK_NAMESPACE
     DOUBLE_UNDO: check_double_undo,
     DOWN_WITH_GOOD_IMAGE: check_down_with_good_image,
+    PLACEHOLDERS: check_placeholders,
+    SKIPPED_STEP: check_skipped_steps,
+    SHELLCHECK: check_shellcheck,
 }
 
 

@@ -22,4 +22,7 @@ RUNBOOK_NAMESPACE = "runbook-namespace"
 DOUBLE_UNDO = "double-undo"
 DOWN_WITH_GOOD_IMAGE = "down-with-good-image"
 WORKLOADS = "workloads"
+PLACEHOLDERS = "placeholders"
+SKIPPED_STEP = "skipped-step"
+SHELLCHECK = "shellcheck"
 INPUTS = "inputs"  # the scenario's manifests or runbook could not be read

@@ -13,6 +13,7 @@ from harness.journal import Finding
 from harness.preflight.ids import INPUTS, WARNING
 from harness.preflight.manifests import K8sObject, ManifestError, load_manifests
 from harness.preflight.migrations import Migration, load_migrations
+from harness.placeholders import bind
 from harness.preflight.sql import Statement, split_sql
 from harness.runbook_commands import RunbookError, Step, all_commands, parse_runbook, read_runbook
 from harness.scenario.models import Scenario
@@ -28,7 +29,8 @@ class Inputs:
     manifests: list[K8sObject] | None = None  # None: could not be read
     manifests_path: Path | None = None
     runbook_path: Path | None = None
-    steps: list[Step] = field(default_factory=list)           # the section the rehearsal runs
+    steps: list[Step] = field(default_factory=list)           # what the rehearsal runs: not skipped, bound
+    section: list[Step] = field(default_factory=list)         # the section as written, skipped steps included
     all_commands: list[Step] = field(default_factory=list)    # every shell command of the runbook
     problems: list[Finding] = field(default_factory=list)
     _sql: dict[Path, list[Statement]] = field(default_factory=dict, repr=False)
@@ -84,7 +86,8 @@ def gather(scenario: Scenario) -> Inputs:
     try:
         text = read_runbook(inp.runbook_path)
         inp.all_commands = all_commands(text)
-        inp.steps = parse_runbook(text, scenario.runbook.section)
+        inp.section = parse_runbook(text, scenario.runbook.section)
+        inp.steps = [bind(s, scenario.runbook.placeholders) for s in inp.section if s.skip is None]
     except RunbookError as exc:
         inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(inp.runbook_path),
                                     message=f"cannot read the runbook, runbook checks skipped: {exc}",

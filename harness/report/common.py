@@ -92,8 +92,28 @@ def fmt_s(value: float | None, unit: str = "s") -> str:
     return f"{value:.2f}{unit}" if value < 10 else f"{value:.1f}{unit}"
 
 
+def step_skipped(step: Mapping[str, Any]) -> bool:
+    """A step the runbook marks `rehearse: skip`: recorded, never run, never a failure."""
+    return step.get("skipped") is not None
+
+
 def step_failed(step: Mapping[str, Any]) -> bool:
-    return bool(step.get("timed_out")) or step.get("exit_code") != 0
+    return not step_skipped(step) and (bool(step.get("timed_out")) or step.get("exit_code") != 0)
+
+
+def skipped_steps(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [s for s in data.get("runbook_steps") or [] if step_skipped(s)]
+
+
+def skip_sentence(step: Mapping[str, Any]) -> str:
+    return (f"runbook step {step.get('index')} (line {step.get('line')}) `{step.get('command')}` skipped: "
+            f"{step.get('skipped')}")
+
+
+def placeholder_sentence(data: Mapping[str, Any]) -> str:
+    """The runbook's placeholders as the scenario bound them ("" without any)."""
+    bound = data.get("placeholders") or {}
+    return ("runbook placeholders bound: " + ", ".join(f"{k} = {v}" for k, v in bound.items())) if bound else ""
 
 
 def failing_step(data: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -26,7 +26,9 @@ from harness.report.common import (
     journal_data,
     parse_dt,
     parse_ts,
+    placeholder_sentence,
     step_failed,
+    step_skipped,
 )
 from harness.report.recommend import recommendations
 from harness.snapshot.db_models import SchemaFingerprint
@@ -81,6 +83,7 @@ td.diff{font-weight:600}
 ol.steps{list-style:none;padding:0;margin:0}
 ol.steps li{border:1px solid var(--line);border-radius:6px;margin:0 0 6px;padding:0}
 ol.steps li.failed{border-color:var(--bad);background:var(--diff)}
+ol.steps li.skipped{border-style:dashed;border-color:var(--err)}
 details>summary{cursor:pointer;padding:6px 10px;list-style-position:inside}
 details>pre{margin:0 10px 10px}
 .timeline{min-width:860px;display:block}
@@ -332,11 +335,12 @@ def fault_lanes(data: Mapping[str, Any]) -> list[Lane]:
 def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
     """The whole rehearsal: one lane per phase (rect.phase), runbook steps (rect.step) under it."""
     phases = list(data.get("phases") or [])
-    steps = list(data.get("runbook_steps") or [])
+    steps = [s for s in data.get("runbook_steps") or [] if not step_skipped(s)]  # a skipped step took no time
     if not phases:
         return '<p class="muted">No phase ran.</p>'
     runbook_lanes: list[Lane] = [("step", s, f"  step {s.get('index')}") for s in steps] + fault_lanes(data)
-    rerun_lanes: list[Lane] = [("rerun", s, f"  rerun {s.get('index')}") for s in data.get("rerun_steps") or []]
+    rerun_lanes: list[Lane] = [("rerun", s, f"  rerun {s.get('index')}") for s in data.get("rerun_steps") or []
+                               if not step_skipped(s)]
     lanes: list[Lane] = []
     for p in phases:
         lanes.append(("phase", p, str(p.get("name"))))
@@ -359,7 +363,7 @@ def timeline_svg(h: _Html, data: Mapping[str, Any]) -> str:
 def recovery_svg(h: _Html, data: Mapping[str, Any]) -> str:
     """The rollback itself, zoomed: from the runbook's start to the end of verify."""
     phases = [p for p in data.get("phases") or [] if p.get("name") in ("runbook", "verify")]
-    steps = list(data.get("runbook_steps") or [])
+    steps = [s for s in data.get("runbook_steps") or [] if not step_skipped(s)]
     rb = next((p for p in phases if p.get("name") == "runbook"), None)
     if rb is None or not steps:
         return ""
@@ -627,7 +631,19 @@ def _data(h: _Html, data: Mapping[str, Any]) -> None:
 
 
 def _runbook(h: _Html, data: Mapping[str, Any]) -> None:
+    bound = placeholder_sentence(data)
+    if bound:  # the commands below are shown as they ran, with these values in them
+        h.add(f'<p class="placeholders">{h.e(bound[0].upper() + bound[1:])} (scenario <code>runbook.placeholders'
+              "</code>; the commands below ran with these values).</p>")
     _steps(h, data.get("runbook_steps") or [], "No runbook step ran.")
+
+
+def _skipped_step(h: _Html, s: Mapping[str, Any]) -> str:
+    """A step the runbook marks `rehearse: skip`: shown with its reason, dashed, never as a failure."""
+    return (f'<li class="skipped"><details><summary><b>#{h.e(s.get("index"))}</b> <code>{h.e(s.get("command"))}'
+            f'</code> <span class="pill skipped">skipped</span> <span class="muted">{h.e(s.get("skipped"))} · '
+            f'runbook line {h.e(s.get("line"))}</span></summary><pre>not run in the rehearsal: the runbook marks it '
+            f'`rehearse: skip {h.e(s.get("skipped"))}`</pre></details></li>')
 
 
 def _steps(h: _Html, steps: Sequence[Mapping[str, Any]], empty: str) -> None:
@@ -637,6 +653,9 @@ def _steps(h: _Html, steps: Sequence[Mapping[str, Any]], empty: str) -> None:
         return
     h.add('<ol class="steps">')
     for s in steps:
+        if step_skipped(s):
+            h.add(_skipped_step(h, s))
+            continue
         failed = step_failed(s)
         exit_text = "timed out" if s.get("timed_out") else f"exit {s.get('exit_code')}"
         out = str(s.get("output_tail") or "")

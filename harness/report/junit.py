@@ -23,6 +23,9 @@ from harness.report.common import (
     failing_step,
     failure_message,
     fmt_s,
+    placeholder_sentence,
+    skip_sentence,
+    skipped_steps,
     step_failed,
     step_sentence,
     total_duration,
@@ -112,6 +115,12 @@ def _details(data: Mapping[str, Any]) -> str:
         tail = str(step.get("output_tail") or "").rstrip()
         if tail:
             lines += ["output (tail):", *("  " + ln for ln in tail.splitlines()[-20:])]
+    skipped = skipped_steps(data)
+    if skipped:
+        lines.append(f"{len(skipped)} runbook step(s) skipped, as the runbook marks them (never run):")
+        lines += [f"  {skip_sentence(s)}" for s in skipped]
+    bound = placeholder_sentence(data)
+    lines += [bound] if bound else []
     lines += _risk_lines(data) + _fault_lines(data)
     errored = [p for p in data.get("phases") or [] if p.get("status") == "error"]
     for p in errored:
@@ -143,6 +152,8 @@ def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, times
         for name in ("verdict", "expect", "time_to_detect_s", "time_to_recover_s"):
             value = d.get(name)
             ET.SubElement(props, "property", name=name, value="" if value is None else redact(str(value)))
+        if skipped_steps(d):
+            ET.SubElement(props, "property", name="skipped_steps", value=str(len(skipped_steps(d))))
         if d.get("risks"):
             kinds = ",".join(sorted({str(r.get("kind")) for r in d.get("risks") or []}))
             ET.SubElement(props, "property", name="risks", value=redact(kinds))

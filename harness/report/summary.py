@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.judge import as_expected
-from harness.report.common import Redact, first_reason, fmt_s
+from harness.report.common import Redact, first_reason, fmt_s, skip_sentence, skipped_steps
 
 ICON = {"READY": "✅", "NOT_READY": "❌", "ERROR": "⚠️"}
 
@@ -62,6 +62,11 @@ def _notes(journals: Sequence[Mapping[str, Any]], redact: Redact) -> list[str]:
         lines += ["", "**Readiness risks** (they never change the verdict):", ""]
         lines += [f"- {_cell(redact(str(d.get('scenario'))))}: {_cell(redact(str(r.get('object'))))}: "
                   f"{_cell(redact(str(r.get('message'))), 300)}" for d, r in risky]
+    skipping = [(d, s) for d in journals for s in skipped_steps(d)]
+    if skipping:
+        lines += ["", "**Skipped runbook steps** (marked `rehearse: skip` in the runbook, never run):", ""]
+        lines += [f"- {_cell(redact(str(d.get('scenario'))))}: {_cell(redact(skip_sentence(s)), 300)}"
+                  for d, s in skipping]
     faulted = [d for d in journals if d.get("faults") or d.get("rerun_steps")]
     if faulted:
         lines += ["", "**Faults during the rollback:**", ""]
@@ -74,11 +79,13 @@ def render_summary(journals: Sequence[Mapping[str, Any]], redact: Redact, *, run
     ready = sum(1 for d in journals if d.get("verdict") == "READY")
     expected = sum(1 for d in journals if as_expected(d))
     risky = sum(1 for d in journals if d.get("risks"))
+    skipped = sum(len(skipped_steps(d)) for d in journals)
     lines = [
         f"## Rollback readiness: {ready}/{len(journals)} ready",
         "",
         f"{expected}/{len(journals)} verdicts as expected"
         + (f" · {risky} with readiness risks" if risky else "")
+        + (f" · {skipped} runbook step(s) skipped" if skipped else "")
         + (f" · run `{_cell(redact(run_id))}`" if run_id else ""),
         "",
         "| scenario | verdict | expect | risks | time to detect | time to recover | first reason |",

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.runbook_commands import RunbookError, SectionNotFound, parse_runbook, read_runbook
+from harness import placeholders as ph
+from harness.runbook_commands import MarkerError, RunbookError, SectionNotFound, Step, parse_runbook, read_runbook
 from harness.scenario.models import Runbook, Scenario
 from harness.scenario.reading import (
     MAX_SCENARIO_BYTES,
@@ -174,12 +175,19 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
     except SectionNotFound as exc:
         return [Problem(file, "runbook.section", str(exc),
                         f"use one of the headings of {runbook.name} or add the section")]
+    except MarkerError as exc:  # every wrong `rehearse:` marker of the section
+        return [Problem(file, "runbook.file", f"{runbook.name} line {m.line}: {m.message}", m.fix)
+                for m in exc.problems]
     except RunbookError as exc:  # the file itself: encoding, size, unclosed fences, too many blocks
         return [Problem(file, "runbook.file", str(exc), exc.fix)]
     if not steps:
         return [Problem(file, "runbook.section", f"section '{section}' of {runbook.name} has no shell code blocks",
                         "add ```sh blocks with the rollback commands to that section")]
-    problems: list[Problem] = []
+    if all(st.skip is not None for st in steps):
+        return [Problem(file, "runbook.section", f"every command of section '{section}' of {runbook.name} is "
+                        "marked `rehearse: skip`: the rehearsal would run nothing",
+                        "skip only the steps that must not run in a rehearsal (paging, chat), never the rollback")]
+    problems = _placeholder_problems(doc, file, runbook.name, steps)
     faults = doc.get("faults")  # a fault at a step that never starts would never apply
     for i, fault in enumerate(faults if isinstance(faults, list) else []):
         at = fault.get("at_step", 1) if isinstance(fault, dict) else None
@@ -189,6 +197,30 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
                                     f"step {at} never starts, so the fault would never apply",
                                     f"use a step number from 1 to {len(steps)}"))
     return problems
+
+
+def _names(value: Any) -> list[str]:
+    """The names of a raw `variables` mapping or `pass_env` list (`NAME` or `{name: NAME}`; none when it has the
+    wrong type)."""
+    items = value.keys() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [n for n in (e.get("name") if isinstance(e, dict) else e for e in items) if isinstance(n, str)]
+
+
+def _one_line(command: str, limit: int = 80) -> str:
+    return " ".join(command.split())[:limit]
+
+
+def _placeholder_problems(doc: dict[str, Any], file: Path, runbook: str, steps: list[Step]) -> list[Problem]:
+    """One problem per placeholder of the section that nothing binds (the raw document: also when the schema
+    check failed elsewhere)."""
+    raw = _get(doc, "runbook.placeholders", {})
+    bound = {k: str(v) for k, v in raw.items() if isinstance(k, str)} if isinstance(raw, dict) else {}
+    names = ph.env_names(_names(doc.get("variables")), _names(doc.get("pass_env")), doc.get("registry") is not None)
+    return [Problem(file, "runbook.placeholders",
+                    f"{runbook} line {p.line}: {p.text} in step {p.step.index} `{_one_line(p.step.command)}` is "
+                    + ("a variable that nothing sets" if p.form == "variable" else "a placeholder that nothing fills in"),
+                    p.fix())
+            for p in ph.unbound(steps, bound, names)]
 
 
 def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:

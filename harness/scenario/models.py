@@ -144,15 +144,49 @@ class Failure(Model):
     within_s: Annotated[float, Field(gt=0, le=1800)] = 120
 
 
+# Line breaks and control characters: substituted into manifests by string.Template, a line break would
+# add YAML keys or whole objects (`---`), and bash or kubectl would see a value nobody reviewed.
+_UNSAFE_IN_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+PLACEHOLDER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+def _unsafe_value_message(v: str, where: str) -> str | None:
+    bad = _UNSAFE_IN_VALUE.search(v)
+    if bad is None:
+        return None
+    return (f"the value contains {bad.group()!r} at character {bad.start() + 1}: {where}, and a line break or "
+            "control character would change their structure; use a single line of printable text")
+
+
 class Runbook(Model):
     file: Path = Path("runbook.md")
     section: Annotated[str, Field(min_length=1, description="Heading of the section to run.")] = "Rollback"
     step_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180
+    placeholders: Annotated[
+        dict[Annotated[str, Field(pattern=PLACEHOLDER_PATTERN)], str],
+        Field(description="Values for the runbook's placeholders: `<N>` and `{{ N }}` are replaced by the "
+                          "shell-quoted value in the commands the rehearsal runs, and every name that is a shell "
+                          "variable name is also exported to the runbook environment (for `$N`). The report "
+                          "records the bindings."),
+    ] = Field(default_factory=dict)
 
+    @field_validator("placeholders", mode="before")
+    @classmethod
+    def _plain_strings(cls, v: object) -> object:
+        """`N: 1` means the text "1": a revision number is written as a number in YAML."""
+        if isinstance(v, dict):
+            return {k: str(x) if isinstance(x, (str, int, float)) and not isinstance(x, bool) else x
+                    for k, x in v.items()}
+        return v
 
-# Line breaks and control characters: substituted into manifests by string.Template, a line break would
-# add YAML keys or whole objects (`---`), and bash or kubectl would see a value nobody reviewed.
-_UNSAFE_IN_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+    @field_validator("placeholders")
+    @classmethod
+    def _one_line(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            bad = _unsafe_value_message(value, "values are substituted into the runbook's commands")
+            if bad:
+                raise ValueError(f"{name}: {bad}")
+        return v
 
 
 class Variable(Model):
@@ -162,12 +196,9 @@ class Variable(Model):
     @field_validator("value")
     @classmethod
     def _one_line(cls, v: str) -> str:
-        bad = _UNSAFE_IN_VALUE.search(v)
+        bad = _unsafe_value_message(v, "values are substituted into the manifests as they are")
         if bad:
-            raise ValueError(f"the value contains {bad.group()!r} at character {bad.start() + 1}: values are "
-                             "substituted into the manifests as they are, and a line break or control character "
-                             "would change their YAML structure; use a single line of printable text (for a "
-                             "multi-line value, keep it in a Secret or ConfigMap manifest instead)")
+            raise ValueError(f"{bad} (for a multi-line value, keep it in a Secret or ConfigMap manifest instead)")
         return v
 
 
@@ -300,11 +331,23 @@ def _promotion_needs_tags(doc: dict[str, Any]) -> str | None:
     return None
 
 
+def _placeholder_clash(doc: dict[str, Any]) -> str | None:
+    """A placeholder is exported to the runbook environment: it must not replace a harness name or a variable."""
+    runbook = doc.get("runbook")
+    names = runbook.get("placeholders") if isinstance(runbook, dict) else None
+    variables = doc.get("variables")
+    taken = RESERVED_VARIABLES | (set(variables) if isinstance(variables, dict) else set())
+    clash = sorted(set(names) & taken) if isinstance(names, dict) else []
+    return (f"{', '.join(clash)} is set by the harness or in `variables`; a placeholder would replace it in the "
+            "runbook environment: rename the placeholder" if clash else None)
+
+
 # field → rule over the raw document (None: the rule holds). The JSON Schema twin of the registry rule is in schema.py.
 CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "variables": _reserved_variables,
     "pass_env": _unpassable_env,
     "registry": _promotion_needs_tags,
+    "runbook.placeholders": _placeholder_clash,
 }
 
 

@@ -9,6 +9,8 @@ what the loader builds:
 - `name` is optional: the loader defaults it to the scenario directory's name;
 - `variables` values may use the shorthand `NAME: value` (string or number),
   and names that do not match the pattern are rejected, as the model does;
+- `runbook.placeholders` values may be numbers (`N: 1`), and names that do not
+  match the pattern are rejected, as the model does;
 - `registry` requires `versions.good.tag` and `versions.bad.tag` (a model
   validator in Python, an if/then here).
 
@@ -73,6 +75,14 @@ def _pass_env_shorthand(schema: dict[str, Any]) -> None:
     }
 
 
+def _placeholders_numbers(schema: dict[str, Any]) -> None:
+    """`N: 1` is accepted as the text "1" (Runbook._plain_strings)."""
+    placeholders = schema["$defs"]["Runbook"]["properties"]["placeholders"]
+    for pattern in placeholders["patternProperties"]:
+        placeholders["patternProperties"][pattern] = {"type": ["string", "number"]}
+    placeholders["additionalProperties"] = False
+
+
 def _promotion_needs_tags(schema: dict[str, Any]) -> None:
     """With `registry`, both versions need their commit-SHA `tag`."""
     tagged = {"required": ["tag"], "properties": {"tag": {"type": "string"}}}
@@ -87,6 +97,7 @@ def json_schema() -> dict[str, Any]:
     _name_optional(schema)
     _variables_shorthand(schema)
     _pass_env_shorthand(schema)
+    _placeholders_numbers(schema)
     _promotion_needs_tags(schema)
     schema.pop("title", None)
     return {

@@ -441,7 +441,8 @@ def test_undo_to_revision_zero_is_a_plain_undo(make) -> None:
 ])
 def test_migrate_down_with_the_good_image_is_a_warning(make, command: str) -> None:
     s = make(rb=runbook(command), versions={"good": {"image": "demo:v1", "tag": "abc123"},
-                                            "bad": {"image": "demo:v2", "tag": "def456"}})
+                                            "bad": {"image": "demo:v2", "tag": "def456"}},
+             registry={"repository": "demo"})  # $REGISTRY is set only with a registry
     f = pf.run_checks(s, only=[pf.DOWN_WITH_GOOD_IMAGE])
     assert found(f) == [(pf.DOWN_WITH_GOOD_IMAGE, "warning")] and "BAD_IMAGE" in f[0].fix
 
@@ -454,7 +455,8 @@ def test_migrate_down_with_the_good_image_is_a_warning(make, command: str) -> No
 ])
 def test_migrate_down_with_the_bad_image_is_fine(make, command: str) -> None:
     s = make(rb=runbook(command), versions={"good": {"image": "demo:v1", "tag": "abc123"},
-                                            "bad": {"image": "demo:v2", "tag": "def456"}})
+                                            "bad": {"image": "demo:v2", "tag": "def456"}},
+             registry={"repository": "demo"})  # $REGISTRY is set only with a registry
     assert pf.run_checks(s, only=[pf.DOWN_WITH_GOOD_IMAGE]) == []
 
 
@@ -554,7 +556,8 @@ def test_verdict_ignores_findings() -> None:
 def test_docs_name_every_check() -> None:
     doc = (REPO / "docs" / "preflight.md").read_text()
     ids = [pf.MIGRATION_PAIRS, pf.NOOP_DOWN, pf.DESTRUCTIVE, pf.NON_TRANSACTIONAL, pf.WORKLOADS,
-           pf.REVISION_HISTORY, pf.RUNBOOK_OBJECTS, pf.RUNBOOK_NAMESPACE, pf.DOUBLE_UNDO, pf.DOWN_WITH_GOOD_IMAGE]
+           pf.REVISION_HISTORY, pf.RUNBOOK_OBJECTS, pf.RUNBOOK_NAMESPACE, pf.DOUBLE_UNDO, pf.DOWN_WITH_GOOD_IMAGE,
+           pf.PLACEHOLDERS, pf.SKIPPED_STEP, pf.SHELLCHECK]
     assert [i for i in ids if f"`{i}`" not in doc] == []
     assert set(pf.CHECKS) <= set(ids)
 

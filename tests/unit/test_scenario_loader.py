@@ -29,6 +29,8 @@ EXAMPLE_EXPECT = {
     "destructive-migration-with-backup": ("READY", "readiness"),
     "half-way-migration": ("NOT_READY", "smoke"),
     "noop-down-migration": ("NOT_READY", "readiness"),
+    "runbook-session": ("READY", "crashloop"),
+    "skip-paging": ("READY", "crashloop"),
 }
 
 
