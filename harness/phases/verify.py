@@ -1,9 +1,11 @@
-"""Verify: wait for the app to be healthy again, snapshot, compare with the baseline."""
+"""Verify: wait for the app to be healthy again, snapshot, compare with the baseline; then, when
+nothing differs, watch that it stays so for `checks.stable_for_s` (harness/steady.py)."""
 
 from __future__ import annotations
 
 from harness.context import RehearsalContext
 from harness.phases import OnFailure, Phase
+from harness.steady import describe, watch_after_verify
 from harness.steps import objective_differences, verify_against_baseline
 
 
@@ -20,4 +22,22 @@ class VerifyPhase(Phase):
         j.after_rollback = v.after.model_dump(mode="json")
         j.differences.extend(v.differences)
         j.differences.extend(objective_differences(ctx))
-        return f"{len(v.differences)} differences from the baseline"
+        detail = f"{len(v.differences)} differences from the baseline"
+        if _watch_applies(ctx):
+            j.differences.extend(watch_after_verify(ctx, v.after.workloads))
+            assert j.steady_state is not None, "watch_after_verify records the watch"
+            j.event("verify", describe(j.steady_state))
+            detail += f"; {describe(j.steady_state)}"
+        return detail
+
+
+def _watch_applies(ctx: RehearsalContext) -> bool:
+    """Only a rehearsal that is READY so far is watched (any difference already makes it NOT_READY), and
+    not while a fault is still in place: the watch would measure the fault, not the rollback."""
+    if ctx.scenario.checks.stable_for_s <= 0 or ctx.journal.differences:
+        return False
+    injector = ctx.fault_injector
+    if injector is not None and injector.active:
+        ctx.journal.event("verify", f"steady-state watch skipped: faults still in place ({', '.join(injector.active)})")
+        return False
+    return True
