@@ -114,6 +114,14 @@ class SteadyStateRecord(Record):
     flaps: int = 0  # stability differences found (all in the sample that ended the watch)
     last_error: str = ""  # the last failed reading, redacted
 
+    def summary(self) -> str:
+        """One line about the watch, for the phase detail, the event and every report."""
+        unread = f", {self.unread} unread" if self.unread else ""
+        if self.flaps:
+            return (f"steady-state watch ended at {self.watched_s:.1f}s of {self.stable_for_s:g}s after "
+                    f"{self.samples} samples{unread}: {self.flaps} flap(s)")
+        return f"stable for {self.watched_s:.1f}s ({self.samples} samples{unread})"
+
 
 class Event(Record):
     at: str

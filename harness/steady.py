@@ -216,12 +216,3 @@ def watch_after_verify(ctx: RehearsalContext, reference: Sequence[WorkloadState]
         raise NothingRead(ctx.redactor(f"the steady-state watch read the workloads {result.unread} times and "
                                        f"failed each time: {result.last_error}"))
     return found
-
-
-def describe(rec: SteadyStateRecord) -> str:
-    """One line about the watch, for the phase detail, the event and the reports."""
-    unread = f", {rec.unread} unread" if rec.unread else ""
-    if rec.flaps:
-        return (f"steady-state watch ended at {rec.watched_s:.1f}s of {rec.stable_for_s:g}s after {rec.samples} "
-                f"samples{unread}: {rec.flaps} flap(s)")
-    return f"stable for {rec.watched_s:.1f}s ({rec.samples} samples{unread})"

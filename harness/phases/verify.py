@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness.context import RehearsalContext
 from harness.phases import OnFailure, Phase
-from harness.steady import describe, watch_after_verify
+from harness.steady import watch_after_verify
 from harness.steps import objective_differences, verify_against_baseline
 
 
@@ -26,8 +26,8 @@ class VerifyPhase(Phase):
         if _watch_applies(ctx):
             j.differences.extend(watch_after_verify(ctx, v.after.workloads))
             assert j.steady_state is not None, "watch_after_verify records the watch"
-            j.event("verify", describe(j.steady_state))
-            detail += f"; {describe(j.steady_state)}"
+            j.event("verify", j.steady_state.summary())
+            detail += f"; {j.steady_state.summary()}"
         return detail
 
 

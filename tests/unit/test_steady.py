@@ -198,7 +198,7 @@ def test_the_watch_is_recorded_in_the_journal(ctx: Any, monkeypatch: pytest.Monk
     assert steady.watch_after_verify(ctx, [REF]) == []
     rec = ctx.journal.steady_state
     assert (rec.stable_for_s, rec.watched_s, rec.samples, rec.unread, rec.flaps) == (2, 2.0, 2, 0, 0)
-    assert steady.describe(rec) == "stable for 2.0s (2 samples)"
+    assert rec.summary() == "stable for 2.0s (2 samples)"
 
 
 def test_flaps_are_redacted_and_counted(ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,7 +207,7 @@ def test_flaps_are_redacted_and_counted(ctx: Any, monkeypatch: pytest.MonkeyPatc
     assert len(found) == 1 and "hunter22" not in found[0].message and "***" in found[0].message
     rec = ctx.journal.steady_state
     assert (rec.samples, rec.flaps, rec.watched_s) == (1, 1, 1.0)
-    assert steady.describe(rec) == "steady-state watch ended at 1.0s of 2s after 1 samples: 1 flap(s)"
+    assert rec.summary() == "steady-state watch ended at 1.0s of 2s after 1 samples: 1 flap(s)"
 
 
 def test_a_watch_that_read_nothing_is_an_error_not_a_steady_state(ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
