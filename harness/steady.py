@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.context import RehearsalContext
 from harness.journal import Difference, SteadyStateRecord, now_iso
+from harness.progress import say
 from harness.snapshot.app import PodState, WorkloadState, snapshot_workload
 
 AREA = "stability"
@@ -206,6 +207,7 @@ def watch_after_verify(ctx: RehearsalContext, reference: Sequence[WorkloadState]
     Raises NothingRead when no reading succeeded (the verdict must not claim a steady state nobody saw)."""
     window = ctx.scenario.checks.stable_for_s
     bad = ctx.after_bad_deploy.workloads if ctx.after_bad_deploy is not None else None
+    say(f"watching the app for {window:g}s after verify (checks.stable_for_s)")
     started = now_iso()
     result = watch(reference, bad, window, workload_sampler(ctx))
     found = [d.model_copy(update={"message": ctx.redactor(d.message)}) for d in result.flaps]

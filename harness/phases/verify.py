@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.context import RehearsalContext
 from harness.phases import OnFailure, Phase
+from harness.scenario.models import INSTANT_FAULTS, FaultKind
 from harness.steady import watch_after_verify
 from harness.steps import objective_differences, verify_against_baseline
 
@@ -34,10 +35,13 @@ class VerifyPhase(Phase):
 def _watch_applies(ctx: RehearsalContext) -> bool:
     """Only a rehearsal that is READY so far is watched (any difference already makes it NOT_READY), and
     not while a fault is still in place: the watch would measure the fault, not the rollback."""
-    if ctx.scenario.checks.stable_for_s <= 0 or ctx.journal.differences:
+    j = ctx.journal
+    if ctx.scenario.checks.stable_for_s <= 0 or j.differences:
         return False
-    injector = ctx.fault_injector
-    if injector is not None and injector.active:
-        ctx.journal.event("verify", f"steady-state watch skipped: faults still in place ({', '.join(injector.active)})")
+    # Applied, not removed yet, and lasting (an instant fault has no removal): read from the fault records.
+    in_place = [r.kind for r in j.faults if r.status == "applied" and r.reverted_at is None
+                and FaultKind(r.kind) not in INSTANT_FAULTS]
+    if in_place:
+        j.event("verify", f"steady-state watch skipped: faults still in place ({', '.join(in_place)})")
         return False
     return True

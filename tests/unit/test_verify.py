@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness import steps
-from harness.journal import Difference, Journal, SteadyStateRecord
+from harness.journal import Difference, FaultRecord, Journal, SteadyStateRecord
 from harness.phases import verify
 from harness.phases.verify import VerifyPhase
 from harness.scenario import load_scenario
@@ -62,13 +62,14 @@ def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
     monkeypatch.setattr(verify, "watch_after_verify", watch_after_verify)
 
     def run(objective: float | None = None, recovered_in: float | None = 10.0, stable_for_s: float = 5,
-            active_faults: tuple[str, ...] = ()) -> Any:
+            fault_records: tuple[tuple[str, str, str | None], ...] = ()) -> Any:
         doc = kit.minimal_doc(timeouts={"verify_s": 30}, objectives={"max_recover_s": objective},
                               checks={"stable_for_s": stable_for_s})
+        faults = [FaultRecord(kind=kind, index=i, status=status, applied_at="t", reverted_at=reverted)
+                  for i, (kind, status, reverted) in enumerate(fault_records)]
         ctx = SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "v", doc)),
-                              journal=Journal(scenario="v", expect="READY"), cleanup=ExitStack(),
+                              journal=Journal(scenario="v", expect="READY", faults=faults), cleanup=ExitStack(),
                               baseline=_snapshot("baseline"), after_bad_deploy=_snapshot("bad"),
-                              fault_injector=SimpleNamespace(active=list(active_faults)) if active_faults else None,
                               runbook_started_at=None if recovered_in is None else time.monotonic() - recovered_in)
         rig.ctx = ctx
         rig.detail = VerifyPhase().execute(ctx)
@@ -106,7 +107,7 @@ def test_a_flap_in_the_watch_is_a_difference(rig: Any) -> None:
     ("turned off", {"stable_for_s": 0}),
     ("verify found a difference", {}),
     ("the objective was missed", {"objective": 5}),
-    ("a fault is still in place", {"active_faults": ("pause_postgres",)}),
+    ("a fault is still in place", {"fault_records": (("pause_postgres", "applied", None),)}),
 ])
 def test_the_watch_runs_only_when_there_is_something_to_watch(rig: Any, case: str, kw: dict[str, Any]) -> None:
     if case == "verify found a difference":
@@ -117,8 +118,19 @@ def test_the_watch_runs_only_when_there_is_something_to_watch(rig: Any, case: st
 
 
 def test_a_fault_in_place_is_said_to_have_skipped_the_watch(rig: Any) -> None:
-    j = rig.run(active_faults=("pause_postgres",))
+    j = rig.run(fault_records=(("pause_postgres", "applied", None), ("delete_app_pod", "applied", None)))
     assert [e.message for e in j.events] == ["steady-state watch skipped: faults still in place (pause_postgres)"]
+
+
+@pytest.mark.parametrize("record", [
+    ("pause_postgres", "applied", "t2"),  # removed before verify
+    ("delete_app_pod", "applied", None),  # instant: nothing stays in place
+    ("network_latency", "unsupported", None),  # never in place
+    ("pause_control_plane", "skipped", None),
+])
+def test_faults_no_longer_in_place_do_not_stop_the_watch(rig: Any, record: tuple[str, str, str | None]) -> None:
+    j = rig.run(fault_records=(record,))
+    assert rig.watched == ["after workloads"] and j.steady_state is not None
 
 
 def test_the_differences_from_the_baseline_are_recorded(rig: Any) -> None:
