@@ -8,10 +8,13 @@ with the baseline lists the schema objects and the version; this check says what
 mean together, e.g. `schema_migrations says 1 (the good release's version) but the schema is the
 bad release's (version 2)`.
 
-A release's schema fingerprint is its snapshot's `schema_hash`, recorded at deploy time: the
-baseline for the good release, the snapshot after the bad deploy for the bad one. The hash
-covers the structure of every object, the version table's own columns included, but not its
-rows (those are `migrations`), so it identifies a schema whatever the table says.
+A release's schema fingerprint is its snapshot's schema fingerprint, recorded at deploy time:
+the baseline for the good release, the snapshot after the bad deploy for the bad one. It covers
+the structure of every object, the version table's own columns included, but not its rows
+(those are `migrations`), so it identifies a schema whatever the table says. The schema in place
+"is" a release's when the schema diff finds nothing between them (`diff_schema`, whose fast path
+is the equal `schema_hash`): the same notion of equal as the verdict's, so a rehearsal whose
+schema and version table are back to the baseline never gets a `version` difference.
 
 The rule, per version table present after the rollback: V are the releases whose version the
 table names, S the releases whose schema is in place. Nothing is said when V and S share a
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 from harness.journal import Difference
 from harness.snapshot.db_models import DatabaseSnapshot, MigrationTable
+from harness.snapshot.diff_db import diff_schema
 
 AREA = "version"
 GOOD, BAD = "the good release", "the bad release"
@@ -76,7 +80,7 @@ def version_table_differences(good: DatabaseSnapshot, bad: DatabaseSnapshot | No
     """A `version` difference for each version table whose version names another release than the one
     whose schema is in place after the rollback (empty when they agree)."""
     known = [Release(GOOD, good)] + ([Release(BAD, bad)] if bad is not None else [])
-    matching = [r for r in known if r.snapshot.schema_hash == after.schema_hash]
+    matching = [r for r in known if not diff_schema(r.snapshot.schema_fingerprint, after.schema_fingerprint)]
     out: list[Difference] = []
     for table in after.migrations:
         releases = [r for r in known if r.has_table(table.table)]

@@ -70,6 +70,18 @@ def test_agreement_is_never_reported() -> None:
     assert version_table_differences(GOOD, BAD, _snapshot("forgot-migrate-down", "after_rollback")) == []
 
 
+def test_equal_means_what_the_schema_diff_says() -> None:
+    """A field the diff does not compare (an index's `unique`, said by its definition) changes the hash but
+    not the schema: the version table is not called a liar for it."""
+    fp = GOOD.schema_fingerprint
+    index = fp.indexes[0]
+    flipped = fp.model_copy(update={"indexes": (index.model_copy(update={"unique": not index.unique}),
+                                                *fp.indexes[1:])})
+    after = GOOD.model_copy(update={"schema_fingerprint": flipped})
+    assert after.schema_hash != GOOD.schema_hash
+    assert version_table_differences(GOOD, BAD, after) == []
+
+
 @pytest.mark.parametrize(("after", "message"), [
     (_with(GOOD, schema_of=BAD),  # a down migration that did nothing but the tool's bookkeeping
      "schema_migrations says 1 (the good release's version) but the schema is the bad release's (version 2): "
