@@ -48,7 +48,7 @@ class RunbookStepRecord(Record):
 class Difference(Record):
     """One way the state after the rollback differs from the baseline."""
 
-    area: str  # app | schema | data | migrations | registry | runbook | health | fault | idempotence | ...
+    area: str  # app | schema | data | migrations | version | registry | runbook | health | stability | fault | ...
     object: str
     message: str
 
@@ -103,6 +103,28 @@ class Risk(Record):
     evidence: str = ""  # probe events and log lines, redacted
 
 
+class SteadyStateRecord(Record):
+    """The watch after a passing verify (scenario `checks.stable_for_s`, harness/steady.py): how long the
+    app was watched and how often it was read. It ends early at the first flap, which is recorded as a
+    `stability` difference."""
+
+    started_at: str
+    stable_for_s: float  # the window asked for
+    watched_s: float  # how long it watched: shorter than stable_for_s when a flap ended it
+    samples: int  # readings of the tracked workloads compared with the state verify saw
+    unread: int = 0  # readings that failed (an API error): not flaps, and not counted in samples
+    flaps: int = 0  # stability differences found (all in the sample that ended the watch)
+    last_error: str = ""  # the last failed reading, redacted
+
+    def summary(self) -> str:
+        """One line about the watch, for the phase detail, the event and every report."""
+        unread = f", {self.unread} unread" if self.unread else ""
+        if self.flaps:
+            return (f"steady-state watch ended at {self.watched_s:.1f}s of {self.stable_for_s:g}s after "
+                    f"{self.samples} samples{unread}: {self.flaps} flap(s)")
+        return f"stable for {self.watched_s:.1f}s ({self.samples} samples{unread})"
+
+
 class Event(Record):
     at: str
     kind: str
@@ -146,6 +168,9 @@ class Journal(BaseModel):
     runbook_converged: bool | None = None  # the first verify found no differences
     idempotent: bool | None = None  # the second run failed no step and left the state equal to the baseline
     fault_cost_s: float | None = None  # time to recover with the faults minus the second run's
+    # The steady-state watch after a passing verify; None when it did not run (verify found differences,
+    # or checks.stable_for_s is 0). Optional, additive.
+    steady_state: SteadyStateRecord | None = None
 
     def event(self, kind: str, message: str) -> None:
         self.events.append(Event(at=now_iso(), kind=kind, message=message))

@@ -1,9 +1,12 @@
-"""Verify: wait for the app to be healthy again, snapshot, compare with the baseline."""
+"""Verify: wait for the app to be healthy again, snapshot, compare with the baseline; then, when
+nothing differs, watch that it stays so for `checks.stable_for_s` (harness/steady.py)."""
 
 from __future__ import annotations
 
 from harness.context import RehearsalContext
 from harness.phases import OnFailure, Phase
+from harness.scenario.models import INSTANT_FAULTS, FaultKind
+from harness.steady import watch_after_verify
 from harness.steps import objective_differences, verify_against_baseline
 
 
@@ -20,4 +23,25 @@ class VerifyPhase(Phase):
         j.after_rollback = v.after.model_dump(mode="json")
         j.differences.extend(v.differences)
         j.differences.extend(objective_differences(ctx))
-        return f"{len(v.differences)} differences from the baseline"
+        detail = f"{len(v.differences)} differences from the baseline"
+        if _watch_applies(ctx):
+            j.differences.extend(watch_after_verify(ctx, v.after.workloads))
+            assert j.steady_state is not None, "watch_after_verify records the watch"
+            j.event("verify", j.steady_state.summary())
+            detail += f"; {j.steady_state.summary()}"
+        return detail
+
+
+def _watch_applies(ctx: RehearsalContext) -> bool:
+    """Only a rehearsal that is READY so far is watched (any difference already makes it NOT_READY), and
+    not while a fault is still in place: the watch would measure the fault, not the rollback."""
+    j = ctx.journal
+    if ctx.scenario.checks.stable_for_s <= 0 or j.differences:
+        return False
+    # Applied, not removed yet, and lasting (an instant fault has no removal): read from the fault records.
+    in_place = [r.kind for r in j.faults if r.status == "applied" and r.reverted_at is None
+                and FaultKind(r.kind) not in INSTANT_FAULTS]
+    if in_place:
+        j.event("verify", f"steady-state watch skipped: faults still in place ({', '.join(in_place)})")
+        return False
+    return True

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.journal import Journal
+from harness.journal import Journal, SteadyStateRecord
 from harness.judge import as_expected
 from harness.report.common import (
     Redact,
@@ -435,6 +435,21 @@ def _differences(h: _Html, data: Mapping[str, Any]) -> None:
         h.add(f'<li class="difference area-{h.e(d.get("area"))}"><span class="area">{h.e(d.get("area"))}</span> '
               f'<b>{h.e(d.get("object"))}</b><br>{h.e(d.get("message"))}</li>')
     h.add("</ul>")
+
+
+def _steady(h: _Html, data: Mapping[str, Any]) -> None:
+    """The steady-state watch after verify (shown when it ran)."""
+    rec = SteadyStateRecord.model_validate(data.get("steady_state"))
+    h.add('<p class="muted" style="font-size:.85rem">Verify found the state equal to the baseline; the app was then '
+          "read every second for <code>checks.stable_for_s</code>: a container restart, a pod going unready or "
+          "being replaced, or the pod template or running image changing is a <code>stability</code> difference."
+          "</p>")
+    h.add(f"<p><b>Result:</b> {h.e(rec.summary())}.</p>")
+    if rec.unread:
+        h.add(f'<p class="muted">Last failed reading: {h.e(rec.last_error)}</p>')
+    flaps = [d for d in data.get("differences") or [] if d.get("area") == "stability"]
+    if flaps:
+        h.add("<ul>" + "".join(f"<li>{h.e(d.get('message'))}</li>" for d in flaps) + "</ul>")
 
 
 def _recommendations(h: _Html, data: Mapping[str, Any]) -> None:
@@ -934,6 +949,7 @@ SECTIONS: tuple[Section, ...] = (
     ("summary", "Summary", _summary, _always),
     ("differences", "Differences after the rollback", _differences, _always),
     ("recommendations", "Recommendations", _recommendations, _always),
+    ("steady", "Steady state after the rollback", _steady, lambda d: bool(d.get("steady_state"))),
     ("findings", "Preflight findings", _preflight, _always),
     ("compatibility", "Old version on the new schema", _compatibility, lambda d: bool(d.get("compatibility"))),
     ("timeline", "Timeline", _timeline, _always),

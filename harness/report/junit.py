@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.journal import SteadyStateRecord
 from harness.judge import as_expected
 from harness.report.common import (
     Redact,
@@ -63,6 +64,12 @@ def _clean_tree(root: ET.Element, redact: Redact) -> None:
         for key in _TEXT_ATTRIBUTES:
             if key in el.attrib:
                 el.set(key, redact(xml_safe(el.attrib[key])))
+
+
+def _steady_lines(data: Mapping[str, Any]) -> list[str]:
+    """The steady-state watch after verify, when it ran."""
+    watch = data.get("steady_state")
+    return [f"after the rollback: {SteadyStateRecord.model_validate(watch).summary()}"] if watch else []
 
 
 def _risk_lines(data: Mapping[str, Any]) -> list[str]:
@@ -121,7 +128,7 @@ def _details(data: Mapping[str, Any]) -> str:
         lines += [f"  {skip_sentence(s)}" for s in skipped]
     bound = placeholder_sentence(data)
     lines += [bound] if bound else []
-    lines += _risk_lines(data) + _fault_lines(data)
+    lines += _steady_lines(data) + _risk_lines(data) + _fault_lines(data)
     errored = [p for p in data.get("phases") or [] if p.get("status") == "error"]
     for p in errored:
         first = (str(p.get("detail") or "").splitlines() or [""])[0]  # the line, not a list's repr

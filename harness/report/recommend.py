@@ -221,6 +221,28 @@ def _app_advice(data: Mapping[str, Any]) -> list[Recommendation]:
                            f"{_objects(app)}: {app[0].get('message')}.")]
 
 
+def _stability_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    flaps = _diffs(data, "stability")
+    if not flaps:
+        return []
+    return [Recommendation(
+        "action", "The app did not stay recovered",
+        f"{_objects(flaps)}: {flaps[0].get('message')}. Verify saw the good state, and it did not last: find "
+        "what restarts the pods or applies the bad release again (an auto-sync of a GitOps tool, a CI job, an "
+        "operator), and pause or pin it in the runbook before the rollback.")]
+
+
+def _version_advice(data: Mapping[str, Any]) -> list[Recommendation]:
+    lies = _diffs(data, "version")
+    if not lies:
+        return []
+    return [Recommendation(
+        "action", "The migration version table does not describe the schema",
+        f"{lies[0].get('message')}. The migration tool decides what to run from that table alone: make the down "
+        "migration revert the schema and the version together, and after a manual repair set the version to "
+        "the schema that is really there (e.g. `migrate force`, `alembic stamp`).")]
+
+
 def _drift_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     runbook = _diffs(data, "runbook")
     if not runbook:
@@ -244,8 +266,8 @@ def _objective_advice(data: Mapping[str, Any]) -> list[Recommendation]:
 
 
 # Areas some rule above speaks for; any other area gets a generic line.
-_ADVISED_AREAS = frozenset({"schema", "migrations", "data", "registry", "app", "health", "runbook", "objective",
-                            "config", "detect", "fault", "idempotence"})
+_ADVISED_AREAS = frozenset({"schema", "migrations", "version", "data", "registry", "app", "health", "stability",
+                            "runbook", "objective", "config", "detect", "fault", "idempotence"})
 
 
 def _other_advice(data: Mapping[str, Any]) -> list[Recommendation]:
@@ -274,8 +296,8 @@ def _expectation_advice(data: Mapping[str, Any]) -> list[Recommendation]:
 
 # Every rule, in the order its recommendations are shown.
 RULES: tuple[Callable[[Mapping[str, Any]], list[Recommendation]], ...] = (
-    _phase_errors, _detection_advice, _step_advice, _schema_advice, _risk_advice, _data_advice, _config_advice,
-    _registry_advice, _app_advice, _drift_advice, _fault_advice, _rerun_advice, _objective_advice,
+    _phase_errors, _detection_advice, _step_advice, _schema_advice, _version_advice, _risk_advice, _data_advice,
+    _config_advice, _registry_advice, _app_advice, _stability_advice, _drift_advice, _fault_advice, _rerun_advice, _objective_advice,
     _revision_advice, _other_advice, _expectation_advice,
 )
 

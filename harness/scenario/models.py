@@ -235,6 +235,17 @@ class Checks(Model):
     old_version_timeout_s: Annotated[
         float, Field(gt=0, le=600, description="How long the good version may take to become ready there.")
     ] = 60
+    # 5 s: two readiness-probe periods of a typical app (the demo's: every 2 s, unready after 2 failures)
+    # and time for a container that dies right after it became ready to be restarted; each READY
+    # scenario pays it once, so the demo's 7 READY scenarios cost about 35 s more per run.
+    stable_for_s: Annotated[
+        float,
+        Field(ge=0, le=600,
+              description="After verify found the state equal to the baseline, keep watching the app this long: "
+                          "a container restart, a pod going unready or being replaced, or the pod template or "
+                          "running image changing (a controller or GitOps sync putting the bad release back) is "
+                          "a `stability` difference. 0 turns the watch off."),
+    ] = 5
 
 
 class RiskKind(str, Enum):

@@ -12,6 +12,7 @@ from harness.snapshot.app import WorkloadState, diff_workloads
 from harness.snapshot.database import snapshot_database
 from harness.snapshot.db_models import DatabaseSnapshot
 from harness.snapshot.diff_db import diff_database, diff_migrations, diff_schema
+from harness.snapshot.version_table import version_table_differences
 
 
 class StateSnapshot(BaseModel):
@@ -35,10 +36,11 @@ def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
 
 
 def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapshot | None = None) -> list[Difference]:
-    """Every way `after` differs from `baseline`: app, database, registry; `bad` only
-    names the bad version's digests in the messages."""
+    """Every way `after` differs from `baseline`: app, database, registry; `bad` names the bad
+    version's digests in the messages, and its schema tells which release a version table lies about."""
     diffs = diff_workloads(baseline.workloads, after.workloads, bad.workloads if bad else None)
     diffs += diff_database(baseline.database, after.database)
+    diffs += version_table_differences(baseline.database, bad.database if bad else None, after.database)
     for ref, digest in baseline.registry.items():
         now = after.registry.get(ref)
         if now != digest:

@@ -1,8 +1,9 @@
 """Phase verify (and the shared step behind it, harness/steps.verify_against_baseline): healthy or not,
-the diff with the baseline and the bad release's snapshot, and the recovery objective.
+the diff with the baseline and the bad release's snapshot, the recovery objective, and when the
+steady-state watch runs.
 
 The cluster and the database are faked at the step's seams: the health wait,
-the snapshot and the diff."""
+the snapshot, the diff and the watch (its own logic: tests/unit/test_steady.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 
 from harness import steps
-from harness.journal import Difference, Journal
+from harness.journal import Difference, FaultRecord, Journal, SteadyStateRecord
+from harness.phases import verify
 from harness.phases.verify import VerifyPhase
 from harness.scenario import load_scenario
 from harness.wait import WaitTimeout
@@ -24,14 +26,18 @@ SCHEMA = Difference(area="schema", object="column users.nickname", message="colu
 PODS = Difference(area="health", object="deployment demo", message="deployment demo: 0/2 pods ready")
 
 
+FLAP = Difference(area="stability", object="pod demo-1", message="pod demo-1 restarted 1 time while the rollback "
+                                                                   "was watched for 5s (seen at 2.0s)")
+
+
 def _snapshot(name: str) -> Any:
-    return SimpleNamespace(name=name, model_dump=lambda mode: {"snapshot": name})
+    return SimpleNamespace(name=name, model_dump=lambda mode: {"snapshot": name}, workloads=[f"{name} workloads"])
 
 
 @pytest.fixture
 def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """verify(): set `rig.healthy`, `rig.diffs`, the objective; read what the seams were asked."""
-    rig = SimpleNamespace(healthy=True, diffs=[], compared=None, waited=None)
+    rig = SimpleNamespace(healthy=True, diffs=[], compared=None, waited=None, flaps=[], watched=None)
 
     def wait_healthy(ctx: Any, timeout_s: float, what: str) -> float:
         rig.waited = (timeout_s, what)
@@ -47,10 +53,22 @@ def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
     monkeypatch.setattr(steps, "take_snapshot", lambda ctx: _snapshot("after"))
     monkeypatch.setattr(steps, "diff_states", diff_states)
 
-    def run(objective: float | None = None, recovered_in: float | None = 10.0) -> Any:
-        doc = kit.minimal_doc(timeouts={"verify_s": 30}, objectives={"max_recover_s": objective})
+    def watch_after_verify(ctx: Any, reference: Any) -> list[Difference]:
+        rig.watched = reference
+        ctx.journal.steady_state = SteadyStateRecord(started_at="t", stable_for_s=5, watched_s=2.0 if rig.flaps else 5.0,
+                                                     samples=2 if rig.flaps else 5, flaps=len(rig.flaps))
+        return list(rig.flaps)
+
+    monkeypatch.setattr(verify, "watch_after_verify", watch_after_verify)
+
+    def run(objective: float | None = None, recovered_in: float | None = 10.0, stable_for_s: float = 5,
+            fault_records: tuple[tuple[str, str, str | None], ...] = ()) -> Any:
+        doc = kit.minimal_doc(timeouts={"verify_s": 30}, objectives={"max_recover_s": objective},
+                              checks={"stable_for_s": stable_for_s})
+        faults = [FaultRecord(kind=kind, index=i, status=status, applied_at="t", reverted_at=reverted)
+                  for i, (kind, status, reverted) in enumerate(fault_records)]
         ctx = SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "v", doc)),
-                              journal=Journal(scenario="v", expect="READY"), cleanup=ExitStack(),
+                              journal=Journal(scenario="v", expect="READY", faults=faults), cleanup=ExitStack(),
                               baseline=_snapshot("baseline"), after_bad_deploy=_snapshot("bad"),
                               runbook_started_at=None if recovered_in is None else time.monotonic() - recovered_in)
         rig.ctx = ctx
@@ -63,11 +81,56 @@ def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
 
 def test_healthy_and_equal_to_the_baseline(rig: Any) -> None:
     j = rig.run()
-    assert rig.detail == "0 differences from the baseline"
+    assert rig.detail == "0 differences from the baseline; stable for 5.0s (5 samples)"
     assert rig.waited == (30.0, "the app to be healthy after the rollback")
     assert rig.compared == ("baseline", "after", "bad")  # "(bad version)" needs the bad snapshot
-    assert j.after_rollback == {"snapshot": "after"} and j.differences == [] and j.events == []
+    assert j.after_rollback == {"snapshot": "after"} and j.differences == []
+    assert [(e.kind, e.message) for e in j.events] == [("verify", "stable for 5.0s (5 samples)")]
     assert j.time_to_recover_s is not None and 10 <= j.time_to_recover_s < 15
+
+
+def test_the_watch_compares_with_the_workloads_verify_saw(rig: Any) -> None:
+    j = rig.run()
+    assert rig.watched == ["after workloads"]
+    assert j.steady_state is not None and (j.steady_state.samples, j.steady_state.flaps) == (5, 0)
+
+
+def test_a_flap_in_the_watch_is_a_difference(rig: Any) -> None:
+    rig.flaps = [FLAP]
+    j = rig.run()
+    assert j.differences == [FLAP]
+    assert rig.detail == ("0 differences from the baseline; steady-state watch ended at 2.0s of 5s after 2 samples: "
+                          "1 flap(s)")
+
+
+@pytest.mark.parametrize(("case", "kw"), [
+    ("turned off", {"stable_for_s": 0}),
+    ("verify found a difference", {}),
+    ("the objective was missed", {"objective": 5}),
+    ("a fault is still in place", {"fault_records": (("pause_postgres", "applied", None),)}),
+])
+def test_the_watch_runs_only_when_there_is_something_to_watch(rig: Any, case: str, kw: dict[str, Any]) -> None:
+    if case == "verify found a difference":
+        rig.diffs = [SCHEMA]
+    j = rig.run(**kw)
+    assert rig.watched is None and j.steady_state is None, case
+    assert "stable" not in rig.detail
+
+
+def test_a_fault_in_place_is_said_to_have_skipped_the_watch(rig: Any) -> None:
+    j = rig.run(fault_records=(("pause_postgres", "applied", None), ("delete_app_pod", "applied", None)))
+    assert [e.message for e in j.events] == ["steady-state watch skipped: faults still in place (pause_postgres)"]
+
+
+@pytest.mark.parametrize("record", [
+    ("pause_postgres", "applied", "t2"),  # removed before verify
+    ("delete_app_pod", "applied", None),  # instant: nothing stays in place
+    ("network_latency", "unsupported", None),  # never in place
+    ("pause_control_plane", "skipped", None),
+])
+def test_faults_no_longer_in_place_do_not_stop_the_watch(rig: Any, record: tuple[str, str, str | None]) -> None:
+    j = rig.run(fault_records=(record,))
+    assert rig.watched == ["after workloads"] and j.steady_state is not None
 
 
 def test_the_differences_from_the_baseline_are_recorded(rig: Any) -> None:

@@ -1,0 +1,95 @@
+"""Version-table honesty: does each migration version table name the release whose schema is in place?
+
+The migration tool decides what to run next from its version table alone. A rollback that moved
+the version table without the schema (a down migration that did nothing, or did half) or the
+schema without the version table (SQL run by hand) leaves a database whose next deploy goes
+wrong: the tool re-applies a migration onto objects that already exist, or skips one. The diff
+with the baseline lists the schema objects and the version; this check says what the two facts
+mean together, e.g. `schema_migrations says 1 (the good release's version) but the schema is the
+bad release's (version 2)`.
+
+A release's schema fingerprint is its snapshot's schema fingerprint, recorded at deploy time:
+the baseline for the good release, the snapshot after the bad deploy for the bad one. It covers
+the structure of every object, the version table's own columns included, but not its rows
+(those are `migrations`), so it identifies a schema whatever the table says. The schema in place
+"is" a release's when the schema diff finds nothing between them (`diff_schema`, whose fast path
+is the equal `schema_hash`): the same notion of equal as the verdict's, so a rehearsal whose
+schema and version table are back to the baseline never gets a `version` difference.
+
+The rule, per version table present after the rollback: V are the releases whose version the
+table names, S the releases whose schema is in place. Nothing is said when V and S share a
+release (version and schema agree: a good rollback, or a database the runbook never touched),
+nor when neither names one (the diff with the baseline already says all there is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.journal import Difference
+from harness.snapshot.db_models import DatabaseSnapshot, MigrationTable
+from harness.snapshot.diff_db import diff_schema
+
+AREA = "version"
+GOOD, BAD = "the good release", "the bad release"
+
+
+@dataclass(frozen=True)
+class Release:
+    label: str  # "the good release"
+    snapshot: DatabaseSnapshot
+
+    def version(self, table: str) -> str | None:
+        found = next((m for m in self.snapshot.migrations if m.table == table), None)
+        return found.version if found is not None else None
+
+    def has_table(self, table: str) -> bool:
+        return any(m.table == table for m in self.snapshot.migrations)
+
+
+def _show(version: str | None) -> str:
+    return "no version" if version is None else version
+
+
+# (releases the version table names, releases whose schema is in place) → what the next deploy does.
+CONSEQUENCES: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {
+    ((GOOD,), (BAD,)): ("the next deploy of the bad release's version will apply its migration again onto a schema "
+                        "that already has it"),
+    ((BAD,), (GOOD,)): "the next deploy of the bad release's version will skip its migration",
+}
+
+
+def _says(table: MigrationTable, named: list[Release]) -> str:
+    if not named:
+        return f"{table.table} says {_show(table.version)} (no release's version)"
+    whose = " and ".join(f"{r.label}'s" for r in named)
+    return f"{table.table} says {_show(table.version)} ({whose} version)"
+
+
+def _schema_is(table: str, matching: list[Release], known: Sequence[Release]) -> str:
+    if matching:
+        return " and ".join(f"{r.label}'s (version {_show(r.version(table))})" for r in matching)
+    if len(known) == 1:
+        return f"not {known[0].label}'s"
+    return "neither " + " nor ".join(f"{r.label}'s" for r in known)
+
+
+def version_table_differences(good: DatabaseSnapshot, bad: DatabaseSnapshot | None,
+                              after: DatabaseSnapshot) -> list[Difference]:
+    """A `version` difference for each version table whose version names another release than the one
+    whose schema is in place after the rollback (empty when they agree)."""
+    known = [Release(GOOD, good)] + ([Release(BAD, bad)] if bad is not None else [])
+    matching = [r for r in known if not diff_schema(r.snapshot.schema_fingerprint, after.schema_fingerprint)]
+    out: list[Difference] = []
+    for table in after.migrations:
+        releases = [r for r in known if r.has_table(table.table)]
+        named = [r for r in releases if r.version(table.table) == table.version]
+        says, schema_is = tuple(r.label for r in named), tuple(r.label for r in matching)
+        if set(says) & set(schema_is) or not (says or schema_is):
+            continue
+        message = f"{_says(table, named)} but the schema is {_schema_is(table.table, matching, known)}"
+        then = CONSEQUENCES.get((says, schema_is))
+        out.append(Difference(area=AREA, object=f"migration version table {table.table}",
+                              message=f"{message}: {then}" if then else message))
+    return out
