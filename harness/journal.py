@@ -41,6 +41,8 @@ class RunbookStepRecord(Record):
     timed_out: bool
     duration_s: float
     output_tail: str
+    waiting_for_input: bool = False  # it read stdin and no declared answer fitted
+    ended_session: bool = False      # it ended the runbook's shell session (`exit`)
 
 
 class Difference(Record):

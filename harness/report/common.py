@@ -93,7 +93,8 @@ def fmt_s(value: float | None, unit: str = "s") -> str:
 
 
 def step_failed(step: Mapping[str, Any]) -> bool:
-    return bool(step.get("timed_out")) or step.get("exit_code") != 0
+    return (bool(step.get("timed_out") or step.get("waiting_for_input") or step.get("ended_session"))
+            or step.get("exit_code") != 0)
 
 
 def failing_step(data: Mapping[str, Any]) -> dict[str, Any] | None:

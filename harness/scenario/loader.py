@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.runbook_commands import RunbookError, SectionNotFound, parse_runbook, read_runbook
+from harness.runbook_commands import RunbookError, SectionNotFound, Step, parse_runbook, read_runbook
 from harness.scenario.models import Runbook, Scenario
 from harness.scenario.reading import (
     MAX_SCENARIO_BYTES,
@@ -179,7 +179,7 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
     if not steps:
         return [Problem(file, "runbook.section", f"section '{section}' of {runbook.name} has no shell code blocks",
                         "add ```sh blocks with the rollback commands to that section")]
-    problems: list[Problem] = []
+    problems = _check_answers(doc, file, steps, f"section '{section}' of {runbook.name}")
     faults = doc.get("faults")  # a fault at a step that never starts would never apply
     for i, fault in enumerate(faults if isinstance(faults, list) else []):
         at = fault.get("at_step", 1) if isinstance(fault, dict) else None
@@ -188,6 +188,23 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
                                     f"section '{section}' of {runbook.name} has {len(steps)} steps: "
                                     f"step {at} never starts, so the fault would never apply",
                                     f"use a step number from 1 to {len(steps)}"))
+    return problems
+
+
+def _check_answers(doc: dict[str, Any], file: Path, steps: list[Step], where: str) -> list[Problem]:
+    """Every `runbook.answers[].line` is a line of one of the section's commands: another line is never asked."""
+    answers = _get(doc, "runbook.answers", [])
+    starts = ", ".join(str(s.line) for s in steps[:20]) + (", ..." if len(steps) > 20 else "")
+    problems: list[Problem] = []
+    for i, answer in enumerate(answers if isinstance(answers, list) else []):
+        line = answer.get("line") if isinstance(answer, dict) else None
+        if not isinstance(line, int) or isinstance(line, bool):
+            continue  # absent, or a wrong type the schema check reports
+        if not any(s.line <= line <= s.line + s.command.count("\n") for s in steps):
+            problems.append(Problem(file, f"runbook.answers[{i}].line",
+                                    f"line {line} is not a line of a command of {where}, so no command there "
+                                    "would get this answer",
+                                    f"use the line of the command that asks (the commands start at lines {starts})"))
     return problems
 
 

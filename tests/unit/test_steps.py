@@ -1,6 +1,6 @@
 """The shared step "run a runbook section" (harness/steps.py) and the runbook phase's drift on it.
 
-The commands are faked at their one seam (steps.run_step); the hook and the records are real."""
+The commands are faked at their one seam (steps.ShellSession); the hook and the records are real."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ RUNBOOK = "## Rollback\n\n```sh\nkubectl rollout undo deployment/demo\nmigrate d
 
 @pytest.fixture
 def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    """Step 2 fails (`rig.timed_out` says how); every run_step call is logged in ctx.ran."""
+    """Step 2 fails (`rig.timed_out` says how); every command run is logged in ctx.ran."""
     s = load_scenario(kit.write_scenario(tmp_path, "rb", kit.minimal_doc(runbook={"step_timeout_s": 30}),
                                          runbook=RUNBOOK))
     ctx = SimpleNamespace(scenario=s, journal=Journal(scenario="rb", expect="READY"), cleanup=ExitStack(),
@@ -35,7 +35,7 @@ def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
             return StepResult(step, 0, 0.5, "ok\n", False)
         return StepResult(step, None if ctx.timed_out else 4, 1.5, "x\nerror: password s3cret rejected\n", ctx.timed_out)
 
-    monkeypatch.setattr(steps, "run_step", run_step)
+    monkeypatch.setattr(steps, "ShellSession", kit.fake_shell(run_step))
     return ctx
 
 
