@@ -116,8 +116,9 @@ class _Pump(threading.Thread):
         os.close(self._wake_w)
 
 
-def _session_pids(sid: int) -> list[int]:
-    """Processes of the session `sid` (the session's bash and everything it started)."""
+def _members(field: int, value: int) -> list[int]:
+    """Processes whose /proc stat field (after the name: 2 = process group, 3 = session) is `value`,
+    zombies left out: a killed child waits there until its new parent reaps it, it is already gone."""
     pids = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -126,9 +127,14 @@ def _session_pids(sid: int) -> list[int]:
             fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if len(fields) > 3 and fields[3] == str(sid):
+        if len(fields) > field and fields[field] == str(value) and fields[0] != "Z":
             pids.append(int(name))
     return pids
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Processes of the session `sid` (the session's bash and everything it started)."""
+    return _members(3, sid)
 
 
 def _reads_fd_of(pid: int, rdev: int) -> bool:
@@ -148,7 +154,7 @@ def _group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return bool(_members(2, pgid))
 
 
 def kill_group(proc: subprocess.Popen[bytes], grace_s: float = KILL_GRACE_S) -> None:

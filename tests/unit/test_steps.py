@@ -64,3 +64,37 @@ def test_a_failing_step_is_runbook_drift(ctx: Any, monkeypatch: pytest.MonkeyPat
     assert d.message == (f"runbook drift: step 2 (line 5) `migrate down 1 --password ***` failed: {why}: "
                          "error: password *** rejected")
     assert hooked == [1, 2] and len(ctx.journal.runbook_steps) == 2 and ctx.runbook_started_at is not None
+
+
+# ── with real bash: prompts in the runbook phase ──────────────────────────────
+PROMPT_RUNBOOK = ("## Rollback\n\n```sh\nNS=production\nread -p 'Continue? [y/N] ' ok\n"
+                  "[ \"$ok\" = y ] && echo \"rolling back $NS\"\n```\n")
+
+
+def _real_ctx(tmp_path: Path, kit: Any, **runbook: Any) -> SimpleNamespace:
+    s = load_scenario(kit.write_scenario(tmp_path, "rb", kit.minimal_doc(runbook=runbook), runbook=PROMPT_RUNBOOK))
+    return SimpleNamespace(scenario=s, journal=Journal(scenario="rb", expect="READY"), cleanup=ExitStack(),
+                           redactor=lambda t: t, runbook_env=lambda: {"PATH": "/usr/bin:/bin"},
+                           runbook_started_at=None)
+
+
+def test_a_prompt_without_an_answer_is_drift_within_seconds(tmp_path: Path, kit: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults, "runbook_hook", lambda c: lambda n: None)
+    ctx = _real_ctx(tmp_path, kit)
+    with pytest.raises(RunbookDrift) as caught:
+        RunbookPhase().execute(ctx)
+    assert str(caught.value) == "step 2 (line 5) is waiting for input: Continue? [y/N]"
+    (d,) = ctx.journal.differences
+    assert d.message.startswith("runbook drift: step 2 (line 5) is waiting for input: Continue? [y/N] (")
+    rec = ctx.journal.runbook_steps[1]
+    assert rec.waiting_for_input and rec.exit_code is None and rec.duration_s < 10
+
+
+@pytest.mark.parametrize("answer", [{"line": 5, "answer": "y"}, {"prompt": "Continue?", "answer": "y"}])
+def test_a_declared_answer_lets_the_runbook_proceed(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch,
+                                                    answer: dict[str, Any]) -> None:
+    monkeypatch.setattr(faults, "runbook_hook", lambda c: lambda n: None)
+    ctx = _real_ctx(tmp_path, kit, answers=[answer])
+    assert RunbookPhase().execute(ctx) == "3 steps ran"
+    assert ctx.journal.runbook_steps[2].output_tail == "rolling back production\n"
