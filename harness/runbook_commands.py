@@ -13,7 +13,9 @@ searches for backups) and `split_commands` (one block) share its rules.
 from __future__ import annotations
 
 import functools
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,15 +223,15 @@ def _tokens(markdown: str) -> list[Token]:
 
 def _shell_steps(tokens: Sequence[Token]) -> list[Step]:
     """Steps of the shell fences among `tokens`, numbered from 1 in order."""
-    steps: list[Step] = []
-    for tok in tokens:
-        lang = (tok.info.strip().split() or [""])[0]
-        if tok.type != "fence" or lang not in SHELL_LANGS:
-            continue
-        first_line = (tok.map[0] + 2) if tok.map else 0  # +1 for 1-based, +1 for the fence line
-        for cmd, line in split_commands(tok.content, first_line, prompted=lang == "console"):
-            steps.append(Step(index=len(steps) + 1, command=cmd, line=line))
-    return steps
+    fences = [(tok.content, (tok.map[0] + 2) if tok.map else 0,  # +1 for 1-based, +1 for the fence line
+               (tok.info.strip().split() or [""])[0] == "console")
+              for tok in tokens if tok.type == "fence" and (tok.info.strip().split() or [""])[0] in SHELL_LANGS]
+    # Cutting a block may ask bash (a process each time): blocks are independent, so ask in parallel.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        split = list(pool.map(lambda f: split_commands(*f), fences)) if len(fences) > 1 else \
+            [split_commands(*f) for f in fences]
+    commands = [c for block in split for c in block]
+    return [Step(index=i, command=cmd, line=line) for i, (cmd, line) in enumerate(commands, 1)]
 
 
 def parse_runbook(markdown: str, section: str) -> list[Step]:
