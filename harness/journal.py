@@ -43,6 +43,8 @@ class RunbookStepRecord(Record):
     output_tail: str
     # The reason of the runbook's `rehearse: skip` marker: the step was recorded, never run (exit_code None).
     skipped: str | None = None
+    waiting_for_input: bool = False  # it read stdin and no declared answer fitted
+    ended_session: bool = False      # it ended the runbook's shell session (`exit`)
 
 
 class Difference(Record):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import replace
 
 import yaml
 
@@ -12,8 +13,9 @@ from harness import runstate
 from harness.context import RehearsalContext
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
-from harness.runbook_commands import Step, StepResult, run_step
+from harness.runbook_commands import Step, StepResult, split_commands
 from harness.scenario.models import MigrationPlace, Version
+from harness.shell_session import ShellSession
 from harness.wait import Wait
 
 DB_SECRET = "rehearsal-db"
@@ -91,10 +93,23 @@ def run_pre_release(ctx: RehearsalContext, version: Version, label: str) -> None
 
 
 def host_command(ctx: RehearsalContext, command: str, timeout_s: float) -> StepResult:
-    """A scenario's own command on the host, the way runbook steps run (harness.runbook_commands.run_step):
-    bash with pipefail, the runbook environment, its own process group, killed as a group on timeout
-    or interrupt, so a background child (`sleep 300 &`) never outlives it."""
-    return run_step(Step(index=0, command=command, line=0), ctx.runbook_env(), ctx.scenario.directory, timeout_s)
+    """A scenario's own command list on the host, the way a runbook section runs (harness.shell_session):
+    one bash session (pipefail, the runbook environment, its own process group, killed as a group on
+    timeout or interrupt, so a background child never outlives it), the commands cut where bash ends
+    them and run in order until one fails. `timeout_s` bounds the whole list; the result is the list's."""
+    steps = [Step(index=i, command=c, line=n) for i, (c, n) in enumerate(split_commands(command, 1), 1)]
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
+    outputs: list[str] = []
+    res = StepResult(Step(index=0, command=command, line=0), 0, 0.0, "", False)
+    with ShellSession(ctx.runbook_env(), ctx.scenario.directory) as shell:
+        for step in steps:
+            res = shell.run(step, max(deadline - time.monotonic(), 0.001))
+            outputs.append(res.output)
+            if not res.ok:
+                break
+    return replace(res, step=Step(index=0, command=command, line=0), output="".join(outputs),
+                   duration_s=time.monotonic() - t0)
 
 
 def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:

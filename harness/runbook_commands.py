@@ -1,8 +1,9 @@
-"""Runbook parsing and literal execution.
+"""Runbook parsing: the team's runbook.md read into the commands a rehearsal runs.
 
-The team's runbook.md is parsed with a real Markdown parser (markdown-it-py);
-the fenced shell blocks of one section are the steps, run in order in a
-controlled environment, each with a timeout and captured output.
+The runbook is parsed with a real Markdown parser (markdown-it-py); the fenced
+shell blocks of one section are the steps, cut into commands where bash itself
+ends them (harness.shell_syntax). harness.shell_session runs them in order in
+one shell session, each with a timeout and captured output.
 
 This is the one reader of runbook text: `parse_runbook` (one section, what
 the rehearsal runs), `all_commands` (every shell block, what preflight
@@ -14,15 +15,15 @@ from __future__ import annotations
 import functools
 import os
 import re
-import signal
-import subprocess
-import time
-from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from harness.shell_syntax import command_end
 
 SHELL_LANGS = {"sh", "bash", "shell", "console", "zsh"}
 # Limits that keep validation fast and a mistake (a pasted log, a generated file) obvious. markdown-it is pure
@@ -83,7 +84,7 @@ def read_runbook(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Step:
-    """One command of the runbook, as written (continuation lines joined)."""
+    """One command of the runbook, as written: as many lines as bash reads for it."""
 
     index: int
     command: str
@@ -94,14 +95,16 @@ class Step:
 @dataclass(frozen=True)
 class StepResult:
     step: Step
-    exit_code: int | None  # None: timed out
+    exit_code: int | None  # None: timed out, or ended while waiting for input
     duration_s: float
     output: str
     timed_out: bool
+    waiting_for_input: bool = False  # it read stdin and no declared answer fitted: ended within seconds
+    ended_session: bool = False      # it ended the shell (`exit`, `exec`, `set -e`): later commands cannot run
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not (self.timed_out or self.waiting_for_input or self.ended_session)
 
 
 def _headings(tokens: Sequence[Token]) -> list[tuple[int, int, str]]:
@@ -115,39 +118,75 @@ def _headings(tokens: Sequence[Token]) -> list[tuple[int, int, str]]:
 
 # What bash treats as blanks around a command (str.strip() would also eat Unicode separators).
 _BLANKS = " \t\r"
+_PROMPT = "$ "
+# A console transcript's continuation line: bash's PS2 prompt `> ` (or a bare `>` for an empty line).
+_CONTINUATION = re.compile(r"> ?")
 
 
 def split_commands(block: str, first_line: int, prompted: bool = False) -> list[tuple[str, int]]:
-    """Split a code block into (command, line) pairs: skip comments and blank lines, join `\\` continuations,
-    strip `$ ` prompts.
+    """Split a code block into (command, line) pairs where bash itself would end each command.
 
-    `first_line` is the 1-based line of the block's first line in the file.
-    In a `console` block (prompted) only `$ ` lines are commands; the rest is
-    sample output, as in a terminal transcript.
+    A command is as many lines as bash reads for it (heredocs, `if`/`for`/`while`/`case` blocks,
+    functions, quoted newlines, `\\` continuations: harness.shell_syntax asks bash's parser); its text
+    is those lines as written, and its line is its first line (`first_line` is the 1-based line of the
+    block's first line in the file). Blank lines and comments between commands are skipped, a leading
+    `$ ` prompt is removed. In a `console` block (prompted) a command starts at a `$ ` line and may go on
+    over `> ` continuation lines; every other line is sample output, as in a terminal transcript.
     """
+    return list(_split(block, first_line, prompted))
+
+
+@functools.lru_cache(maxsize=16384)  # validation, preflight and the runbook phase read the same blocks
+def _split(block: str, first_line: int, prompted: bool) -> tuple[tuple[str, int], ...]:
     out: list[tuple[str, int]] = []
-    pending: list[str] = []
-    start = first_line
-    # bash ends a command at \n only: str.splitlines() would also cut at U+2028, \x0b, \x0c, ... inside quotes.
-    for offset, raw in enumerate(block.split("\n")):
-        line = raw.rstrip(_BLANKS)
-        if not pending:
-            stripped = line.strip(_BLANKS)
-            if not stripped or stripped.startswith("#"):
-                continue
-            if prompted and not stripped.startswith("$ "):
-                continue
-            start = first_line + offset
-            line = stripped[2:] if stripped.startswith("$ ") else stripped
-        if line.endswith("\\"):
-            pending.append(line[:-1].rstrip())
+    for lines, numbers in _segments(block, first_line, prompted):
+        out.extend(_commands(lines, numbers))
+    return tuple(out)
+
+
+def _segments(block: str, first_line: int, prompted: bool) -> list[tuple[list[str], list[int]]]:
+    """The block's runs of shell input with their file line numbers: the whole block, or in a console
+    transcript each `$ ` line with its `> ` continuation lines."""
+    # bash ends a line at \n only: str.splitlines() would also cut at U+2028, \x0b, \x0c, ... inside quotes.
+    raw = block.split("\n")
+    if raw and raw[-1] == "":
+        raw.pop()
+    numbered = list(zip(raw, range(first_line, first_line + len(raw))))
+    if not prompted:
+        return [([t for t, _ in numbered], [n for _, n in numbered])]
+    segments: list[tuple[list[str], list[int]]] = []
+    for text, number in numbered:
+        stripped = text.strip(_BLANKS)
+        if stripped.startswith(_PROMPT):
+            segments.append(([stripped], [number]))
+        elif segments and _CONTINUATION.match(text) and segments[-1][1][-1] == number - 1:
+            segments[-1][0].append(_CONTINUATION.sub("", text, count=1))
+            segments[-1][1].append(number)
+    return segments
+
+
+def _commands(lines: list[str], numbers: list[int]) -> list[tuple[str, int]]:
+    """Commands of one run of shell input, cut where bash ends them."""
+    out: list[tuple[str, int]] = []
+    work = list(lines)
+    i = 0
+    while i < len(work):
+        stripped = work[i].strip(_BLANKS)
+        if not stripped or stripped.startswith("#"):
+            i += 1
             continue
-        pending.append(line.strip(_BLANKS))
-        out.append((" ".join(p for p in pending if p), start))
-        pending = []
-    if pending:
-        out.append((" ".join(pending), start))
+        work[i] = work[i].lstrip(_BLANKS).removeprefix(_PROMPT)  # trailing blanks may be an escaped space
+        end = command_end(work, i)
+        out.append((_tidy("\n".join(work[i:end])), numbers[i]))
+        i = end
     return out
+
+
+def _tidy(command: str) -> str:
+    """Trailing blanks and blank lines (of a command left open at the block's end) removed, unless they
+    follow a backslash (`echo a\\ ` is an escaped space)."""
+    trimmed = command.rstrip(_BLANKS + "\n")
+    return command if trimmed.endswith("\\") else trimmed
 
 
 def _fence_run(markup: str) -> str:
@@ -287,14 +326,32 @@ def _unfollowed(pending: tuple[int, str] | None, problems: list[MarkerProblem]) 
                                       "put the marker on the line right before the ``` of the block"))
 
 
+def _is_shell_fence(tok: Token) -> bool:
+    return tok.type == "fence" and (tok.info.strip().split() or [""])[0] in SHELL_LANGS
+
+
+def _split_fences(tokens: Sequence[Token]) -> dict[int, list[tuple[str, int]]]:
+    """(command, line) pairs of each shell fence, by token index. Cutting a block may ask bash (a process
+    each time): blocks are independent, so they are cut in parallel."""
+    fences = [(i, tok.content, (tok.map[0] + 2) if tok.map else 0,  # +1 for 1-based, +1 for the fence line
+               (tok.info.strip().split() or [""])[0] == "console")
+              for i, tok in enumerate(tokens) if _is_shell_fence(tok)]
+    if len(fences) <= 1:
+        return {i: split_commands(content, line, console) for i, content, line, console in fences}
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        cut = pool.map(lambda f: split_commands(f[1], f[2], f[3]), fences)
+        return {f[0]: commands for f, commands in zip(fences, cut)}
+
+
 def _shell_steps(tokens: Sequence[Token], strict: bool = True) -> list[Step]:
     """Steps of the shell fences among `tokens`, numbered from 1 in order, with their skip markers.
 
     strict: a wrong marker raises MarkerError (listing every one); otherwise it skips nothing."""
+    split = _split_fences(tokens)
     steps: list[Step] = []
     problems: list[MarkerProblem] = []
     pending: tuple[int, str] | None = None  # (line, reason) of a block marker waiting for its fence
-    for tok in tokens:
+    for index, tok in enumerate(tokens):
         if tok.type.endswith("_close"):
             continue  # a marker's paragraph ends: the block after it is the next opening token
         reason = _html_marker(tok, problems) if tok.type in ("html_block", "inline") else None
@@ -304,13 +361,12 @@ def _shell_steps(tokens: Sequence[Token], strict: bool = True) -> list[Step]:
             continue
         if tok.type == "inline":
             continue  # the text of a block whose opening token was already seen
-        lang = (tok.info.strip().split() or [""])[0]
-        if tok.type != "fence" or lang not in SHELL_LANGS:
+        if not _is_shell_fence(tok):
             _unfollowed(pending, problems)
             pending = None
             continue
         first_line = (tok.map[0] + 2) if tok.map else 0  # +1 for 1-based, +1 for the fence line
-        commands = split_commands(tok.content, first_line, prompted=lang == "console")
+        commands = split[index]
         skips = _line_skips(tok, first_line, [line for _, line in commands], problems)
         for cmd, line in commands:
             reason = pending[1] if pending is not None else skips.get(line)
@@ -339,69 +395,3 @@ def all_commands(markdown: str) -> list[Step]:
     """Every command of every shell block of the runbook, in any section (or none), numbered in file order.
     Markers are only checked in the rehearsed section (parse_runbook): a wrong one elsewhere skips nothing."""
     return _shell_steps(_tokens(markdown), strict=False)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """A hanging step may have children (kubectl, docker, `sleep 300 &`): end the whole group. SIGTERM
-    first, so they can clean up; then SIGKILL for any of the group still there after GRACE_S, also
-    when bash itself is already gone (a child that ignores SIGTERM would otherwise outlive the step
-    and hold its output pipe open)."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _group_alive(proc.pid):
-        try:
-            proc.wait(timeout=0.05)  # reaps bash, so it stops counting as a member
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-def run_step(step: Step, env: Mapping[str, str], cwd: Path, timeout_s: float) -> StepResult:
-    """Run one command with bash (pipefail), its own process group and a timeout."""
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        ["bash", "-o", "pipefail", "-c", step.command],
-        cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-        return StepResult(step, proc.returncode, time.monotonic() - t0, out.decode(errors="replace"), False)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, _ = proc.communicate()
-        return StepResult(step, None, time.monotonic() - t0, (out or b"").decode(errors="replace"), True)
-    except BaseException:
-        _kill_group(proc)  # Ctrl-C: never leave a runbook command running
-        raise
-
-
-def run_steps(
-    steps: list[Step], env: Mapping[str, str], cwd: Path, timeout_s: float,
-    on_step: Callable[[StepResult], None] | None = None, stop_on_failure: bool = True,
-) -> list[StepResult]:
-    """Run steps in order; like a person following the runbook, stop at the first failure."""
-    results: list[StepResult] = []
-    for step in steps:
-        res = run_step(step, env, cwd, timeout_s)
-        results.append(res)
-        if on_step:
-            on_step(res)
-        if not res.ok and stop_on_failure:
-            break
-    return results

@@ -17,7 +17,8 @@ from harness.journal import Difference, RunbookStepRecord, now_iso
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
 from harness.placeholders import bind_all
-from harness.runbook_commands import Step, StepResult, parse_runbook, read_runbook, run_step
+from harness.runbook_commands import Step, StepResult, parse_runbook, read_runbook
+from harness.shell_session import ShellSession
 from harness.snapshot.state import StateSnapshot, diff_states, take_snapshot
 from harness.wait import WaitTimeout
 
@@ -28,7 +29,7 @@ OUTPUT_TAIL = 2000  # characters of a step's output kept in the journal
 def step_record(ctx: RehearsalContext, res: StepResult, started_at: str, label: str = "runbook",
                 failure_style: str = "red") -> RunbookStepRecord:
     """The journal record of one step (redacted), announced on the console."""
-    status = "ok" if res.ok else ("TIMED OUT" if res.timed_out else f"exit {res.exit_code}")
+    status = "ok" if res.ok else status_words(res)
     say(f"  {label} step {res.step.index}: {ctx.redactor(res.step.command)} → {status} ({res.duration_s:.1f}s)",
         style="" if res.ok else failure_style)
     if not res.ok and res.output.strip():  # why it failed, as the command said it
@@ -37,6 +38,7 @@ def step_record(ctx: RehearsalContext, res: StepResult, started_at: str, label: 
         index=res.step.index, command=ctx.redactor(res.step.command), line=res.step.line, started_at=started_at,
         exit_code=res.exit_code, timed_out=res.timed_out, duration_s=round(res.duration_s, 3),
         output_tail=redact_tail(ctx.redactor, res.output, OUTPUT_TAIL),  # redact, then cut
+        waiting_for_input=res.waiting_for_input, ended_session=res.ended_session,
     )
 
 
@@ -47,6 +49,29 @@ def skip_record(ctx: RehearsalContext, step: Step, label: str = "runbook") -> Ru
     return RunbookStepRecord(index=step.index, command=ctx.redactor(step.command), line=step.line,
                              started_at=now_iso(), exit_code=None, timed_out=False, duration_s=0.0, output_tail="",
                              skipped=ctx.redactor(step.skip or ""))
+
+
+def status_words(res: StepResult) -> str:
+    """How a step ended, in a few words (the console line and the journal's detail)."""
+    if res.timed_out:
+        return "TIMED OUT"
+    if res.waiting_for_input:
+        return "WAITING FOR INPUT"
+    if res.ended_session:
+        return f"ended the shell session (exit {res.exit_code})"
+    return f"exit {res.exit_code}"
+
+
+def failure_sentence(ctx: RehearsalContext, res: StepResult) -> str:
+    """Why a step failed, naming it by number and runbook line (redacted), e.g.
+    "step 2 (line 14) is waiting for input: Continue? [y/N]"."""
+    s = res.step
+    if res.waiting_for_input:
+        return f"step {s.index} (line {s.line}) is waiting for input: {last_output_line(ctx, res)}"
+    why = (f"timed out after {ctx.scenario.runbook.step_timeout_s:.0f}s" if res.timed_out
+           else f"ended the shell session with exit code {res.exit_code}, so no later command can run in it"
+           if res.ended_session else f"exit code {res.exit_code}")
+    return ctx.redactor(f"step {s.index} (line {s.line}) `{s.command}` failed: {why}: {last_output_line(ctx, res)}")
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,8 @@ def _no_hook(index: int) -> None:
 def run_runbook_section(ctx: RehearsalContext, records: list[RunbookStepRecord], *, intro: str,
                         label: str = "runbook", failure_style: str = "red",
                         before_step: Callable[[int], None] = _no_hook) -> SectionRun:
-    """Parse the scenario's runbook section and run it command by command in the runbook environment.
+    """Parse the scenario's runbook section and run it command by command in one shell session (a
+    person's terminal: variables, `cd` and functions carry over) in the runbook environment.
 
     `before_step(N)` runs before step N starts (the faults' hook); each step's record is appended to
     `records` as soon as it ends; like a person following the runbook, the run stops at the first
@@ -80,19 +106,19 @@ def run_runbook_section(ctx: RehearsalContext, records: list[RunbookStepRecord],
     s = ctx.scenario
     steps = bind_all(parse_runbook(read_runbook(s.path(s.runbook.file)), s.runbook.section), s.runbook.placeholders)
     say(f"{intro} ({len(steps)} steps)")
-    env = ctx.runbook_env()
     results: list[StepResult] = []
-    for step in steps:  # one at a time so each record has its own start time
-        before_step(step.index)
-        if step.skip is not None:  # marked in the runbook: recorded with its reason, never run
-            records.append(skip_record(ctx, step, label=label))
-            continue
-        started = now_iso()
-        res = run_step(step, env, s.directory, s.runbook.step_timeout_s)
-        records.append(step_record(ctx, res, started, label=label, failure_style=failure_style))
-        results.append(res)
-        if not res.ok:
-            break
+    with ShellSession(ctx.runbook_env(), s.directory, s.runbook.answers) as shell:
+        for step in steps:  # one at a time so each record has its own start time
+            before_step(step.index)
+            if step.skip is not None:  # marked in the runbook: recorded with its reason, never run
+                records.append(skip_record(ctx, step, label=label))
+                continue
+            started = now_iso()
+            res = shell.run(step, s.runbook.step_timeout_s)
+            records.append(step_record(ctx, res, started, label=label, failure_style=failure_style))
+            results.append(res)
+            if not res.ok:
+                break
     return SectionRun(steps, results)
 
 

@@ -22,7 +22,7 @@ from harness.context import RehearsalContext
 from harness.journal import Difference, Journal
 from harness.phases import OnFailure, Phase
 from harness.runbook_commands import StepResult
-from harness.steps import SectionRun, last_output_line, run_runbook_section, verify_against_baseline
+from harness.steps import SectionRun, failure_sentence, run_runbook_section, verify_against_baseline
 
 
 class RerunPhase(Phase):
@@ -85,11 +85,7 @@ def _end_faults(ctx: RehearsalContext) -> None:
 
 
 def _failed_step(ctx: RehearsalContext, bad: StepResult | None) -> str:
-    if bad is None:
-        return ""
-    why = "timed out" if bad.timed_out else f"exit code {bad.exit_code}"
-    return ctx.redactor(f"step {bad.step.index} (line {bad.step.line}) `{bad.step.command}` failed: {why}: "
-                        f"{last_output_line(ctx, bad)}")
+    return "" if bad is None else failure_sentence(ctx, bad)
 
 
 def _detail(j: Journal, run: SectionRun, new: int, failed: str) -> str:

@@ -10,7 +10,7 @@ from harness.context import RehearsalContext
 from harness.journal import Difference
 from harness.phases import OnFailure, Phase
 from harness.runbook_commands import StepResult
-from harness.steps import last_output_line, run_runbook_section
+from harness.steps import failure_sentence, run_runbook_section
 
 
 class RunbookPhase(Phase):
@@ -26,23 +26,24 @@ class RunbookPhase(Phase):
         failed = run.failed
         if failed is not None:
             ctx.journal.differences.append(drift(ctx, failed))
-            raise RunbookDrift(f"step {failed.step.index} failed ({_why(ctx, failed)})")
+            raise RunbookDrift(failure_sentence(ctx, failed) if failed.waiting_for_input
+                               else f"step {failed.step.index} failed ({_why(ctx, failed)})")
         skipped = f", {len(run.skipped)} skipped as the runbook marks them" if run.skipped else ""
         return f"{len(run.results)} steps ran{skipped}"
 
 
 def _why(ctx: RehearsalContext, res: StepResult) -> str:
-    return (f"timed out after {ctx.scenario.runbook.step_timeout_s:.0f}s" if res.timed_out
-            else f"exit code {res.exit_code}")
+    if res.timed_out:
+        return f"timed out after {ctx.scenario.runbook.step_timeout_s:.0f}s"
+    return f"ended the shell session, exit code {res.exit_code}" if res.ended_session else f"exit code {res.exit_code}"
 
 
 def drift(ctx: RehearsalContext, res: StepResult) -> Difference:
     """The `runbook` difference of a failing step: the runbook as written does not work here."""
-    step = res.step
-    return Difference(
-        area="runbook", object=f"runbook step {step.index}",
-        message=ctx.redactor(f"runbook drift: step {step.index} (line {step.line}) `{step.command}` "
-                             f"failed: {_why(ctx, res)}: {last_output_line(ctx, res)}"))
+    hint = (f" (`{ctx.redactor(res.step.command)}` got no answer: declare one under runbook.answers, by line "
+            "or by prompt)") if res.waiting_for_input else ""
+    return Difference(area="runbook", object=f"runbook step {res.step.index}",
+                      message=f"runbook drift: {failure_sentence(ctx, res)}{hint}")
 
 
 class RunbookDrift(RuntimeError):

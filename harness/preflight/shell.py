@@ -7,6 +7,7 @@ kubectl ones into verb, flags and the objects they name.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -28,8 +29,28 @@ _VALUE_FLAGS = {
 }
 
 
+_HEREDOC = re.compile(r"<<-?[ \t]*(['\"]?)([^\s'\"<>|&;()]+)\1")
+
+
+def _without_heredoc_bodies(command: str) -> str:
+    """The command's lines with heredoc bodies left out (they are data, not words of the command), each
+    line ending a command as in bash (a `\\` continuation joins the next one)."""
+    out: list[str] = []
+    until: list[tuple[str, bool]] = []  # delimiters still to come, and whether `<<-` (tabs stripped)
+    for line in command.split("\n"):
+        if until:
+            delim, dash = until[0]
+            if (line.lstrip("\t") if dash else line) == delim:
+                until.pop(0)
+            continue
+        until += [(m.group(2), m.group(0).startswith("<<-")) for m in _HEREDOC.finditer(line)]
+        out.append(line[:-1] if line.endswith("\\") else line + " ;")
+    return " ".join(out)
+
+
 def simple_commands(command: str) -> list[list[str]]:
-    """Shell words of each simple command (split at |, &&, ;, ...)."""
+    """Shell words of each simple command (split at |, &&, ;, newlines, ...); heredoc bodies are left out."""
+    command = _without_heredoc_bodies(command) if "\n" in command else command
     try:
         lx = shlex.shlex(command, posix=True, punctuation_chars=True)
         lx.whitespace_split = True

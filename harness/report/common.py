@@ -98,7 +98,8 @@ def step_skipped(step: Mapping[str, Any]) -> bool:
 
 
 def step_failed(step: Mapping[str, Any]) -> bool:
-    return not step_skipped(step) and (bool(step.get("timed_out")) or step.get("exit_code") != 0)
+    return not step_skipped(step) and (bool(step.get("timed_out") or step.get("waiting_for_input")
+                                            or step.get("ended_session")) or step.get("exit_code") != 0)
 
 
 def skipped_steps(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:

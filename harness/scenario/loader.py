@@ -188,6 +188,7 @@ def _check_runbook(doc: dict[str, Any], file: Path, directory: Path) -> list[Pro
                         "marked `rehearse: skip`: the rehearsal would run nothing",
                         "skip only the steps that must not run in a rehearsal (paging, chat), never the rollback")]
     problems = _placeholder_problems(doc, file, runbook.name, steps)
+    problems += _check_answers(doc, file, steps, f"section '{section}' of {runbook.name}")
     faults = doc.get("faults")  # a fault at a step that never starts would never apply
     for i, fault in enumerate(faults if isinstance(faults, list) else []):
         at = fault.get("at_step", 1) if isinstance(fault, dict) else None
@@ -221,6 +222,23 @@ def _placeholder_problems(doc: dict[str, Any], file: Path, runbook: str, steps: 
                     + ("a variable that nothing sets" if p.form == "variable" else "a placeholder that nothing fills in"),
                     p.fix())
             for p in ph.unbound(steps, bound, names)]
+
+
+def _check_answers(doc: dict[str, Any], file: Path, steps: list[Step], where: str) -> list[Problem]:
+    """Every `runbook.answers[].line` is a line of one of the section's commands: another line is never asked."""
+    answers = _get(doc, "runbook.answers", [])
+    starts = ", ".join(str(s.line) for s in steps[:20]) + (", ..." if len(steps) > 20 else "")
+    problems: list[Problem] = []
+    for i, answer in enumerate(answers if isinstance(answers, list) else []):
+        line = answer.get("line") if isinstance(answer, dict) else None
+        if not isinstance(line, int) or isinstance(line, bool):
+            continue  # absent, or a wrong type the schema check reports
+        if not any(s.line <= line <= s.line + s.command.count("\n") for s in steps):
+            problems.append(Problem(file, f"runbook.answers[{i}].line",
+                                    f"line {line} is not a line of a command of {where}, so no command there "
+                                    "would get this answer",
+                                    f"use the line of the command that asks (the commands start at lines {starts})"))
+    return problems
 
 
 def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:

@@ -158,6 +158,27 @@ def _unsafe_value_message(v: str, where: str) -> str | None:
             "control character would change their structure; use a single line of printable text")
 
 
+# One line of printable text: an answer is typed followed by Enter; a line break would answer two prompts.
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+
+
+class Answer(Model):
+    """The answer typed when a runbook command waits for input (harness/shell_session.py)."""
+
+    line: Annotated[int | None, Field(ge=1, description="A line of the command in runbook.md (any of its "
+                                                         "lines); the answer is typed once.")] = None
+    prompt: Annotated[str | None, Field(min_length=1, description="Text, or a Python regular expression, "
+                                                                  "that the last output line shows.")] = None
+    answer: Annotated[str, Field(pattern=_ONE_LINE, description="What to type; Enter follows.")]
+
+    @model_validator(mode="after")
+    def _says_where(self) -> Answer:
+        if self.line is None and self.prompt is None:
+            raise ValueError("an answer needs `line` (the command's line in the runbook) or `prompt` "
+                             "(the text the command asks with), or both")
+        return self
+
+
 class Runbook(Model):
     file: Path = Path("runbook.md")
     section: Annotated[str, Field(min_length=1, description="Heading of the section to run.")] = "Rollback"
@@ -169,6 +190,9 @@ class Runbook(Model):
                           "variable name is also exported to the runbook environment (for `$N`). The report "
                           "records the bindings."),
     ] = Field(default_factory=dict)
+    answers: Annotated[list[Answer], Field(description="Answers for commands that wait for input, by line or "
+                                                       "by prompt; without one such a command fails within "
+                                                       "seconds.")] = []
 
     @field_validator("placeholders", mode="before")
     @classmethod

@@ -89,11 +89,32 @@ BROKEN_EXPECTED: dict[str, str] = {
 }
 
 
+def fake_shell(run: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in for harness.shell_session.ShellSession (patch it where it is used: steps.ShellSession)
+    whose `run(step, timeout_s)` calls `run(step, env, cwd, timeout_s)`: the one seam of a runbook's commands."""
+
+    class FakeShell:
+        def __init__(self, env: Any, cwd: Path, answers: Any = ()) -> None:
+            self.env, self.cwd = env, cwd
+
+        def __enter__(self) -> FakeShell:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def run(self, step: Any, timeout_s: float) -> Any:
+            return run(step, self.env, self.cwd, timeout_s)
+
+    return FakeShell
+
+
 @pytest.fixture
 def kit() -> SimpleNamespace:
     """The helpers above, as a fixture (test modules cannot import a conftest reliably)."""
     return SimpleNamespace(REPO=REPO, EXAMPLES=EXAMPLES, RUNBOOK_MD=RUNBOOK_MD, minimal_doc=minimal_doc,
-                           write_scenario=write_scenario, BROKEN_DOC=BROKEN_DOC, BROKEN_EXPECTED=BROKEN_EXPECTED)
+                           write_scenario=write_scenario, BROKEN_DOC=BROKEN_DOC, BROKEN_EXPECTED=BROKEN_EXPECTED,
+                           fake_shell=fake_shell)
 
 
 @pytest.fixture

@@ -356,7 +356,7 @@ def test_runbook_phase_calls_the_hook_before_each_step(monkeypatch, tmp_path: Pa
         calls.append(f"run {step.index}")
         return StepResult(step, 0, 0.0, "", False)
 
-    monkeypatch.setattr(steps, "run_step", fake_run)
+    monkeypatch.setattr(steps, "ShellSession", kit.fake_shell(fake_run))
     monkeypatch.setattr(faults, "runbook_hook", lambda c: lambda n: calls.append(f"before {n}"))
     assert RunbookPhase().execute(ctx) == "2 steps ran"  # type: ignore[arg-type]
     assert calls == ["before 1", "run 1", "before 2", "run 2"]
@@ -525,7 +525,7 @@ BASE = Difference(area="schema", object="column users.nickname", message="column
 
 def _rerun_ctx(monkeypatch, tmp_path: Path, kit, *, first: list[Difference], after: list[Difference],
                step_ok: bool = True, ttr: float | None = 20.0, healthy: bool = True) -> SimpleNamespace:
-    """Two seams: the runbook's commands (steps.run_step) and the verification after them."""
+    """Two seams: the runbook's commands (steps.ShellSession) and the verification after them."""
     d = kit.write_scenario(tmp_path, "rr", kit.minimal_doc(faults=[{"kind": "pause_postgres"}]),
                            runbook="## Rollback\n\n```sh\nmigrate goto 1\nkubectl set image\n```\n")
     ctx = _fake_ctx(load_scenario(d))
@@ -544,7 +544,7 @@ def _rerun_ctx(monkeypatch, tmp_path: Path, kit, *, first: list[Difference], aft
         return steps.Verification(healthy=healthy, recovered_s=3.0 if healthy else None, after="A",  # type: ignore[arg-type]
                                   differences=list(after))
 
-    monkeypatch.setattr(steps, "run_step", fake_run)
+    monkeypatch.setattr(steps, "ShellSession", kit.fake_shell(fake_run))
     monkeypatch.setattr(rerun, "verify_against_baseline", fake_verify)
     return ctx
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from harness.runbook_commands import RunbookError, all_commands, parse_runbook, split_commands
 from harness.scenario import ScenarioError, load_scenario
+from harness.shell_syntax import command_end
 
 FAST = settings(max_examples=60, derandomize=True, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -81,12 +82,14 @@ def test_loader_on_nested_garbage(garbage: dict[str, Any], field: str) -> None:
 
 
 # ── the runbook parser ──────────────────────────────────────────────────
-# Command text: anything on one line, Unicode separators and brackets included, but no fence characters
-# (a line of backticks inside a block would really close it) and nothing the splitter treats specially.
+# Command text: anything on one line that bash ends by itself (no quote or construct left open: those span
+# lines, see test_shell_split.py), Unicode separators and brackets included, but no fence characters (a line
+# of backticks inside a block would really close it) and nothing the splitter treats specially.
 command_text = st.text(
     alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r`~\\\x00"),
     min_size=1, max_size=30,
-).map(lambda s: s.strip(" \t")).filter(lambda s: s and not s.startswith("#") and not s.startswith("$ "))
+).map(lambda s: s.strip(" \t")).filter(lambda s: s and not s.startswith("#") and not s.startswith("$ ")).filter(
+    lambda s: command_end([s, "echo next"], 0) == 1)
 blocks = st.lists(st.lists(command_text, min_size=1, max_size=4), min_size=1, max_size=4)
 
 

@@ -566,3 +566,17 @@ def test_runbook_helper_line_numbers() -> None:
     # The line numbers asserted above rely on this layout.
     text = runbook("a", "b")
     assert textwrap.dedent(text).splitlines()[5:7] == ["a", "b"]
+
+
+def test_kubectl_calls_inside_multi_line_commands() -> None:
+    """A command can span lines (loops, heredocs): each line is read as bash would, heredoc bodies are data."""
+    from harness.preflight.shell import kubectl_calls
+    from harness.runbook_commands import parse_runbook
+    md = ("## Rollback\n\n```sh\nkubectl -n demo apply -f - <<YAML\nkind: ConfigMap\nkubectl delete deployment/x\nYAML\n"
+          "for d in api worker; do\n  kubectl rollout undo deployment/$d\n  kubectl rollout status \\\n"
+          "    deployment/web\ndone\n```\n")
+    steps = parse_runbook(md, "Rollback")
+    assert [s.line for s in steps] == [4, 8]
+    calls = [(k.step.index, k.verb, k.refs) for k in kubectl_calls(steps)]
+    assert [(i, v) for i, v, _ in calls] == [(1, ("apply", "<<")), (2, ("rollout", "undo")), (2, ("rollout", "status"))]
+    assert calls[2][2][0].name == "web"

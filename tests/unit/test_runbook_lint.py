@@ -57,7 +57,7 @@ def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
         ctx.ran.append(step)
         return StepResult(step, 0, 0.25, "ok\n", False)
 
-    monkeypatch.setattr(steps, "run_step", run_step)
+    monkeypatch.setattr(steps, "ShellSession", kit.fake_shell(run_step))
     return ctx
 
 

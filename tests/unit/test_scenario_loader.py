@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import pytest
@@ -273,3 +274,17 @@ def test_discover_accepts_scenario_dirs_files_and_parents(tmp_path: Path, kit) -
     assert discover([tmp_path / "set"]) == [a, b]
     assert discover([a]) == [a]
     assert discover([b / "scenario.yaml"]) == [b]
+
+
+def test_runbook_answers_are_checked_against_the_section(tmp_path: Path, kit: Any) -> None:
+    runbook = "## Rollback\n\n```sh\nread -p 'Continue? ' ok\ncat <<EOF\nx\nEOF\n```\n"
+    answers = [{"line": 4, "answer": "y"}, {"line": 6, "answer": "y"}, {"line": 9, "answer": "y"},
+               {"answer": "y"}, {"prompt": "Continue", "answer": "two\nlines"}]
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(kit.write_scenario(tmp_path, "s", kit.minimal_doc(runbook={"answers": answers}),
+                                         runbook=runbook))
+    fields = sorted(p.field for p in caught.value.problems)
+    assert fields == ["runbook.answers[2].line", "runbook.answers[3]", "runbook.answers[4].answer"]
+    (line,) = [p for p in caught.value.problems if p.field == "runbook.answers[2].line"]
+    assert "line 9 is not a line of a command of section 'Rollback'" in line.message
+    assert "start at lines 4, 5" in line.fix

@@ -1,6 +1,6 @@
 """The shared step "run a runbook section" (harness/steps.py) and the runbook phase's drift on it.
 
-The commands are faked at their one seam (steps.run_step); the hook and the records are real."""
+The commands are faked at their one seam (steps.ShellSession); the hook and the records are real."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ RUNBOOK = "## Rollback\n\n```sh\nkubectl rollout undo deployment/demo\nmigrate d
 
 @pytest.fixture
 def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    """Step 2 fails (`rig.timed_out` says how); every run_step call is logged in ctx.ran."""
+    """Step 2 fails (`rig.timed_out` says how); every command run is logged in ctx.ran."""
     s = load_scenario(kit.write_scenario(tmp_path, "rb", kit.minimal_doc(runbook={"step_timeout_s": 30}),
                                          runbook=RUNBOOK))
     ctx = SimpleNamespace(scenario=s, journal=Journal(scenario="rb", expect="READY"), cleanup=ExitStack(),
@@ -35,7 +35,7 @@ def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
             return StepResult(step, 0, 0.5, "ok\n", False)
         return StepResult(step, None if ctx.timed_out else 4, 1.5, "x\nerror: password s3cret rejected\n", ctx.timed_out)
 
-    monkeypatch.setattr(steps, "run_step", run_step)
+    monkeypatch.setattr(steps, "ShellSession", kit.fake_shell(run_step))
     return ctx
 
 
@@ -64,3 +64,37 @@ def test_a_failing_step_is_runbook_drift(ctx: Any, monkeypatch: pytest.MonkeyPat
     assert d.message == (f"runbook drift: step 2 (line 5) `migrate down 1 --password ***` failed: {why}: "
                          "error: password *** rejected")
     assert hooked == [1, 2] and len(ctx.journal.runbook_steps) == 2 and ctx.runbook_started_at is not None
+
+
+# ── with real bash: prompts in the runbook phase ──────────────────────────────
+PROMPT_RUNBOOK = ("## Rollback\n\n```sh\nNS=production\nread -p 'Continue? [y/N] ' ok\n"
+                  "[ \"$ok\" = y ] && echo \"rolling back $NS\"\n```\n")
+
+
+def _real_ctx(tmp_path: Path, kit: Any, **runbook: Any) -> SimpleNamespace:
+    s = load_scenario(kit.write_scenario(tmp_path, "rb", kit.minimal_doc(runbook=runbook), runbook=PROMPT_RUNBOOK))
+    return SimpleNamespace(scenario=s, journal=Journal(scenario="rb", expect="READY"), cleanup=ExitStack(),
+                           redactor=lambda t: t, runbook_env=lambda: {"PATH": "/usr/bin:/bin"},
+                           runbook_started_at=None)
+
+
+def test_a_prompt_without_an_answer_is_drift_within_seconds(tmp_path: Path, kit: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faults, "runbook_hook", lambda c: lambda n: None)
+    ctx = _real_ctx(tmp_path, kit)
+    with pytest.raises(RunbookDrift) as caught:
+        RunbookPhase().execute(ctx)
+    assert str(caught.value) == "step 2 (line 5) is waiting for input: Continue? [y/N]"
+    (d,) = ctx.journal.differences
+    assert d.message.startswith("runbook drift: step 2 (line 5) is waiting for input: Continue? [y/N] (")
+    rec = ctx.journal.runbook_steps[1]
+    assert rec.waiting_for_input and rec.exit_code is None and rec.duration_s < 10
+
+
+@pytest.mark.parametrize("answer", [{"line": 5, "answer": "y"}, {"prompt": "Continue?", "answer": "y"}])
+def test_a_declared_answer_lets_the_runbook_proceed(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch,
+                                                    answer: dict[str, Any]) -> None:
+    monkeypatch.setattr(faults, "runbook_hook", lambda c: lambda n: None)
+    ctx = _real_ctx(tmp_path, kit, answers=[answer])
+    assert RunbookPhase().execute(ctx) == "3 steps ran"
+    assert ctx.journal.runbook_steps[2].output_tail == "rolling back production\n"
