@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 Area = Literal["schema", "data", "migrations"]
 
@@ -51,7 +51,7 @@ class TableInfo(_Frozen):
     force_row_security: bool = False  # FORCE ROW LEVEL SECURITY: the owner is filtered too
     owner: str | None = None
     options: tuple[str, ...] = ()  # storage parameters (reloptions), e.g. "fillfactor=90"
-    replica_identity: str = "default"  # "default" | "nothing" | "full" | "using index <name>"
+    replica_identity: str | None = None  # None: DEFAULT; "nothing" | "full" | "using index <name>"
     partition_key: str | None = None  # pg_get_partkeydef of a partitioned table
     partition_of: str | None = None  # "<parent> FOR VALUES ..." of a partition
     inherits: tuple[str, ...] = ()  # parents of a table that uses INHERITS
@@ -400,7 +400,9 @@ class SchemaFingerprint(_Frozen):
 
     schemas: tuple[str, ...]  # the schemas the snapshot read (with all_schemas: every non-system one)
     all_schemas: bool = False  # the scope was "every non-system schema" (the default), not a list
-    namespaces: tuple[SchemaInfo, ...] = ()  # every non-system schema in the database, to catch new ones
+    # Every non-system schema in the database, to catch new ones. Reports written before
+    # schemas had properties hold bare names: read (and validated by the JSON schema) too.
+    namespaces: tuple[Annotated[SchemaInfo | str, Field(union_mode="left_to_right")], ...] = ()
     tables: tuple[TableInfo, ...] = ()
     columns: tuple[ColumnInfo, ...] = ()
     indexes: tuple[IndexInfo, ...] = ()

@@ -99,8 +99,8 @@ class _Covered:
                 before = {kind.key(o) for o in kind.objects(baseline)}
                 now = {kind.key(o) for o in kind.objects(after)}
                 parents |= before ^ now
-        before_nsp = {n.name for n in baseline.namespaces}
-        now_nsp = {n.name for n in after.namespaces}
+        before_nsp = {ObjectKind.key(n) for n in baseline.namespaces}
+        now_nsp = {ObjectKind.key(n) for n in after.namespaces}
         return cls(frozenset(parents), frozenset(before_nsp ^ now_nsp))
 
     def covers(self, kind: ObjectKind, obj: Any) -> bool:
@@ -128,7 +128,8 @@ def _diff_object(kind: ObjectKind, old: Any | None, new: Any | None) -> list[Dif
     if old is None:
         return [Difference(area="schema", object=label, message=f"{label} {kind.added}")]
     out: list[Difference] = []
-    for name in kind.compared_fields(new):
+    # A bare name (a schema in a report written before schemas had properties) has no fields to compare.
+    for name in kind.compared_fields(new) if not isinstance(old, str) else []:
         before, now = getattr(old, name), getattr(new, name)
         if before != now:
             wording = kind.wording(name)

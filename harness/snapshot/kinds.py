@@ -137,7 +137,7 @@ TABLES_SQL = scoped_query(
            {options} || coalesce((SELECT array_agg('toast.' || o ORDER BY o)
                                     FROM pg_class tc, unnest(tc.reloptions) AS o
                                    WHERE tc.oid = c.reltoastrelid), '{{}}') AS options,
-           CASE c.relreplident WHEN 'd' THEN 'default' WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full'
+           CASE c.relreplident WHEN 'd' THEN NULL WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full'
                 ELSE 'using index ' || coalesce((SELECT quote_ident(ic.relname) FROM pg_index ri
                                                    JOIN pg_class ic ON ic.oid = ri.indexrelid
                                                   WHERE ri.indrelid = c.oid AND ri.indisreplident), '?')
@@ -737,6 +737,7 @@ FIELD_NAMES: dict[str, str] = {
 VALUE_FORMATS: dict[str, Callable[[Any], str]] = {
     "not_null": lambda v: "NOT NULL" if v else "NULL",
     "definition_md5": lambda v: f"md5 {str(v)[:12]}",
+    "replica_identity": lambda v: "DEFAULT" if v is None else str(v).upper(),
 }
 
 MessageFn = Callable[[str, Any, Any], str]  # (object label, baseline value, value now) -> sentence
@@ -922,7 +923,7 @@ KINDS: tuple[ObjectKind, ...] = (
     # Every non-system schema of the database, in scope or not: a new schema is a leftover too.
     # Its names are listed whole in the fingerprint, so no count row.
     ObjectKind(field="namespaces", noun="schema", query=NAMESPACES_SQL, model=SchemaInfo, scoped=False,
-               label=lambda n: f"schema {n.name}", ignore=frozenset({"name"}), counted=False),
+               label=lambda n: f"schema {ObjectKind.key(n)}", ignore=frozenset({"name"}), counted=False),
     ObjectKind(field="tables", noun="table", query=TABLES_SQL, model=TableInfo, schema=_schema_of_name,
                container=True, label=lambda t: f"{t.kind} {t.name}", ignore=frozenset({"name", "kind"})),
     ObjectKind(field="columns", noun="column", query=COLUMNS_SQL, model=ColumnInfo,

@@ -213,7 +213,7 @@ EXTENDED: tuple[Mutation, ...] = (
              settings=UNHEALTHY),
     Mutation("18", "down-forgets-trigger", "bad-migration", "migration",
              "0002 up adds a trigger and its function; down leaves both",
-             ("schema", "trigger users.users_touch is still present"),
+             ("schema", "trigger users_touch on users is still present"),
              migrations={UP_0002: append_sql(
                  "CREATE FUNCTION users_touch() RETURNS trigger LANGUAGE plpgsql\n"
                  "    AS $$ BEGIN NEW.created_at := now(); RETURN NEW; END $$;\n"
