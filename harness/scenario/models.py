@@ -113,6 +113,27 @@ class Database(Model):
     tracked_tables: Annotated[
         list[str], Field(description="Tables whose rows must survive the rollback.")
     ] = Field(default_factory=list)
+    schemas: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=63)]] | None,
+        Field(min_length=1,
+              description="Schemas whose objects are compared (and where a bare tracked table is looked up, "
+                          "in this order). Default: every schema of the database except the system ones "
+                          "(pg_catalog, information_schema, pg_toast*, pg_temp*)."),
+    ] = None
+
+    @field_validator("schemas")
+    @classmethod
+    def _application_schemas(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        system = [s for s in v if s == "information_schema" or s.startswith("pg_")]
+        if system:
+            raise ValueError(f"{', '.join(system)}: system schemas are never compared; list only the "
+                             "application's schemas, or leave `schemas` out to compare every one")
+        twice = sorted({s for s in v if v.count(s) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once; list each schema once")
+        return v
 
 
 class MigrationPlace(str, Enum):

@@ -35,7 +35,20 @@ from harness.snapshot.db_models import (
 from harness.snapshot.kinds import KINDS, ObjectKind, display_name, not_extension_member, scoped_query
 
 # Schemas that never belong to the application; silently dropped from `schemas`.
+# Postgres reserves every name starting with pg_ (pg_toast, pg_temp_3, ...).
 SYSTEM_SCHEMAS: frozenset[str] = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+
+
+def is_system_schema(name: str) -> bool:
+    return name in SYSTEM_SCHEMAS or name.startswith("pg_")
+
+
+# The default scope: every schema the application may own, public first (the
+# lookup order of tracked tables given without a schema), then by name.
+_ALL_SCHEMAS_SQL = (
+    "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
+    " ORDER BY nspname <> 'public', nspname"
+)
 
 # Settings that change how values and names are rendered as text. Fixing them
 # makes two snapshots comparable even when taken from differently configured
@@ -57,33 +70,44 @@ _SESSION_SETTINGS: dict[str, str] = {
 def snapshot_database(
     conn: psycopg.Connection[Any],
     tracked_tables: Sequence[str],
-    schemas: Sequence[str] = ("public",),
+    schemas: Sequence[str] | None = None,
 ) -> DatabaseSnapshot:
     """Snapshot schema, migration version table(s), tracked-table data and the
     position of every sequence in scope (kept apart from the schema fingerprint).
+
+    ``schemas`` None (the default) is every non-system schema of the database
+    at the time of the snapshot; a list limits the snapshot to those.
 
     ``tracked_tables`` are plain (unquoted) names, either ``table`` - looked up in
     ``schemas`` in order, like a search_path - or ``schema.table``. A tracked table
     that does not exist is recorded as missing rather than raising, because "the
     table is absent" is a valid baseline (the migration under test may create it).
     """
-    scope = _clean_schemas(schemas)
     with _snapshot_session(conn):
+        scope = all_schemas(conn) if schemas is None else _clean_schemas(schemas)
         return DatabaseSnapshot(
             database=_scalar(conn, "SELECT current_database()"),
             server_version=_scalar(conn, "SELECT current_setting('server_version')"),
-            schema_fingerprint=snapshot_schema(conn, scope),
+            schema_fingerprint=snapshot_schema(conn, scope, every_schema=schemas is None),
             migrations=snapshot_migrations(conn, scope),
             data=snapshot_data(conn, tracked_tables, scope),
             sequence_positions=snapshot_sequence_positions(conn, scope),
         )
 
 
-def snapshot_schema(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> SchemaFingerprint:
-    """The structural part of the snapshot: one catalog query per kind of ``KINDS``."""
+def snapshot_schema(conn: psycopg.Connection[Any], schemas: Sequence[str],
+                    every_schema: bool = False) -> SchemaFingerprint:
+    """The structural part of the snapshot: one catalog query per kind of ``KINDS``.
+    ``every_schema``: ``schemas`` are all the non-system schemas (the default scope)."""
     scope = _clean_schemas(schemas)
     params = {"schemas": list(scope)}
-    return SchemaFingerprint(schemas=scope, **{kind.field: _fetch_kind(conn, kind, params) for kind in KINDS})
+    return SchemaFingerprint(schemas=scope, all_schemas=every_schema,
+                             **{kind.field: _fetch_kind(conn, kind, params) for kind in KINDS})
+
+
+def all_schemas(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
+    """Every non-system schema of the database, public first."""
+    return tuple(r[0] for r in conn.execute(_ALL_SCHEMAS_SQL))
 
 
 # ------------------------------------------------------------- session handling
@@ -115,7 +139,7 @@ def _clean_schemas(schemas: Sequence[str]) -> tuple[str, ...]:
         schemas = (schemas,)
     seen: dict[str, None] = {}
     for s in schemas:
-        if s not in SYSTEM_SCHEMAS:
+        if not is_system_schema(s):
             seen.setdefault(s, None)
     return tuple(seen)
 
@@ -141,13 +165,13 @@ def _fetch_kind(conn: psycopg.Connection[Any], kind: ObjectKind, params: dict[st
 
 # ------------------------------------------------------------ sequence positions
 
-# Every sequence in scope, with what the snapshot role may do with it. A
-# sequence is read outside MVCC (its value is the current one, not the
+# Every sequence in scope, with what the snapshot role may do with it (reading
+# the relation also needs USAGE on its schema). A sequence is read outside MVCC (its value is the current one, not the
 # transaction snapshot's), and reading it has no side effect.
 _SEQUENCE_ACCESS_SQL = scoped_query(
     """
     SELECT {name} AS name, n.nspname, c.relname, s.seqincrement AS increment,
-           has_sequence_privilege(c.oid, 'SELECT') AS can_select,
+           has_sequence_privilege(c.oid, 'SELECT') AND has_schema_privilege(n.oid, 'USAGE') AS can_select,
            CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE')
                 THEN pg_sequence_last_value(c.oid) END AS called_value
     FROM pg_sequence s
@@ -223,7 +247,9 @@ def snapshot_migrations(conn: psycopg.Connection[Any], schemas: Sequence[str]) -
 def _find_migration_tables(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> list[tuple[str, str]]:
     rows = conn.execute(
         "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s) AND n.nspname = ANY(%s)",
+        " WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s) AND n.nspname = ANY(%s)"
+        # one the snapshot role cannot read (another team's schema) is not this application's
+        " AND has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')",
         (list(MIGRATION_TABLES), list(_clean_schemas(schemas))),
     ).fetchall()
     return [(r[0], r[1]) for r in rows]

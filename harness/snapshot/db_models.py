@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, computed_field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 Area = Literal["schema", "data", "migrations"]
 
@@ -49,6 +49,13 @@ class TableInfo(_Frozen):
     persistence: str  # "permanent" | "unlogged"
     row_security: bool = False  # ENABLE ROW LEVEL SECURITY: with no policy, every row is hidden
     force_row_security: bool = False  # FORCE ROW LEVEL SECURITY: the owner is filtered too
+    owner: str | None = None
+    options: tuple[str, ...] = ()  # storage parameters (reloptions), e.g. "fillfactor=90"
+    replica_identity: str | None = None  # None: DEFAULT; "nothing" | "full" | "using index <name>"
+    partition_key: str | None = None  # pg_get_partkeydef of a partitioned table
+    partition_of: str | None = None  # "<parent> FOR VALUES ..." of a partition
+    inherits: tuple[str, ...] = ()  # parents of a table that uses INHERITS
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -69,6 +76,11 @@ class ColumnInfo(_Frozen):
     collation: str | None = None  # only when it differs from the type's default collation
     identity: str | None = None  # "always" | "by default"
     generated: str | None = None  # generation expression of a GENERATED ... STORED column
+    statistics: int | None = None  # SET STATISTICS target; None: the server's default
+    storage: str | None = None  # SET STORAGE, only when it differs from the type's default
+    compression: str | None = None  # SET COMPRESSION, when set
+    options: tuple[str, ...] = ()  # attribute options, e.g. "n_distinct=100"
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -85,6 +97,9 @@ class IndexInfo(_Frozen):
     unique: bool = False
     primary: bool = False
     valid: bool = True  # False after a failed CREATE INDEX CONCURRENTLY
+    clustered: bool = False  # ALTER TABLE ... CLUSTER ON this index
+    statistics: tuple[str, ...] = ()  # "column <n>: <target>" of expression columns with SET STATISTICS
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -98,10 +113,11 @@ class ConstraintInfo(_Frozen):
     table: str
     type: str  # "primary key" | "unique" | "foreign key" | "check" | "exclusion" | "trigger" | "not null"
     definition: str  # pg_get_constraintdef
+    comment: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.table}.{self.name}"
+        return f"{self.name} on {self.table}"
 
 
 class ViewInfo(_Frozen):
@@ -110,6 +126,10 @@ class ViewInfo(_Frozen):
     name: str
     kind: str  # "view" | "materialized view"
     definition: str
+    owner: str | None = None
+    options: tuple[str, ...] = ()  # reloptions: security_barrier, check_option, fillfactor, ...
+    column_comments: tuple[str, ...] = ()  # "column: comment"
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -130,6 +150,8 @@ class SequenceInfo(_Frozen):
     cache: int
     cycle: bool
     owned_by: str | None = None  # "table.column" of an owning serial/identity column
+    owner: str | None = None  # None for an owned sequence: it follows its table's owner
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -141,6 +163,8 @@ class EnumInfo(_Frozen):
 
     name: str
     labels: tuple[str, ...]
+    owner: str | None = None
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -156,6 +180,8 @@ class DomainInfo(_Frozen):
     default: str | None = None
     not_null: bool = False
     checks: tuple[str, ...] = ()  # "name: definition", sorted
+    owner: str | None = None
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -170,6 +196,8 @@ class FunctionInfo(_Frozen):
     kind: str  # "function" | "procedure" | "window function" | "aggregate"
     result: str | None = None  # pg_get_function_result
     definition_md5: str
+    owner: str | None = None
+    comment: str | None = None
 
     @property
     def key(self) -> str:
@@ -183,10 +211,11 @@ class TriggerInfo(_Frozen):
     table: str
     definition: str  # pg_get_triggerdef
     enabled: str  # "origin" | "disabled" | "replica" | "always"
+    comment: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.table}.{self.name}"
+        return f"{self.name} on {self.table}"
 
 
 class PolicyInfo(_Frozen):
@@ -201,10 +230,151 @@ class PolicyInfo(_Frozen):
     roles: tuple[str, ...] = ()  # sorted; "public" for PUBLIC
     using: str | None = None  # USING expression, pg_get_expr
     with_check: str | None = None  # WITH CHECK expression, pg_get_expr
+    comment: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.table}.{self.name}"
+        return f"{self.name} on {self.table}"
+
+
+class SchemaInfo(_Frozen):
+    """A non-system schema of the database (in scope or not: a new schema is a leftover too)."""
+
+    name: str
+    owner: str | None = None
+    comment: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        """Snapshots written before schemas had properties hold bare names."""
+        return {"name": data} if isinstance(data, str) else data
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class TypeInfo(_Frozen):
+    """A composite type (CREATE TYPE ... AS (...)) or a range type; ``definition`` is
+    its attributes (name, type, collation) or its range parameters, as text."""
+
+    name: str
+    kind: str  # "composite type" | "range type"
+    definition: str
+    owner: str | None = None
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class CollationInfo(_Frozen):
+    """A collation created in the application's schemas (CREATE COLLATION)."""
+
+    name: str
+    definition: str  # provider, locales, deterministic...: the catalog row as JSON, version-proof
+    owner: str | None = None
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class RuleInfo(_Frozen):
+    """A rewrite rule (CREATE RULE); a view's own _RETURN rule is its definition, not listed."""
+
+    name: str
+    table: str
+    definition: str  # pg_get_ruledef
+    enabled: str  # "origin" | "disabled" | "replica" | "always"
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} on {self.table}"
+
+
+class StatisticsInfo(_Frozen):
+    """An extended statistics object (CREATE STATISTICS) and its SET STATISTICS target."""
+
+    name: str
+    table: str
+    definition: str  # pg_get_statisticsobjdef
+    target: int | None = None  # None: the default
+    owner: str | None = None
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class GrantInfo(_Frozen):
+    """One privilege that differs from the object's built-in default, as the statement
+    that sets it ("GRANT SELECT ON TABLE users TO reporting", "REVOKE EXECUTE ON
+    FUNCTION f() FROM PUBLIC", "ALTER DEFAULT PRIVILEGES ... GRANT ..."), the way
+    pg_dump renders an ACL: only what differs from acldefault()."""
+
+    statement: str
+    schema_name: str | None = None  # the schema the object lives in (None: database-wide)
+    parent: str | None = None  # the key of the table, view, sequence, function or type it is on
+
+    @property
+    def key(self) -> str:
+        return self.statement
+
+
+class PublicationInfo(_Frozen):
+    """A logical-replication publication (database-wide)."""
+
+    name: str
+    owner: str | None = None
+    all_tables: bool = False
+    operations: tuple[str, ...] = ()  # "insert", "update", "delete", "truncate"
+    via_root: bool = False  # publish_via_partition_root
+    tables: tuple[str, ...] = ()  # "table (columns) WHERE (...)"
+    schemas: tuple[str, ...] = ()  # FOR TABLES IN SCHEMA
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class EventTriggerInfo(_Frozen):
+    """An event trigger (database-wide; created by a superuser)."""
+
+    name: str
+    event: str
+    tags: tuple[str, ...] = ()
+    function: str
+    enabled: str  # "origin" | "disabled" | "replica" | "always"
+    owner: str | None = None
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+class OtherObjectInfo(_Frozen):
+    """Any other user object pg_dump would dump (operators, operator classes and
+    families, text search objects, conversions, casts, languages, foreign-data
+    wrappers and servers, access methods, transforms): its existence, owner and
+    comment. ``identity`` is pg_identify_object's."""
+
+    type: str  # pg_identify_object's type, e.g. "operator", "text search configuration"
+    identity: str
+    schema_name: str | None = None
+    owner: str | None = None
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.type} {self.identity}"
 
 
 class ExtensionInfo(_Frozen):
@@ -214,17 +384,25 @@ class ExtensionInfo(_Frozen):
     name: str
     version: str
     schema_name: str
+    comment: str | None = None
 
     @property
     def key(self) -> str:
         return self.name
 
 
+# SchemaFingerprint fields that say what was read, not objects (every other field is a kind).
+SCOPE_FIELDS: frozenset[str] = frozenset({"schemas", "all_schemas"})
+
+
 class SchemaFingerprint(_Frozen):
     """Everything about the database structure that a rollback must restore."""
 
-    schemas: tuple[str, ...]  # the scope the snapshot was limited to
-    namespaces: tuple[str, ...] = ()  # every non-system schema in the database, to catch new ones
+    schemas: tuple[str, ...]  # the schemas the snapshot read (with all_schemas: every non-system one)
+    all_schemas: bool = False  # the scope was "every non-system schema" (the default), not a list
+    # Every non-system schema in the database, to catch new ones. Reports written before
+    # schemas had properties hold bare names: read (and validated by the JSON schema) too.
+    namespaces: tuple[Annotated[SchemaInfo | str, Field(union_mode="left_to_right")], ...] = ()
     tables: tuple[TableInfo, ...] = ()
     columns: tuple[ColumnInfo, ...] = ()
     indexes: tuple[IndexInfo, ...] = ()
@@ -233,17 +411,26 @@ class SchemaFingerprint(_Frozen):
     sequences: tuple[SequenceInfo, ...] = ()
     enums: tuple[EnumInfo, ...] = ()
     domains: tuple[DomainInfo, ...] = ()
+    types: tuple[TypeInfo, ...] = ()
+    collations: tuple[CollationInfo, ...] = ()
     functions: tuple[FunctionInfo, ...] = ()
     triggers: tuple[TriggerInfo, ...] = ()
+    rules: tuple[RuleInfo, ...] = ()
     policies: tuple[PolicyInfo, ...] = ()
+    statistics: tuple[StatisticsInfo, ...] = ()
+    privileges: tuple[GrantInfo, ...] = ()
+    default_privileges: tuple[GrantInfo, ...] = ()
     extensions: tuple[ExtensionInfo, ...] = ()
+    publications: tuple[PublicationInfo, ...] = ()
+    event_triggers: tuple[EventTriggerInfo, ...] = ()
+    other_objects: tuple[OtherObjectInfo, ...] = ()
 
     @field_validator("*")
     @classmethod
     def _sort_kinds(cls, value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
         """Every collection of objects is sorted by key (a new kind needs no line here);
         ``schemas`` keeps its order, which is the lookup order of tracked tables."""
-        if info.field_name == "schemas":
+        if info.field_name in SCOPE_FIELDS:
             return value
         return tuple(sorted(value, key=lambda item: item if isinstance(item, str) else item.key))
 

@@ -8,9 +8,10 @@ means the database is back to the baseline.
 Ordering is deterministic: schema (in a fixed object-kind order), then
 migration version tables, then tracked data, then rewound sequences; within a
 kind, by object name.
-Children of a table that is missing or was added (its columns, indexes,
-constraints, triggers, owned sequences) are not listed one by one: the
-table-level line already says it all.
+Children of an object that is missing or was added (a table's columns,
+indexes, constraints, triggers, grants, owned sequences; a function's grants;
+every object of a new schema) are not listed one by one: the object's own
+line already says it all.
 """
 
 from __future__ import annotations
@@ -56,41 +57,63 @@ def diff_schema(baseline: SchemaFingerprint, after: SchemaFingerprint) -> list[D
     if baseline.sha256() == after.sha256():
         return []
     out = _diff_scope(baseline, after)
-    skip_children = _tables_added_or_removed(baseline, after)
+    covered = _Covered.of(baseline, after)
     for kind in KINDS:
-        out += _diff_kind(kind, kind.objects(baseline), kind.objects(after), skip_children)
+        out += _diff_kind(kind, kind.objects(baseline), kind.objects(after), covered)
     return out
 
 
 def _diff_scope(baseline: SchemaFingerprint, after: SchemaFingerprint) -> list[Difference]:
     """Snapshots limited to different schemas cannot be compared object by object:
-    say so first, since every other difference may be an artefact of it."""
-    if baseline.schemas == after.schemas:
+    say so first, since every other difference may be an artefact of it. With the
+    default scope (every non-system schema) a new or missing schema is no scope
+    change: the schema kind names it."""
+    if baseline.all_schemas and after.all_schemas:
         return []
+    if (baseline.all_schemas, baseline.schemas) == (after.all_schemas, after.schemas):
+        return []
+    def scope(fp: SchemaFingerprint) -> str:
+        return "every schema" if fp.all_schemas else f"schemas {_fmt(fp.schemas)}"
     return [
         Difference(
             area="schema",
             object="snapshot scope",
-            message=f"snapshot scope differs: schemas {_fmt(baseline.schemas)} -> {_fmt(after.schemas)}",
+            message=f"snapshot scope differs: {scope(baseline)} -> {scope(after)}",
         )
     ]
 
 
-def _tables_added_or_removed(baseline: SchemaFingerprint, after: SchemaFingerprint) -> frozenset[str]:
-    before = {t.name for t in baseline.tables}
-    now = {t.name for t in after.tables}
-    return frozenset(before ^ now)
+class _Covered:
+    """What an added or missing object already says for its children: a table's
+    line covers its columns, indexes, grants...; a schema's line covers every
+    object in it. Such children are not listed one by one."""
+
+    def __init__(self, parents: frozenset[str], schemas: frozenset[str]) -> None:
+        self.parents, self.schemas = parents, schemas
+
+    @classmethod
+    def of(cls, baseline: SchemaFingerprint, after: SchemaFingerprint) -> _Covered:
+        parents: set[str] = set()
+        for kind in KINDS:
+            if kind.container:
+                before = {kind.key(o) for o in kind.objects(baseline)}
+                now = {kind.key(o) for o in kind.objects(after)}
+                parents |= before ^ now
+        before_nsp = {ObjectKind.key(n) for n in baseline.namespaces}
+        now_nsp = {ObjectKind.key(n) for n in after.namespaces}
+        return cls(frozenset(parents), frozenset(before_nsp ^ now_nsp))
+
+    def covers(self, kind: ObjectKind, obj: Any) -> bool:
+        return kind.parent(obj) in self.parents or kind.schema(obj) in self.schemas
 
 
-def _diff_kind(
-    kind: ObjectKind, baseline: Iterable[Any], after: Iterable[Any], skip_children: frozenset[str]
-) -> list[Difference]:
+def _diff_kind(kind: ObjectKind, baseline: Iterable[Any], after: Iterable[Any], covered: _Covered) -> list[Difference]:
     old = {kind.key(o): o for o in baseline}
     new = {kind.key(o): o for o in after}
     out: list[Difference] = []
     for key in sorted(old.keys() | new.keys()):
         o, n = old.get(key), new.get(key)
-        if kind.parent(o or n) in skip_children:
+        if covered.covers(kind, o or n):
             continue
         out += _diff_object(kind, o, n)
     return out
@@ -100,15 +123,16 @@ def _diff_object(kind: ObjectKind, old: Any | None, new: Any | None) -> list[Dif
     """Differences for one object present in at least one snapshot."""
     if new is None:
         label = kind.label(old)
-        return [Difference(area="schema", object=label, message=f"{label} is missing")]
+        return [Difference(area="schema", object=label, message=f"{label} {kind.missing}")]
     label = kind.label(new)
     if old is None:
-        return [Difference(area="schema", object=label, message=f"{label} is still present (added after baseline)")]
+        return [Difference(area="schema", object=label, message=f"{label} {kind.added}")]
     out: list[Difference] = []
-    for name in kind.compared_fields(new):
+    # A bare name (a schema in a report written before schemas had properties) has no fields to compare.
+    for name in kind.compared_fields(new) if not isinstance(old, str) else []:
         before, now = getattr(old, name), getattr(new, name)
         if before != now:
-            wording = kind.messages.get(name)
+            wording = kind.wording(name)
             message = wording(label, before, now) if wording else changed_message(label, name, before, now)
             out.append(Difference(area="schema", object=label, message=message))
     return out

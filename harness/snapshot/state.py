@@ -27,7 +27,7 @@ class StateSnapshot(BaseModel):
 def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
     s = ctx.scenario
     with psycopg.connect(ctx.db.host_dsn, autocommit=True) as conn:
-        db = snapshot_database(conn, s.database.tracked_tables)
+        db = snapshot_database(conn, s.database.tracked_tables, s.database.schemas)
     registry: dict[str, str | None] = {}
     if s.registry is not None and ctx.infra.registry is not None:
         tag = s.registry.production_tag

@@ -183,7 +183,7 @@ CATALOGUE: tuple[Mutation, ...] = (
 )
 
 
-# Further mutations, run with REHEARSAL_MUTATIONS=all (19 in all, about 21 min):
+# Further mutations, run with REHEARSAL_MUTATIONS=all (26 in all, about 29 min):
 # more ways to leave the bad version running, more kinds of schema objects,
 # the dirty flag of the migration version table, and a rewound sequence. All
 # but the last take the same detection path as one of CATALOGUE; keeping them
@@ -213,7 +213,7 @@ EXTENDED: tuple[Mutation, ...] = (
              settings=UNHEALTHY),
     Mutation("18", "down-forgets-trigger", "bad-migration", "migration",
              "0002 up adds a trigger and its function; down leaves both",
-             ("schema", "trigger users.users_touch is still present"),
+             ("schema", "trigger users_touch on users is still present"),
              migrations={UP_0002: append_sql(
                  "CREATE FUNCTION users_touch() RETURNS trigger LANGUAGE plpgsql\n"
                  "    AS $$ BEGIN NEW.created_at := now(); RETURN NEW; END $$;\n"
@@ -225,6 +225,35 @@ EXTENDED: tuple[Mutation, ...] = (
              "0002 up: setval('orders_id_seq', 1, false); down does not move it back",
              ("data", "sequence orders_id_seq was rewound: next value 1, baseline had handed out up to 5"),
              migrations={UP_0002: append_sql("SELECT setval('orders_id_seq', 1, false);")}),
+    # Kinds the pg_dump differential suite (test_fidelity.py) added to the snapshot.
+    Mutation("20", "up-grants-public", "bad-migration", "migration",
+             "0002 up: GRANT SELECT ON users TO PUBLIC; down does not revoke it",
+             ("schema", "GRANT SELECT ON TABLE users TO PUBLIC is still in place"),
+             migrations={UP_0002: append_sql("GRANT SELECT ON users TO PUBLIC;")}),
+    Mutation("21", "up-adds-policy", "bad-migration", "migration",
+             "0002 up: a row-level-security policy on orders; down leaves it",
+             ("schema", "policy orders_owner on orders is still present"),
+             migrations={UP_0002: append_sql("CREATE POLICY orders_owner ON orders USING (true);")}),
+    Mutation("22", "up-sets-fillfactor", "bad-migration", "migration",
+             "0002 up: ALTER TABLE orders SET (fillfactor = 70); down does not reset it",
+             ("schema", "table orders storage parameters changed: [] -> [fillfactor=70]"),
+             migrations={UP_0002: append_sql("ALTER TABLE orders SET (fillfactor = 70);")}),
+    Mutation("23", "up-other-schema", "bad-migration", "migration",
+             "0002 up: a schema `reporting` with a table; down leaves both",
+             ("schema", "schema reporting is still present"),
+             migrations={UP_0002: append_sql("CREATE SCHEMA reporting;\nCREATE TABLE reporting.daily (day date);")}),
+    Mutation("24", "up-comments", "bad-migration", "migration",
+             "0002 up: COMMENT ON TABLE orders; down does not remove it",
+             ("schema", "table orders has a comment added after baseline"),
+             migrations={UP_0002: append_sql("COMMENT ON TABLE orders IS 'v2 orders';")}),
+    Mutation("25", "up-replica-identity", "bad-migration", "migration",
+             "0002 up: ALTER TABLE users REPLICA IDENTITY FULL; down does not reset it",
+             ("schema", "table users replica identity changed: DEFAULT -> FULL"),
+             migrations={UP_0002: append_sql("ALTER TABLE users REPLICA IDENTITY FULL;")}),
+    Mutation("26", "up-statistics-target", "bad-migration", "migration",
+             "0002 up: ALTER TABLE orders ALTER COLUMN created_at SET STATISTICS 1000; down does not reset it",
+             ("schema", "column orders.created_at statistics target changed: none -> 1000"),
+             migrations={UP_0002: append_sql("ALTER TABLE orders ALTER COLUMN created_at SET STATISTICS 1000;")}),
 )
 
 

@@ -472,7 +472,7 @@ CREATE POLICY own_rows ON users AS RESTRICTIVE FOR UPDATE TO PUBLIC USING (id > 
     assert _messages(diff_database(baseline, after)) == [
         "table users row level security changed: false -> true",
         "table users forced row level security changed: false -> true",
-        "policy users.own_rows is still present (added after baseline)",
+        "policy own_rows on users is still present (added after baseline)",
     ]
     _run(app, """
 DROP POLICY own_rows ON users;

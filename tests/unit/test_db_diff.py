@@ -239,7 +239,7 @@ def test_enum_reorder_is_a_change() -> None:
 
 def test_constraint_view_function_trigger_sequence_extension_changes() -> None:
     after = _schema(
-        constraints=replace(BASE.constraints, "orders.orders_user_id_fkey",
+        constraints=replace(BASE.constraints, "orders_user_id_fkey on orders",
                             definition="FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE"),
         views=replace(BASE.views, "recent_orders",
                       definition=" SELECT orders.id,\n    orders.user_id\n   FROM public.orders;"),
@@ -249,14 +249,14 @@ def test_constraint_view_function_trigger_sequence_extension_changes() -> None:
         extensions=replace(BASE.extensions, "plpgsql", version="1.1"),
     )
     assert messages(diff_database(snap(), snap(after))) == [
-        ("foreign key constraint orders.orders_user_id_fkey definition changed: "
+        ("foreign key constraint orders_user_id_fkey on orders definition changed: "
         "FOREIGN KEY (user_id) REFERENCES public.users(id) -> "
         "FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE"),
         ("view recent_orders definition changed: SELECT orders.id FROM public.orders WHERE (orders.created_at > now());"
         " -> SELECT orders.id, orders.user_id FROM public.orders;"),
         "sequence users_id_seq increment changed: 1 -> 10",
         "function touch() definition changed: md5 000000000000 -> md5 111111111111",
-        "trigger orders.orders_touch is missing",
+        "trigger orders_touch on orders is missing",
         "extension plpgsql version changed: 1.0 -> 1.1",
     ]
 
@@ -306,7 +306,7 @@ def test_new_schema_and_scope_mismatch() -> None:
     assert messages(diff_database(snap(), snap(after))) == ["schema app2 is still present (added after baseline)"]
     other_scope = _schema(schemas=("public", "app"))
     assert messages(diff_database(snap(), snap(other_scope))) == [
-        "snapshot scope differs: schemas [public] -> [public, app]"]
+        "snapshot scope differs: schemas [public] -> schemas [public, app]"]
 
 
 # ------------------------------------------------------------------ migrations
@@ -552,14 +552,14 @@ def test_policies_and_the_tables_rls_switches_are_named() -> None:
     assert messages(diff_database(snap(BASE), snap(rls))) == [
         "table users row level security changed: false -> true",
         "table users forced row level security changed: false -> true",
-        "policy users.own_rows is still present (added after baseline)",
+        "policy own_rows on users is still present (added after baseline)",
     ]
     looser = _schema(policies=(OWN_ROWS.model_copy(update={"permissive": False, "roles": ("public",),
                                                            "with_check": "true"}),),
                      tables=rls.tables)
     assert messages(diff_database(snap(rls), snap(looser))) == [
-        "policy users.own_rows permissive changed: true -> false",
-        "policy users.own_rows roles changed: [app] -> [public]",
-        "policy users.own_rows WITH CHECK expression changed: none -> true",
+        "policy own_rows on users permissive changed: true -> false",
+        "policy own_rows on users roles changed: [app] -> [public]",
+        "policy own_rows on users WITH CHECK expression changed: none -> true",
     ]
-    assert messages(diff_database(snap(rls), snap(BASE)))[-1] == "policy users.own_rows is missing"
+    assert messages(diff_database(snap(rls), snap(BASE)))[-1] == "policy own_rows on users is missing"
