@@ -70,6 +70,12 @@ class Mutation:
     manifests: Callable[[str], str] | None = None
     # Deep-merged into scenario.yaml (budget: timeouts of unhealthy outcomes).
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # More differences that must all show too (a group of leftovers of several kinds in one rehearsal).
+    also: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def expected(self) -> tuple[tuple[str, str], ...]:
+        return (self.expect, *self.also)
 
     @property
     def name(self) -> str:
@@ -127,6 +133,24 @@ def with_settings_configmap(text: str) -> str:
 DOWN_0002 = "0002_add_nickname.down.sql"
 UP_0002 = "0002_add_nickname.up.sql"
 
+# Leftovers of every kind the pg_dump differential suite added, for mutation 27 (one statement, one expected
+# difference each).
+GROUP: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("GRANT SELECT ON users TO PUBLIC;", ("schema", "GRANT SELECT ON TABLE users TO PUBLIC is still in place")),
+    ("CREATE POLICY orders_owner ON orders USING (true);", ("schema", "policy orders_owner on orders is still present")),
+    ("ALTER TABLE orders SET (fillfactor = 70);",
+     ("schema", "table orders storage parameters changed: [] -> [fillfactor=70]")),
+    ("CREATE SCHEMA reporting;\nCREATE TABLE reporting.daily (day date);", ("schema", "schema reporting is still present")),
+    ("COMMENT ON TABLE orders IS 'v2 orders';", ("schema", "table orders has a comment added after baseline")),
+    ("ALTER TABLE users REPLICA IDENTITY FULL;", ("schema", "table users replica identity changed: DEFAULT -> FULL")),
+    ("ALTER TABLE orders ALTER COLUMN created_at SET STATISTICS 1000;",
+     ("schema", "column orders.created_at statistics target changed: none -> 1000")),
+    ("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC;", ("schema", "DEFAULT PRIVILEGES")),
+    ("GRANT UPDATE (email) ON users TO PUBLIC;", ("schema", "GRANT UPDATE (email) ON TABLE users TO PUBLIC")),
+)
+GROUP_SQL = "\n".join(statement for statement, _ in GROUP)
+GROUP_EXPECT = tuple(expected for _, expected in GROUP)
+
 CATALOGUE: tuple[Mutation, ...] = (
     # runbook ──────────────────────────────────────────────────────────────
     Mutation("01", "no-migrate-down", "bad-migration", "runbook",
@@ -180,6 +204,12 @@ CATALOGUE: tuple[Mutation, ...] = (
              "0002 up: DELETE FROM orders WHERE amount_cents < 500",
              ("data", "table orders: 2 rows lost"),
              migrations={UP_0002: append_sql("DELETE FROM orders WHERE amount_cents < 500;")}),
+    # One rehearsal for every kind the pg_dump differential suite added (issue 13: a full rehearsal per kind,
+    # grouped to keep CI short): the bad release's up migration leaves one of each; each must be named.
+    Mutation("27", "up-leaves-every-new-kind", "bad-migration", "migration",
+             "0002 up also grants, adds a policy, storage parameter, schema, comment, replica identity, "
+             "statistics target and default privileges; down undoes none of them",
+             GROUP_EXPECT[0], migrations={UP_0002: append_sql(GROUP_SQL)}, also=GROUP_EXPECT[1:]),
 )
 
 
@@ -465,10 +495,13 @@ class Outcome:
 
 
 def judge(m: Mutation, journal: Any, seconds: float) -> Outcome:
-    area, text = m.expect
+    """Detected: NOT_READY with a difference for each expected (area, text); `matched` is the first one's."""
     diffs = list(journal.differences)
-    matched = next((d.message for d in diffs if d.area == area and text in d.message), None)
-    return Outcome(m, journal.verdict, matched, [f"[{d.area}] {d.message}" for d in diffs], seconds)
+    found = [next((d.message for d in diffs if d.area == area and text in d.message), None)
+             for area, text in m.expected]
+    missing = [f"[{area}] …{text}…" for (area, text), hit in zip(m.expected, found) if hit is None]
+    return Outcome(m, journal.verdict, None if missing else found[0], [f"[{d.area}] {d.message}" for d in diffs],
+                   seconds, error=("missing: " + "; ".join(missing)) if missing and len(m.expected) > 1 else "")
 
 
 def table(outcomes: list[Outcome]) -> str:
