@@ -165,7 +165,8 @@ def _diff_migration_table(key: str, old: MigrationTable | None, new: MigrationTa
         return Difference(area="migrations", object=obj, message=message)
 
     if new is None:
-        return [diff(f"{label(old) if old else obj} is missing (baseline version {_fmt(old.version if old else None)})")]
+        assert old is not None  # the key came from one of the two
+        return [diff(f"{label(old)} is missing (baseline version {_fmt(old.version)})")]
     if old is None:
         return [diff(f"{label(new)} is still present (added after baseline, version {_fmt(new.version)})")]
     out = [diff(m) for m in _applied_messages(old, new)]
