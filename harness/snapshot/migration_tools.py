@@ -72,10 +72,11 @@ class Shape:
 
     tool: str
     table: str  # the tool's default table name (any schema in scope)
-    columns: frozenset[str]  # the tool's DDL: a table with exactly these columns is this shape
+    columns: frozenset[str]  # the tool's DDL: a table with these columns (and only optional others) is this shape
     role: Role
     source: str  # where the DDL and the reading rule come from (repository: path)
     ignored: frozenset[str] = frozenset()  # when / by whom / how long / insert-time ids
+    optional: frozenset[str] = frozenset()  # columns an option of the tool adds (also ignored)
     presence: frozenset[str] = frozenset()  # compared as set / not set only
     order_by: tuple[str, ...] = ()  # the tool's order of application
     ident: Callable[[Record], str | None] = field(default=_column("name"))  # one migration's name
@@ -85,9 +86,11 @@ class Shape:
     dirty_means: str = "is dirty (a migration failed half-way)"
     version_of: Callable[[Sequence[str]], str | None] | None = None  # default: the last applied
 
-    @property
-    def compared(self) -> tuple[str, ...]:
-        return tuple(sorted(self.columns - self.ignored))
+    def fits(self, table: str, columns: frozenset[str]) -> bool:
+        return table == self.table and self.columns <= columns <= self.columns | self.optional
+
+    def not_compared(self, column: str) -> bool:
+        return column in self.ignored or column in self.optional
 
 
 def _any(rows: Sequence[Record], test: Callable[[Record], bool]) -> bool:
@@ -203,8 +206,9 @@ SHAPES: tuple[Shape, ...] = (
           "typeorm/typeorm: src/driver/postgres/PostgresQueryRunner.ts (view and generated-column definitions)",
           ident=_column("name")),
     Shape("sequelize", "SequelizeMeta", frozenset({"name"}), "history",
-          "sequelize/umzug: src/storage/sequelize.ts (one column, the migration name; executed() orders by name)",
-          order_by=("name",)),
+          "sequelize/umzug: src/storage/sequelize.ts (one column, the migration name; executed() orders by name; "
+          "the timestamps option adds createdAt and updatedAt)",
+          optional=frozenset({"createdAt", "updatedAt"}), order_by=("name",)),
     Shape("prisma", "_prisma_migrations",
           frozenset({"id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at",
                      "applied_steps_count"}), "history",
@@ -262,9 +266,9 @@ def considered(schema: str, table: str) -> bool:
 
 
 def shape_for(table: str, columns: Sequence[str]) -> Shape | None:
-    """The tool's shape whose name and exact column set this table has (None: unrecognised)."""
+    """The tool's shape whose name and column set this table has (None: unrecognised)."""
     have = frozenset(columns)
-    return next((s for s in SHAPES if s.table == table and s.columns == have), None)
+    return next((s for s in SHAPES if s.fits(table, have)), None)
 
 
 def shape_named(tool: str, table: str) -> Shape | None:
@@ -308,7 +312,7 @@ def compared_row(shape: Shape | None, columns: Sequence[str], row: Sequence[str 
         return tuple(row)
     out: list[str | None] = []
     for col, value in zip(columns, row):
-        if col in shape.ignored:
+        if shape.not_compared(col):
             continue
         out.append(("set" if value is not None else None) if col in shape.presence else value)
     return tuple(out)
@@ -317,4 +321,4 @@ def compared_row(shape: Shape | None, columns: Sequence[str], row: Sequence[str 
 def compared_columns(shape: Shape | None, columns: Sequence[str]) -> tuple[str, ...]:
     if shape is None:
         return tuple(columns)
-    return tuple(c for c in columns if c not in shape.ignored)
+    return tuple(c for c in columns if not shape.not_compared(c))

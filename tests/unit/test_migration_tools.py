@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from harness.journal import Difference
+from harness.journal import Difference, Journal
+from harness.redact import Redactor
+from harness.report.html import render_html
 from harness.snapshot.database import migration_table
 from harness.snapshot.db_models import DatabaseSnapshot, MigrationTable, MigrationTool, SchemaFingerprint
 from harness.snapshot.diff_db import diff_migrations
@@ -187,6 +190,14 @@ def test_the_shared_name_schema_migrations_is_told_apart_by_its_columns() -> Non
             for cols in [("id", "name", "run_on"), ("id", "timestamp", "name")]} == {"db-migrate", "typeorm"}
 
 
+def test_sequelize_with_its_timestamps_option() -> None:
+    cols = ("name", "createdAt", "updatedAt")
+    before = migration_table("SequelizeMeta", cols, (("20240101000000-create-users.js", T1, T1),))
+    after = migration_table("SequelizeMeta", cols, (("20240101000000-create-users.js", T2, T3),))
+    assert (before.tool, before.columns, before.version) == ("sequelize", ("name",), "20240101000000-create-users.js")
+    assert diff_migrations([before], [after]) == []
+
+
 def test_an_unknown_shape_under_a_known_name_is_kept_and_compared_as_data() -> None:
     cols = ("id", "migration", "batch")  # a tool the table does not know, under the name `migrations`
     before = migration_table("migrations", cols, (("1", "2014_10_12_000000_create_users_table", "1"),))
@@ -277,8 +288,10 @@ def test_the_tool_names_of_the_model_are_the_tools_of_the_table() -> None:
 
 
 def test_no_two_shapes_claim_the_same_table() -> None:
-    keys = [(s.table, s.columns) for s in SHAPES]
-    assert len(keys) == len(set(keys))
+    for shape in SHAPES:
+        others = [s for s in SHAPES if s is not shape]
+        assert not any(s.fits(shape.table, shape.columns) or s.fits(shape.table, shape.columns | shape.optional)
+                       for s in others), shape
     for shape in SHAPES:
         assert shape.ignored <= shape.columns and shape.presence <= shape.columns
         assert set(shape.order_by) <= shape.columns
@@ -309,3 +322,19 @@ def test_locks_and_metadata_say_nothing_about_the_release() -> None:
     good = _db((lock,), SchemaFingerprint(schemas=("public",)))
     bad = _db((lock,), SchemaFingerprint(schemas=("public", "x")))
     assert version_table_differences(good, bad, _db((lock,), SchemaFingerprint(schemas=("public", "y")))) == []
+
+
+def test_the_report_page_names_each_table_with_its_tool() -> None:
+    """report.html's version-table section: a history table by its version, a lock by its rows."""
+    data = Path(__file__).resolve().parents[1] / "data" / "reports" / "rr3" / "bad-migration" / "report.json"
+    journal = Journal.model_validate_json(data.read_text(encoding="utf-8"))
+    knex = next(c for c in HISTORY if c.tool == "knex")
+    lock = migration_table("knex_migrations_lock", ("index", "is_locked"), (("1", "0"),))
+    for stage in ("baseline", "after_bad_deploy", "after_rollback"):
+        snapshot = getattr(journal, stage)
+        assert snapshot is not None
+        tables = (_read(knex, knex.rows if stage != "baseline" else knex.rows[:-1]), lock)
+        snapshot["database"]["migrations"] = [t.model_dump(mode="json") for t in tables]
+    page = render_html(journal, Redactor())
+    assert "knex_migrations (knex)" in page and "version 20240103_add_nickname.js" in page
+    assert "knex_migrations_lock (knex)" in page and "1 row<" in page
