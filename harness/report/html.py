@@ -608,7 +608,10 @@ def _migrations(h: _Html, data: Mapping[str, Any]) -> None:
         def show(m: Mapping[str, Any] | None) -> str:
             if m is None:
                 return "–"
-            return f"version {m.get('version')}" + (" (dirty)" if m.get("dirty") else "")
+            # a lock, metadata or unrecognised table has no version: say how many rows it holds
+            n = len(m.get("rows") or [])
+            shown = f"version {m.get('version')}" if m.get("version") is not None else f"{n} row{'s' * (n != 1)}"
+            return shown + (" (dirty)" if m.get("dirty") else "")
         vals = [show(stages.get(k)) for k, _ in _STAGES]
         a, b = stages.get("baseline"), stages.get("after_rollback")
         differs = (a or {}).get("rows") != (b or {}).get("rows") or (a or {}).get("dirty") != (b or {}).get("dirty")

@@ -27,12 +27,22 @@ from psycopg.rows import class_row
 from harness.snapshot.db_models import (
     DatabaseSnapshot,
     MigrationTable,
-    MigrationTool,
     SchemaFingerprint,
     SequencePosition,
     TableData,
 )
 from harness.snapshot.kinds import KINDS, ObjectKind, display_name, not_extension_member, scoped_query
+from harness.snapshot.migration_tools import (
+    TABLE_NAMES,
+    UNRECOGNISED,
+    Reading,
+    compared_columns,
+    compared_row,
+    considered,
+    natural_key,
+    read,
+    shape_for,
+)
 
 # Schemas that never belong to the application; silently dropped from `schemas`.
 # Postgres reserves every name starting with pg_ (pg_toast, pg_temp_3, ...).
@@ -222,24 +232,12 @@ def snapshot_sequence_positions(conn: psycopg.Connection[Any], schemas: Sequence
 
 # ------------------------------------------------------------------- migrations
 
-# Version tables of the migration tools we recognise. "schema_migrations" is
-# shared by golang-migrate (version, dirty) and Rails (version only).
-MIGRATION_TABLES: dict[str, MigrationTool] = {
-    "alembic_version": "alembic",
-    "flyway_schema_history": "flyway",
-    "schema_migrations": "golang-migrate",
-    "goose_db_version": "goose",
-}
-
-# Bookkeeping columns that legitimately change when the same migration is
-# re-applied (timestamps, durations, who ran it): not evidence of state.
-VOLATILE_MIGRATION_COLUMNS: frozenset[str] = frozenset(
-    {"installed_on", "installed_by", "execution_time", "tstamp", "created_at", "applied_at"}
-)
+# Which tables are version tables, and how each tool reads its own, is the table of
+# migration tools (migration_tools.SHAPES); this section only reads them.
 
 
 def snapshot_migrations(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> tuple[MigrationTable, ...]:
-    """Every recognised migration version table in scope, with its rows."""
+    """Every migration tool's table in scope (by name; the columns say which tool), with its rows."""
     found = [_read_migration_table(conn, nsp, rel) for nsp, rel in _find_migration_tables(conn, schemas)]
     return tuple(sorted(found, key=lambda m: m.key))
 
@@ -250,9 +248,9 @@ def _find_migration_tables(conn: psycopg.Connection[Any], schemas: Sequence[str]
         " WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(%s) AND n.nspname = ANY(%s)"
         # one the snapshot role cannot read (another team's schema) is not this application's
         " AND has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')",
-        (list(MIGRATION_TABLES), list(_clean_schemas(schemas))),
+        (sorted(TABLE_NAMES), list(_clean_schemas(schemas))),
     ).fetchall()
-    return [(r[0], r[1]) for r in rows]
+    return [(r[0], r[1]) for r in rows if considered(r[0], r[1])]
 
 
 def _table_columns(conn: psycopg.Connection[Any], nsp: str, rel: str) -> list[str]:
@@ -267,98 +265,40 @@ def _table_columns(conn: psycopg.Connection[Any], nsp: str, rel: str) -> list[st
 
 
 def _read_migration_table(conn: psycopg.Connection[Any], nsp: str, rel: str) -> MigrationTable:
-    all_columns = _table_columns(conn, nsp, rel)
-    columns = [c for c in all_columns if c not in VOLATILE_MIGRATION_COLUMNS]
-    tool = MIGRATION_TABLES[rel]
-    if tool == "golang-migrate" and "dirty" not in all_columns:
-        tool = "rails"
+    """Every column is read (the tool's order of application comes from the ignored ones), the
+    tool's reading is derived from all of them, and only the compared columns are kept."""
+    columns = _table_columns(conn, nsp, rel)
     query = sql.SQL("SELECT {cols} FROM {table}").format(
         cols=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
         table=sql.Identifier(nsp, rel),
     )
-    rows = sorted((tuple(r) for r in conn.execute(query)), key=_row_sort_key) if columns else []
-    version, dirty = derive_migration_version(tool, columns, rows)
+    rows = [tuple(r) for r in conn.execute(query)] if columns else []
+    return migration_table(rel, columns, rows, schema=nsp)
+
+
+def migration_table(rel: str, columns: Sequence[str], rows: Sequence[Sequence[str | None]],
+                    schema: str = "public") -> MigrationTable:
+    """A version table as the snapshot records it, from all its columns and rows (text values).
+
+    Pure, so every tool's rules are unit-tested on real rows without a database. A known name
+    whose columns are no tool's shape is kept whole under the tool "unrecognised": compared as
+    data, never dropped, with no version."""
+    shape = shape_for(rel, columns)
+    reading = read(shape, [dict(zip(columns, r)) for r in rows]) if shape else Reading(None, (), False)
+    kept = sorted((compared_row(shape, columns, r) for r in rows), key=_row_sort_key)
     return MigrationTable(
-        tool=tool,
-        table=rel if nsp == "public" else f"{nsp}.{rel}",
-        columns=tuple(columns),
-        rows=tuple(rows),
-        version=version,
-        dirty=dirty,
+        tool=shape.tool if shape else UNRECOGNISED,  # type: ignore[arg-type]  # the Literal lists SHAPES' tools
+        table=rel if schema == "public" else f"{schema}.{rel}",
+        columns=compared_columns(shape, columns),
+        rows=tuple(kept),
+        version=reading.version,
+        applied=reading.applied,
+        dirty=reading.dirty,
     )
 
 
-def _natural_key(value: str | None) -> tuple[int, int, str]:
-    """Numbers sort numerically (so rank 10 follows rank 9), text after, NULL last."""
-    if value is None:
-        return (2, 0, "")
-    if value.isdigit():
-        return (0, int(value), "")
-    return (1, 0, value)
-
-
 def _row_sort_key(row: tuple[str | None, ...]) -> tuple[tuple[int, int, str], ...]:
-    return tuple(_natural_key(v) for v in row)
-
-
-def _version_key(version: str) -> tuple[tuple[int, int, str], ...]:
-    """Order dotted versions (flyway "1.10" > "1.9") and plain numbers naturally."""
-    return tuple(_natural_key(part) for part in version.replace("_", ".").split("."))
-
-
-def derive_migration_version(
-    tool: MigrationTool, columns: Sequence[str], rows: Sequence[Sequence[str | None]]
-) -> tuple[str | None, bool]:
-    """The tool's current version (and dirty flag) from its version-table rows.
-
-    Pure function so the per-tool rules are unit-testable without a database.
-    """
-    records = [dict(zip(columns, row)) for row in rows]
-    if tool == "alembic":  # one row per head; several heads are possible
-        heads = sorted(v for r in records if (v := r.get("version_num")) is not None)
-        return (", ".join(heads) or None, False)
-    if tool == "golang-migrate":  # exactly one row: the version and whether it failed half-way
-        if not records:
-            return (None, False)
-        return (records[0].get("version"), records[0].get("dirty") == "true")
-    if tool == "rails":  # one row per applied migration
-        versions = [v for r in records if (v := r.get("version")) is not None]
-        return (max(versions, key=_version_key) if versions else None, False)
-    if tool == "flyway":
-        return _flyway_version(records)
-    return _goose_version(records)
-
-
-def _flyway_version(records: list[dict[str, str | None]]) -> tuple[str | None, bool]:
-    """Replay the history by installed_rank: versioned rows apply, UNDO rows revert;
-    repeatable (no version) rows do not move the version. A failed row marks dirty."""
-    applied: set[str] = set()
-    ordered = sorted(records, key=lambda r: _natural_key(r.get("installed_rank")))
-    for r in ordered:
-        version = r.get("version")
-        if r.get("success") != "true" or version is None:
-            continue
-        if (r.get("type") or "").upper().startswith("UNDO"):
-            applied.discard(version)
-        else:
-            applied.add(version)
-    dirty = any(r.get("success") == "false" for r in records)
-    return (max(applied, key=_version_key) if applied else None, dirty)
-
-
-def _goose_version(records: list[dict[str, str | None]]) -> tuple[str | None, bool]:
-    """Replay by id: is_applied=true applies version_id, false rolls it back
-    (older goose releases record down-migrations as rows instead of deleting)."""
-    applied: set[str] = set()
-    for r in sorted(records, key=lambda r: _natural_key(r.get("id"))):
-        version = r.get("version_id")
-        if version is None:
-            continue
-        if r.get("is_applied") == "false":
-            applied.discard(version)
-        else:
-            applied.add(version)
-    return (max(applied, key=_version_key) if applied else None, False)
+    return tuple(natural_key(v) for v in row)
 
 
 # ------------------------------------------------------------------------- data

@@ -445,16 +445,23 @@ class SchemaFingerprint(_Frozen):
 # --------------------------------------------------------------------- migrations
 
 
-MigrationTool = Literal["alembic", "flyway", "golang-migrate", "rails", "goose"]
+# Every tool of migration_tools.SHAPES, and "unrecognised": a table under a known name whose
+# columns no tool's shape has (compared as data; a unit test keeps this list and SHAPES equal).
+MigrationTool = Literal[
+    "alembic", "db-migrate", "django", "drizzle", "ecto", "flyway", "goose", "golang-migrate", "knex",
+    "liquibase", "node-pg-migrate", "prisma", "rails", "sequelize", "sqitch", "typeorm", "unrecognised",
+]
 
 
 class MigrationTable(_Frozen):
-    """The version table of a migration tool and its rows.
+    """A migration tool's bookkeeping table and its rows.
 
-    ``rows`` hold text values of ``columns`` only; volatile bookkeeping columns
-    (install timestamps, durations, installing user) are left out on purpose,
-    because re-running the same migration legitimately changes them.
-    ``version`` is the tool's notion of "current version", derived from the rows.
+    ``rows`` hold text values of ``columns`` only; the columns that record when, by whom or how
+    long a migration ran (and insert-time ids) are left out on purpose, because applying the same
+    migration again legitimately changes them. ``version`` is the tool's notion of "current
+    version" and ``applied`` the migrations the tool counts as applied, in its own order (empty for
+    a table that holds only the current version, a lock or other metadata), both derived from the
+    rows the way the tool derives them.
     """
 
     tool: MigrationTool
@@ -462,7 +469,8 @@ class MigrationTable(_Frozen):
     columns: tuple[str, ...]
     rows: tuple[tuple[str | None, ...], ...]
     version: str | None = None
-    dirty: bool = False  # golang-migrate's "a migration failed half-way" flag
+    applied: tuple[str, ...] = ()
+    dirty: bool = False  # the tool refuses to run on: a half-applied or failed migration, a held lock
 
     @property
     def key(self) -> str:

@@ -30,6 +30,7 @@ from harness.snapshot.db_models import (
 )
 from harness.snapshot.kinds import KINDS, ObjectKind, changed_message
 from harness.snapshot.kinds import fmt as _fmt
+from harness.snapshot.migration_tools import UNRECOGNISED, shape_named
 
 # ------------------------------------------------------------------ entry point
 
@@ -142,13 +143,19 @@ def _diff_object(kind: ObjectKind, old: Any | None, new: Any | None) -> list[Dif
 
 
 def diff_migrations(baseline: Sequence[MigrationTable], after: Sequence[MigrationTable]) -> list[Difference]:
-    """Version tables must be present in both and report the same version."""
+    """Version tables must be present in both, count the same migrations as applied and report the
+    same version."""
     old = {m.key: m for m in baseline}
     new = {m.key: m for m in after}
     out: list[Difference] = []
     for key in sorted(old.keys() | new.keys()):
         out += _diff_migration_table(key, old.get(key), new.get(key))
     return out
+
+
+def label(table: MigrationTable) -> str:
+    """``migration version table knex_migrations (knex)``: the table and the tool that owns it."""
+    return f"migration version table {table.table} ({table.tool})"
 
 
 def _diff_migration_table(key: str, old: MigrationTable | None, new: MigrationTable | None) -> list[Difference]:
@@ -158,28 +165,53 @@ def _diff_migration_table(key: str, old: MigrationTable | None, new: MigrationTa
         return Difference(area="migrations", object=obj, message=message)
 
     if new is None:
-        return [diff(f"{obj} is missing (baseline version {_fmt(old.version if old else None)})")]
+        assert old is not None  # the key came from one of the two
+        return [diff(f"{label(old)} is missing (baseline version {_fmt(old.version)})")]
     if old is None:
-        return [diff(f"{obj} is still present (added after baseline, version {_fmt(new.version)})")]
-    out: list[Difference] = []
-    if old.version != new.version:
-        out.append(diff(f"{obj}: {_fmt(new.version)} -> {_fmt(old.version)} expected"))
+        return [diff(f"{label(new)} is still present (added after baseline, version {_fmt(new.version)})")]
+    out = [diff(m) for m in _applied_messages(old, new)]
+    if not out and old.version != new.version:
+        out.append(diff(f"{label(new)}: {_fmt(new.version)} -> {_fmt(old.version)} expected"))
     if old.dirty != new.dirty:
-        state = "is dirty (a migration failed half-way)" if new.dirty else "is no longer dirty"
-        out.append(diff(f"{obj} {state}; baseline dirty={_fmt(old.dirty)}"))
-    if not out and (old.columns, Counter(old.rows)) != (new.columns, Counter(new.rows)):
-        out.append(diff(_history_message(obj, old, new)))
+        out.append(diff(_dirty_message(old, new)))
+    if not out and (old.tool, old.columns, Counter(old.rows)) != (new.tool, new.columns, Counter(new.rows)):
+        out.append(diff(_history_message(old, new)))
     return out
 
 
-def _history_message(obj: str, old: MigrationTable, new: MigrationTable) -> str:
-    """Same current version but different history rows (e.g. a flyway row for a
-    repeatable migration, or a re-applied migration with another checksum)."""
+def _applied_messages(old: MigrationTable, new: MigrationTable) -> list[str]:
+    """One line per migration the tool counts differently: in the tool's own names (a knex file, a
+    Django app.migration, a Liquibase filename::id::author)."""
+    before, now = set(old.applied), set(new.applied)
+    still = [f"{label(new)}: migration {m} is still recorded as applied (the baseline's is not)"
+             for m in new.applied if m not in before]
+    gone = [f"{label(new)}: migration {m} is no longer recorded as applied (the baseline's is)"
+            for m in old.applied if m not in now]
+    return still + gone
+
+
+def _dirty_message(old: MigrationTable, new: MigrationTable) -> str:
+    shape = shape_named(new.tool, new.table) or shape_named(old.tool, old.table)
+    means = shape.dirty_means if shape else "is dirty"
+    if new.dirty:
+        return f"{label(new)} {means}; the baseline's was not"
+    return f"{label(new)} is clean but the baseline's {means}"
+
+
+def _history_message(old: MigrationTable, new: MigrationTable) -> str:
+    """Same applied migrations and version but different rows (e.g. a flyway row for a repeatable
+    migration, a migration applied again from another script: another checksum)."""
+    if old.tool != new.tool:
+        return (f"{label(new)}: the table's columns are {old.tool}'s in the baseline and {new.tool}'s now "
+                f"({_fmt(old.columns)} -> {_fmt(new.columns)})")
     if old.columns != new.columns:
-        return f"{obj}: history columns changed {_fmt(old.columns)} -> {_fmt(new.columns)}"
+        return f"{label(new)}: history columns changed {_fmt(old.columns)} -> {_fmt(new.columns)}"
     before, now = Counter(old.rows), Counter(new.rows)
     added, removed = sum((now - before).values()), sum((before - now).values())
-    return f"{obj}: history rows differ ({added} added, {removed} removed; current version unchanged)"
+    if new.tool == UNRECOGNISED:
+        return (f"{label(new)}: rows differ ({added} added, {removed} removed; no known tool has these "
+                f"columns, so the table is compared as data)")
+    return f"{label(new)}: history rows differ ({added} added, {removed} removed; current version unchanged)"
 
 
 # ------------------------------------------------------------------------- data

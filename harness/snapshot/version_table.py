@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from harness.journal import Difference
 from harness.snapshot.db_models import DatabaseSnapshot, MigrationTable
 from harness.snapshot.diff_db import diff_schema
+from harness.snapshot.migration_tools import shape_named
 
 AREA = "version"
 GOOD, BAD = "the good release", "the bad release"
@@ -61,10 +62,18 @@ CONSEQUENCES: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {
 
 
 def _says(table: MigrationTable, named: list[Release]) -> str:
+    who = f"{table.table} ({table.tool})"
     if not named:
-        return f"{table.table} says {_show(table.version)} (no release's version)"
+        return f"{who} says {_show(table.version)} (no release's version)"
     whose = " and ".join(f"{r.label}'s" for r in named)
-    return f"{table.table} says {_show(table.version)} ({whose} version)"
+    return f"{who} says {_show(table.version)} ({whose} version)"
+
+
+def _has_version(table: MigrationTable) -> bool:
+    """Only a table from which the tool derives a version says which release is in place (a lock,
+    other metadata or an unrecognised table does not)."""
+    shape = shape_named(table.tool, table.table)
+    return shape is not None and shape.role in ("history", "pointer")
 
 
 def _schema_is(table: str, matching: list[Release], known: Sequence[Release]) -> str:
@@ -82,7 +91,7 @@ def version_table_differences(good: DatabaseSnapshot, bad: DatabaseSnapshot | No
     known = [Release(GOOD, good)] + ([Release(BAD, bad)] if bad is not None else [])
     matching = [r for r in known if not diff_schema(r.snapshot.schema_fingerprint, after.schema_fingerprint)]
     out: list[Difference] = []
-    for table in after.migrations:
+    for table in filter(_has_version, after.migrations):
         releases = [r for r in known if r.has_table(table.table)]
         named = [r for r in releases if r.version(table.table) == table.version]
         says, schema_is = tuple(r.label for r in named), tuple(r.label for r in matching)

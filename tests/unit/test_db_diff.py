@@ -9,7 +9,7 @@ import pydantic
 import pytest
 
 from harness.journal import Difference
-from harness.snapshot.database import derive_migration_version
+from harness.snapshot.database import migration_table
 from harness.snapshot.db_models import (
     ColumnInfo,
     ConstraintInfo,
@@ -315,55 +315,50 @@ def test_new_schema_and_scope_mismatch() -> None:
 def test_migration_version_not_rolled_back() -> None:
     diffs = diff_database(snap(), snap(migrations=_migrations("2")))
     assert diffs == [Difference(area="migrations", object="migration version table schema_migrations",
-                                message="migration version table schema_migrations: 2 -> 1 expected")]
+                                message="migration version table schema_migrations (golang-migrate): 2 -> 1 expected")]
 
 
 def test_migration_dirty_flag() -> None:
     assert messages(diff_database(snap(), snap(migrations=_migrations("1", dirty=True)))) == [
-        "migration version table schema_migrations is dirty (a migration failed half-way); baseline dirty=false"]
+        "migration version table schema_migrations (golang-migrate) is dirty (a migration failed half-way); "
+        "the baseline's was not"]
+    assert messages(diff_database(snap(migrations=_migrations("1", dirty=True)), snap())) == [
+        "migration version table schema_migrations (golang-migrate) is clean but the baseline's is dirty "
+        "(a migration failed half-way)"]
 
 
 def test_migration_table_missing_or_added() -> None:
     assert messages(diff_database(snap(), snap(migrations=()))) == [
-        "migration version table schema_migrations is missing (baseline version 1)"]
+        "migration version table schema_migrations (golang-migrate) is missing (baseline version 1)"]
     assert messages(diff_database(snap(migrations=()), snap())) == [
-        "migration version table schema_migrations is still present (added after baseline, version 1)"]
+        "migration version table schema_migrations (golang-migrate) is still present (added after baseline, "
+        "version 1)"]
+
+
+FLYWAY_COLUMNS = ("installed_rank", "version", "description", "type", "script", "checksum", "installed_by",
+                  "installed_on", "execution_time", "success")
+
+
+def _flyway(*rows: tuple[str | None, ...]) -> tuple[MigrationTable, ...]:
+    return (migration_table("flyway_schema_history", FLYWAY_COLUMNS, rows),)
 
 
 def test_migration_history_rows_differ_with_same_version() -> None:
-    def flyway(*rows: tuple[str | None, ...]) -> tuple[MigrationTable, ...]:
-        cols = ("installed_rank", "version", "type", "checksum", "success")
-        version, dirty = derive_migration_version("flyway", cols, rows)
-        return (MigrationTable(tool="flyway", table="flyway_schema_history", columns=cols, rows=rows,
-                               version=version, dirty=dirty),)
-
-    base = flyway(("1", "1", "SQL", "11", "true"))
-    after = flyway(("1", "1", "SQL", "11", "true"), ("2", None, "SQL", "99", "true"))  # repeatable R__ row
-    assert messages(diff_database(snap(migrations=base), snap(migrations=after))) == [
-        ("migration version table flyway_schema_history: history rows differ "
-        "(1 added, 0 removed; current version unchanged)")]
+    v1 = ("1", "1", "init", "SQL", "V1__init.sql", "11", "app", "2024-01-01 00:00:00", "12", "true")
+    repeatable = ("2", None, "views", "SQL", "R__views.sql", "99", "app", "2024-01-02 00:00:00", "3", "true")
+    assert messages(diff_database(snap(migrations=_flyway(v1)), snap(migrations=_flyway(v1, repeatable)))) == [
+        ("migration version table flyway_schema_history (flyway): history rows differ "
+         "(1 added, 0 removed; current version unchanged)")]
 
 
-@pytest.mark.parametrize(
-    ("tool", "columns", "rows", "expected"),
-    [
-        ("alembic", ("version_num",), [("b2",), ("a1",)], ("a1, b2", False)),
-        ("alembic", ("version_num",), [], (None, False)),
-        ("golang-migrate", ("version", "dirty"), [("20240101", "true")], ("20240101", True)),
-        ("rails", ("version",), [("20231231235959",), ("20240101000000",)], ("20240101000000", False)),
-        ("flyway", ("installed_rank", "version", "type", "success"),
-         [("1", "1", "SQL", "true"), ("2", "1.10", "SQL", "true"), ("3", "1.9", "SQL", "true")], ("1.10", False)),
-        ("flyway", ("installed_rank", "version", "type", "success"),
-         [("1", "1", "SQL", "true"), ("2", "2", "SQL", "true"), ("3", "2", "UNDO_SQL", "true")], ("1", False)),
-        ("flyway", ("installed_rank", "version", "type", "success"),
-         [("1", "1", "SQL", "true"), ("2", "2", "SQL", "false")], ("1", True)),
-        ("goose", ("id", "version_id", "is_applied"),
-         [("1", "0", "true"), ("2", "1", "true"), ("3", "2", "true"), ("4", "2", "false")], ("1", False)),
-    ],
-)
-def test_derive_migration_version(tool: Any, columns: tuple[str, ...], rows: list[tuple[str | None, ...]],
-                                  expected: tuple[str | None, bool]) -> None:
-    assert derive_migration_version(tool, columns, rows) == expected
+def test_a_checksum_is_compared_but_not_when_or_how_long() -> None:
+    v1 = ("1", "1", "init", "SQL", "V1__init.sql", "11", "app", "2024-01-01 00:00:00", "12", "true")
+    later = ("1", "1", "init", "SQL", "V1__init.sql", "11", "ci", "2025-06-01 00:00:00", "99", "true")
+    other_script = ("1", "1", "init", "SQL", "V1__init.sql", "12", "app", "2024-01-01 00:00:00", "12", "true")
+    assert diff_database(snap(migrations=_flyway(v1)), snap(migrations=_flyway(later))) == []
+    assert messages(diff_database(snap(migrations=_flyway(v1)), snap(migrations=_flyway(other_script)))) == [
+        ("migration version table flyway_schema_history (flyway): history rows differ "
+         "(1 added, 1 removed; current version unchanged)")]
 
 
 # ------------------------------------------------------------------ data
@@ -498,7 +493,7 @@ def test_order_is_area_then_kind_then_name_and_independent_of_input_order() -> N
         ("schema", "column users.nickname is still present (added after baseline)"),
         ("schema", "index orders_created_idx is missing"),
         ("schema", "enum type mood: values changed [a, b] -> [a, b, c]"),
-        ("migrations", "migration version table schema_migrations: 2 -> 1 expected"),
+        ("migrations", "migration version table schema_migrations (golang-migrate): 2 -> 1 expected"),
         ("data", "table orders: 3 rows lost (10 -> 7)"),
         ("data", "table users: content changed (same row count 5, checksum differs)"),
     ]

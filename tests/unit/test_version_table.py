@@ -84,17 +84,18 @@ def test_equal_means_what_the_schema_diff_says() -> None:
 
 @pytest.mark.parametrize(("after", "message"), [
     (_with(GOOD, schema_of=BAD),  # a down migration that did nothing but the tool's bookkeeping
-     "schema_migrations says 1 (the good release's version) but the schema is the bad release's (version 2): "
-     "the next deploy of the bad release's version will apply its migration again onto a schema that already has it"),
+     "schema_migrations (golang-migrate) says 1 (the good release's version) but the schema is the bad release's "
+     "(version 2): the next deploy of the bad release's version will apply its migration again onto a schema that "
+     "already has it"),
     (_with(GOOD, migrations_of=BAD),  # the schema put back by hand, the version table left alone
-     "schema_migrations says 2 (the bad release's version) but the schema is the good release's (version 1): "
-     "the next deploy of the bad release's version will skip its migration"),
+     "schema_migrations (golang-migrate) says 2 (the bad release's version) but the schema is the good release's "
+     "(version 1): the next deploy of the bad release's version will skip its migration"),
     (_neither(),
-     "schema_migrations says 1 (the good release's version) but the schema is neither the good release's nor the "
-     "bad release's"),
+     "schema_migrations (golang-migrate) says 1 (the good release's version) but the schema is neither the good "
+     "release's nor the bad release's"),
     (_with(_neither(), migrations_of=BAD),
-     "schema_migrations says 2 (the bad release's version) but the schema is neither the good release's nor the "
-     "bad release's"),
+     "schema_migrations (golang-migrate) says 2 (the bad release's version) but the schema is neither the good "
+     "release's nor the bad release's"),
 ])
 def test_a_version_table_naming_another_release(after: DatabaseSnapshot, message: str) -> None:
     assert version_table_differences(GOOD, BAD, after) == [Difference(area="version", object=OBJECT, message=message)]
@@ -104,13 +105,15 @@ def test_a_version_no_release_had_next_to_a_releases_schema() -> None:
     table = GOOD.migrations[0].model_copy(update={"rows": (("3", "false"),), "version": "3"})
     after = GOOD.model_copy(update={"migrations": (table,)})
     assert [d.message for d in version_table_differences(GOOD, BAD, after)] == [
-        "schema_migrations says 3 (no release's version) but the schema is the good release's (version 1)"]
+        "schema_migrations (golang-migrate) says 3 (no release's version) but the schema is the good release's "
+        "(version 1)"]
 
 
 def test_without_the_bad_releases_snapshot_only_the_good_release_is_known() -> None:
     assert version_table_differences(GOOD, None, GOOD) == []
     assert [d.message for d in version_table_differences(GOOD, None, _with(GOOD, schema_of=BAD))] == [
-        "schema_migrations says 1 (the good release's version) but the schema is not the good release's"]
+        "schema_migrations (golang-migrate) says 1 (the good release's version) but the schema is not the good "
+        "release's"]
 
 
 def test_a_version_table_gone_after_the_rollback_is_left_to_the_baseline_diff() -> None:
@@ -126,7 +129,7 @@ def test_each_version_table_is_judged_on_its_own() -> None:
     moved = alembic.model_copy(update={"rows": (("f00dcafe",),), "version": "f00dcafe"})
     after = good.model_copy(update={"migrations": (good.migrations[0], moved)})
     assert [d.message for d in version_table_differences(good, bad, after)] == [
-        "alembic_version says f00dcafe (no release's version) but the schema is the good release's (version "
+        "alembic_version (alembic) says f00dcafe (no release's version) but the schema is the good release's (version "
         "ae1027a6acf)"]
 
 
