@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: env venv
-	REHEARSAL_REQUIRE_E2E=1 $(VENV)/bin/pytest tests scenarios
+	REHEARSAL_REQUIRE_E2E=1 $(VENV)/bin/pytest tests scenarios --durations=25
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit

@@ -27,9 +27,14 @@ SYNC_DELAY_S = 6
 def _later(command: str) -> str:
     """A runbook line that runs `command` SYNC_DELAY_S after the rollout, detached (its own session, no
     inherited output), so the runbook step returns at once and the runbook's process group is not its."""
-    inner = (f'kubectl -n "$NAMESPACE" rollout status deployment/demo --timeout=60s; sleep {SYNC_DELAY_S}; '
+    inner = (f'echo started > "$HOME/sync.started"; '
+             f'kubectl -n "$NAMESPACE" rollout status deployment/demo --timeout=60s; sleep {SYNC_DELAY_S}; '
              f"{command}")
-    return f"setsid sh -c '{inner}' </dev/null >/dev/null 2>&1 &\n"
+    # The next step waits until the detached shell runs (in its own session by then): the runbook's shell
+    # session ends its process group when the section ends, and a child still between fork and setsid
+    # would go with it.
+    return (f"setsid sh -c '{inner}' </dev/null >/dev/null 2>&1 &\n"
+            'until [ -s "$HOME/sync.started" ]; do sleep 0.1; done\n')
 
 
 WATCH = {"checks": {"stable_for_s": 30}}
