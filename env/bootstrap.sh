@@ -29,6 +29,12 @@ preflight() {
       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; } ||
       die "missing prerequisite: shellcheck. Fix: apt-get install shellcheck"
   fi
+  if ! command -v npm >/dev/null; then  # npm ci for the demo-node images runs on the host (env/images/frameworks.sh)
+    log "installing npm from Debian"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null 2>&1 ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; } ||
+      die "missing prerequisite: npm. Fix: apt-get install npm"
+  fi
 }
 
 step "preflight"                    preflight
@@ -50,6 +56,8 @@ else
   step "kind node image"            "$ENV_DIR/images/node.sh"
 fi
 step "demo app images"              "$ENV_DIR/images/demo.sh"
+step "golang-migrate"               "$ENV_DIR/go/golang-migrate.sh"
+step "framework demo images"        "$ENV_DIR/images/frameworks.sh"
 step "test tools (chromium)"        "$ENV_DIR/test-tools.sh"
 step "tool links"                   "$ENV_DIR/link-tools.sh"
 

@@ -8,13 +8,14 @@
 #   v5  bad release: its 0003 fails half-way, leaving version 3 dirty (0001 + 0003)
 #   v6  bad release: its 0003 down migration is a no-op (0001 + 0003)
 #   v7  bad release: ready (its rollout completes) but GET /users fails (0001)
-#   (v4..v6 take 0003 from demo/release-migrations/<version>/)
+#   v8  bad release: its 0003 adds orders.coupon_code, its down file is empty (0001 + 0003)
+#   (v4..v6 and v8 take 0003 from demo/release-migrations/<version>/)
 source "$(dirname "$0")/../lib.sh"
 DEMO_DIR="$REPO_DIR/demo"
 BASE="$IMAGE_PREFIX/debian:$DEBIAN_SUITE"
 IMAGE="$IMAGE_PREFIX/demo-app"
 # version:max-migration it ships
-RELEASES="v1:1 v2:2 v3:1 v4:1 v5:1 v6:1 v7:1"
+RELEASES="v1:1 v2:2 v3:1 v4:1 v5:1 v6:1 v7:1 v8:1"
 
 BASE_ID="$(docker image inspect --format '{{.Id}}' "$BASE" 2>/dev/null)" ||
   die "base image $BASE is missing. Fix: build it first (env/images/base.sh)"
@@ -25,7 +26,7 @@ KEY="$( { hash_inputs "$0" "$DEMO_DIR/app" "$DEMO_DIR/migrations" "$DEMO_DIR/rel
 
 todo=""
 for r in $RELEASES; do image_has_key "$IMAGE:${r%%:*}" "$KEY" || todo="$todo $r"; done
-if [ -z "$todo" ]; then log "$IMAGE:{v1..v7} up to date"; mark_cached; exit 0; fi
+if [ -z "$todo" ]; then log "$IMAGE:{v1..v8} up to date"; mark_cached; exit 0; fi
 
 for r in $todo; do
   version="${r%%:*}" max="${r#*:}"

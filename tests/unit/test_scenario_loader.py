@@ -32,6 +32,12 @@ EXAMPLE_EXPECT = {
     "noop-down-migration": ("NOT_READY", "readiness"),
     "runbook-session": ("READY", "crashloop"),
     "skip-paging": ("READY", "crashloop"),
+    "node-pg-migrate-rollback": ("READY", "readiness"),
+    "node-pg-migrate-noop-down": ("NOT_READY", "readiness"),
+    "alembic-rollback": ("READY", "readiness"),
+    "alembic-forgot-downgrade": ("NOT_READY", "readiness"),
+    "golang-migrate-rollback": ("READY", "readiness"),
+    "golang-migrate-empty-down": ("NOT_READY", "readiness"),
 }
 
 
