@@ -49,6 +49,7 @@ else
   step "kubernetes $KUBE_VERSION"   "$ENV_DIR/go/build-kubernetes.sh"
   step "kind node image"            "$ENV_DIR/images/node.sh"
 fi
+step "helm $HELM_VERSION"         "$ENV_DIR/go/build-helm.sh"
 step "demo app images"              "$ENV_DIR/images/demo.sh"
 step "test tools (chromium)"        "$ENV_DIR/test-tools.sh"
 step "tool links"                   "$ENV_DIR/link-tools.sh"

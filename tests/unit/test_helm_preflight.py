@@ -1,0 +1,116 @@
+"""The `helm-*` preflight checks on a scenario with `app.helm`: the rendered chart is given as objects (what
+`helm template` would print), the runbook is real Markdown parsed by the harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import preflight as pf
+from harness.preflight.checks import CHECKS
+from harness.preflight.helm_checks import helm_rollbacks, revisions_kept
+from harness.preflight.inputs import Inputs
+from harness.preflight.manifests import K8sObject
+from harness.runbook_commands import parse_runbook
+from harness.scenario import load_scenario
+from tests.unit.test_helm import helm_doc, write_chart
+
+DEPLOYMENT = K8sObject("deployment", "demo", {"kind": "Deployment", "metadata": {"name": "demo"}}, Path("chart"))
+
+
+def hook_job(events: str) -> K8sObject:
+    return K8sObject("job", "demo-migrate", {"kind": "Job", "metadata": {
+        "name": "demo-migrate", "annotations": {"helm.sh/hook": events, "helm.sh/hook-delete-policy": "hook-succeeded"}}},
+        Path("chart"))
+
+
+def inputs(tmp_path: Path, kit: Any, commands: list[str], objects: list[K8sObject] | None = None,
+           **app_helm: Any) -> Inputs:
+    md = "# r\n\n## Rollback\n\n" + "".join(f"```sh\n{c}\n```\n\n" for c in commands)
+    d = kit.write_scenario(tmp_path, "h", helm_doc(**app_helm), runbook=md, manifest=False)
+    write_chart(d)
+    s = load_scenario(d)
+    steps = parse_runbook(md, "Rollback")
+    return Inputs(s, manifests=[DEPLOYMENT, *(objects or [])], manifests_path=d / "chart", runbook_path=d / "runbook.md",
+                  steps=steps, section=steps)
+
+
+def found(inp: Inputs, check: str) -> list[str]:
+    return [f"{f.severity}: {f.message}" for f in CHECKS[check](inp)]
+
+
+def test_rollbacks_are_read_with_their_revision_past_flags() -> None:
+    steps = parse_runbook("## R\n\n```sh\nhelm rollback --namespace x demo 1 --wait --timeout 5m\n"
+                          "/usr/bin/helm -n x rollback demo\nhelm rollback demo \"$REV\"\nhelm history demo\n```\n", "R")
+    got = [(r.release, r.revision, r.revision_text) for r in helm_rollbacks(steps)]
+    assert got == [("demo", 1, "1"), ("demo", None, ""), ("demo", None, "$REV")]
+
+
+@pytest.mark.parametrize(("history_max", "atomic", "kept", "current"), [
+    (None, False, [1, 2], 2), (1, False, [2], 2), (2, True, [2, 3], 3), (0, True, [1, 2, 3], 3)])
+def test_revisions_helm_keeps(history_max: int | None, atomic: bool, kept: list[int], current: int) -> None:
+    assert revisions_kept(history_max, atomic) == (kept, current)
+
+
+@pytest.mark.parametrize("command", ["helm rollback demo 1 --wait", "helm rollback demo"])
+def test_history_max_1_leaves_nothing_to_roll_back_to(tmp_path: Path, kit: Any, command: str) -> None:
+    out = found(inputs(tmp_path, kit, [command], history_max=1), pf.HELM_HISTORY)
+    assert len(out) == 1 and out[0].startswith("failure: runbook step 1")
+    assert "needs revision 1, but with --history-max=1 helm keeps only revision(s) 2" in out[0]
+
+
+def test_enough_history_or_an_unknown_revision_is_no_finding(tmp_path: Path, kit: Any) -> None:
+    assert found(inputs(tmp_path, kit, ["helm rollback demo 1"], history_max=2), pf.HELM_HISTORY) == []
+    assert found(inputs(tmp_path, kit, ["helm rollback demo 1"]), pf.HELM_HISTORY) == []  # helm's default 10
+    assert found(inputs(tmp_path, kit, ['REV=$(cat rev.txt)', 'helm rollback demo "$REV"'], history_max=1),
+                 pf.HELM_HISTORY) == []
+
+
+def test_atomic_adds_a_revision_before_the_runbook(tmp_path: Path, kit: Any) -> None:
+    out = found(inputs(tmp_path, kit, ["helm rollback demo 1"], history_max=2, atomic=True), pf.HELM_HISTORY)
+    assert out and "keeps only revision(s) 2, 3" in out[0]
+
+
+def test_crd_in_templates(tmp_path: Path, kit: Any) -> None:
+    crd = K8sObject("customresourcedefinition", "widgets.example.com", {}, Path("chart"))
+    out = found(inputs(tmp_path, kit, ["helm rollback demo 1"], [crd]), pf.HELM_CRDS)
+    assert out == [out[0]] and "widgets.example.com from templates/" in out[0] and out[0].startswith("warning")
+    assert found(inputs(tmp_path, kit, ["helm rollback demo 1"]), pf.HELM_CRDS) == []
+
+
+def test_helm_rollback_alone_after_an_upgrade_hook_migrated(tmp_path: Path, kit: Any) -> None:
+    inp = inputs(tmp_path, kit, ["helm rollback demo 1 --wait"], [hook_job("pre-install,pre-upgrade")])
+    out = found(inp, pf.HELM_ROLLBACK_SCHEMA)
+    assert len(out) == 1 and "upgrade hook Job demo-migrate migrates the database" in out[0]
+    assert "helm never runs a down migration" in out[0]
+
+
+@pytest.mark.parametrize("first", [
+    'kubectl -n "$NAMESPACE" run down --rm -i --restart=Never --image="$BAD_IMAGE" -- migrate down',
+    'pg_restore --clean -d "$DATABASE_URL" "$HOME/before.dump"'])
+def test_a_down_migration_or_a_restore_first_is_no_finding(tmp_path: Path, kit: Any, first: str) -> None:
+    inp = inputs(tmp_path, kit, [first, "helm rollback demo 1"], [hook_job("pre-upgrade")])
+    assert found(inp, pf.HELM_ROLLBACK_SCHEMA) == []
+
+
+def test_no_upgrade_hook_or_no_helm_rollback_is_no_finding(tmp_path: Path, kit: Any) -> None:
+    assert found(inputs(tmp_path, kit, ["helm rollback demo 1"], [hook_job("pre-install")]), pf.HELM_ROLLBACK_SCHEMA) == []
+    assert found(inputs(tmp_path, kit, ['kubectl -n "$NAMESPACE" rollout undo deployment/demo'],
+                        [hook_job("pre-upgrade")]), pf.HELM_ROLLBACK_SCHEMA) == []
+
+
+def test_rollback_hooks_run_the_older_release(tmp_path: Path, kit: Any) -> None:
+    out = found(inputs(tmp_path, kit, ["helm rollback demo 1"], [hook_job("pre-upgrade,pre-rollback")]),
+                pf.HELM_ROLLBACK_HOOKS)
+    assert len(out) == 1 and "runs on pre-rollback" in out[0] and "target (older) release" in out[0]
+
+
+def test_manifest_scenarios_get_no_helm_findings(tmp_path: Path, kit: Any) -> None:
+    d = kit.write_scenario(tmp_path, "m", runbook="# r\n\n## Rollback\n\n```sh\nhelm rollback demo 1\n```\n")
+    s = load_scenario(d)
+    steps = parse_runbook((d / "runbook.md").read_text(), "Rollback")
+    inp = Inputs(s, manifests=[hook_job("pre-upgrade")], steps=steps, section=steps)
+    assert [f for c in (pf.HELM_HISTORY, pf.HELM_CRDS, pf.HELM_ROLLBACK_SCHEMA, pf.HELM_ROLLBACK_HOOKS)
+            for f in CHECKS[c](inp)] == []
