@@ -268,3 +268,47 @@ def test_html_report_shows_the_release_at_each_stage_and_marks_what_differs() ->
     row = page[page.index("<td>status</td>"):].split("</tr>", 1)[0]
     assert "pending-rollback" in row and 'class="diff"' in row
     assert 'id="helm"' not in render_html(Journal(scenario="plain", expect="READY"), Redactor())
+
+
+# ── the release step (helm itself faked: its argv and answers are the seam) ──
+class FakeHelmCtx:
+    """The parts of RehearsalContext that release.helm_upgrade uses; `helm` records argv and answers."""
+
+    def __init__(self, scenario: Any, upgrade_rc: int) -> None:
+        from harness.journal import Journal
+        from harness.redact import Redactor
+        self.scenario, self.upgrade_rc, self.calls = scenario, upgrade_rc, []
+        self.journal, self.redactor = Journal(scenario="h", expect="READY"), Redactor(["s3cret"])
+
+    def variables(self, image: str = "") -> dict[str, str]:
+        return {"APP_IMAGE": image}
+
+    def helm(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        self.calls.append((args, timeout))
+        if args[0] == "upgrade":
+            return subprocess.CompletedProcess(args, self.upgrade_rc, "", "Error: hook failed: password s3cret")
+        return subprocess.CompletedProcess(args, 0, HISTORY, "")
+
+
+@pytest.mark.parametrize("rc", [0, 1])
+def test_helm_upgrade_records_the_history_and_fails_with_helms_words(helm_dir, rc: int) -> None:
+    from harness import release
+    s = load_scenario(helm_dir(helm_doc(timeout_s=100)))
+    ctx = FakeHelmCtx(s, rc)
+    run = lambda: release.deploy_app(ctx, s.versions.bad, "bad")  # type: ignore[arg-type]  # noqa: E731
+    if rc:
+        with pytest.raises(RuntimeError, match=r"helm upgrade of the bad release failed \(1\): Error: hook failed"):
+            run()
+    else:
+        run()
+    (upgrade, timeout), (history, _) = ctx.calls
+    assert upgrade[:3] == ("upgrade", "--install", "demo") and "image.tag=v2" in upgrade
+    assert timeout == 240  # helm's --timeout (100) or timeouts.migrate_s (180), the larger, plus 60
+    assert history == ("history", "demo", "-o", "json")
+    event = ctx.journal.events[-1]
+    assert f"bad: helm upgrade exit {rc}; history: 1 superseded demo-0.1.0" in event.message
+    assert "s3cret" not in str(ctx.journal.model_dump())
+    if rc:  # the error names helm's failure, masked
+        with pytest.raises(RuntimeError) as exc:
+            run()
+        assert "s3cret" not in str(exc.value) and "hook failed: password" in str(exc.value)
