@@ -1,6 +1,7 @@
 """Preflight checks of a scenario with `app.helm`: the Helm traps a runbook's `helm rollback` walks into.
 
-- helm-history: `--history-max` keeps too few revisions for the revision the runbook rolls back to;
+- helm-history: the revision the runbook rolls back to is not in the history helm holds by then (helm's
+  pruning by `--history-max`, simulated: it never prunes the last deployed revision), or is the failed release;
 - helm-crd-in-templates: a CRD rendered from templates/ is deleted or changed by a rollback;
 - helm-rollback-schema: an upgrade hook migrates the schema, and the runbook rolls back with helm only
   (helm never runs a down migration);
@@ -18,6 +19,7 @@ from harness.preflight.inputs import Inputs
 from harness.preflight.manifests import K8sObject
 from harness.preflight.shell import migrates_down, restores_database, simple_commands
 from harness.runbook_commands import Step
+from harness.scenario.models import FailureMode
 
 HELM_DEFAULT_HISTORY_MAX = 10  # helm upgrade's default --history-max
 # helm flags that take a separate value (`--timeout 5m`); `--flag=value` needs no entry.
@@ -66,36 +68,68 @@ def _positionals(words: list[str]) -> list[str]:
     return out
 
 
-def revisions_kept(history_max: int | None, atomic: bool) -> tuple[list[int], int]:
-    """(revisions helm still has when the runbook starts, the current one): the good release is revision 1,
-    the bad one 2 (with --atomic a failed upgrade adds its own rollback, 3); helm prunes the oldest beyond
-    --history-max (0: no limit)."""
-    created = [1, 2, 3] if atomic else [1, 2]
+def create_revision(history: dict[int, str], revision: int, status: str, limit: int) -> None:
+    """A new revision as helm's storage records it (pkg/storage/storage.go, Create): with --history-max it first
+    removes the oldest revisions, but never the last deployed one, until one more fits."""
+    if limit > 0:
+        deployed = max((r for r, st in history.items() if st == "deployed"), default=None)
+        for r in sorted(history):
+            if len(history) <= limit - 1:
+                break
+            if r != deployed:
+                del history[r]
+    history[revision] = status
+
+
+def rehearsal_history(history_max: int | None, upgrade_fails: bool, atomic: bool) -> tuple[dict[int, str], int]:
+    """(revision → status when the runbook starts, the current revision) after the rehearsal's releases: the good
+    one installed (1), the bad upgrade (2), failed when helm waits for it (--wait, --atomic), and with --atomic its
+    own rollback (3), which helm creates without --history-max (pkg/action/upgrade.go, failRelease)."""
     limit = HELM_DEFAULT_HISTORY_MAX if history_max is None else history_max
-    kept = created if limit == 0 else created[-limit:]
-    return kept, created[-1]
+    history: dict[int, str] = {1: "deployed"}
+    create_revision(history, 2, "pending-upgrade", limit)
+    if not upgrade_fails:
+        history.update({1: "superseded", 2: "deployed"})
+        return history, 2
+    history[2] = "failed"
+    if not atomic:
+        return history, 2
+    create_revision(history, 3, "pending-rollback", 0)
+    history.update({r: "superseded" for r, st in history.items() if st == "deployed"})
+    history[3] = "deployed"
+    return history, 3
 
 
 def check_helm_history(inp: Inputs) -> list[Finding]:
-    h = inp.scenario.app.helm
+    s = inp.scenario
+    h = s.app.helm
     if h is None:
         return []
-    kept, current = revisions_kept(h.history_max, h.atomic)
+    # helm waits for the bad release and fails it, unless it becomes ready and only the smoke request fails.
+    fails = (h.wait or h.atomic) and s.failure.mode is not FailureMode.SMOKE
+    history, current = rehearsal_history(h.history_max, fails, h.atomic)
     out: list[Finding] = []
     for rb in helm_rollbacks(inp.steps):
         if rb.revision_text and rb.revision is None and rb.revision_text != "0":
             continue  # `helm rollback demo "$REV"`: the value is not known before the run
-        target = rb.revision if rb.revision is not None else current - 1
-        if target in kept:
+        target = rb.revision if rb.revision is not None else current - 1  # helm's "previous": current - 1
+        written = " ".join(["helm rollback", rb.release, rb.revision_text]).strip()
+        if history.get(target) == "failed":
+            out.append(Finding(
+                check=HELM_HISTORY, severity=FAILURE, file=str(inp.runbook_path),
+                message=f"{inp.step_where(rb.step)}: `{written}` goes to revision {target}, the bad release (failed): "
+                        "after --atomic rolled the upgrade back, helm's \"previous revision\" is the failed one",
+                fix="name the last good revision: `helm rollback <release> <revision>` (see `helm history`)"))
+        if target in history:
             continue
         flag = "helm's default --history-max=10" if h.history_max is None else f"--history-max={h.history_max}"
         out.append(Finding(
             check=HELM_HISTORY, severity=FAILURE, file=str(inp.runbook_path),
-            message=f"{inp.step_where(rb.step)}: `{' '.join(['helm rollback', rb.release, rb.revision_text]).strip()}` "
-                    f"needs revision {target}, but with {flag} helm keeps only revision(s) "
-                    f"{', '.join(map(str, kept))} after the bad release: the rollback fails with `release: not found`",
-            fix="raise app.helm.history_max (the team's --history-max) so the last good revision survives a bad "
-                "release, or roll back to a revision helm keeps"))
+            message=f"{inp.step_where(rb.step)}: `{written}` needs revision {target}, but with {flag} helm holds "
+                    f"only revision(s) {', '.join(f'{r} ({st})' for r, st in sorted(history.items()))} when the "
+                    f"runbook starts: the rollback fails (`release has no {target} version`)",
+            fix="raise app.helm.history_max (the team's --history-max), or roll back to a revision helm keeps "
+                "(it never prunes the last deployed one)"))
     return out
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness import preflight as pf
 from harness.preflight.checks import CHECKS
-from harness.preflight.helm_checks import helm_rollbacks, revisions_kept
+from harness.preflight.helm_checks import create_revision, helm_rollbacks, rehearsal_history
 from harness.preflight.inputs import Inputs
 from harness.preflight.manifests import K8sObject
 from harness.runbook_commands import parse_runbook
@@ -48,29 +48,46 @@ def test_rollbacks_are_read_with_their_revision_past_flags() -> None:
     assert got == [("demo", 1, "1"), ("demo", None, ""), ("demo", None, "$REV")]
 
 
-@pytest.mark.parametrize(("history_max", "atomic", "kept", "current"), [
-    (None, False, [1, 2], 2), (1, False, [2], 2), (2, True, [2, 3], 3), (0, True, [1, 2, 3], 3)])
-def test_revisions_helm_keeps(history_max: int | None, atomic: bool, kept: list[int], current: int) -> None:
-    assert revisions_kept(history_max, atomic) == (kept, current)
+@pytest.mark.parametrize(("history_max", "fails", "atomic", "history", "current"), [
+    (None, False, False, {1: "superseded", 2: "deployed"}, 2),
+    # helm never prunes the last deployed revision: --history-max=1 still leaves the good one
+    (1, False, False, {1: "superseded", 2: "deployed"}, 2),
+    (1, True, False, {1: "deployed", 2: "failed"}, 2),
+    # --atomic's own rollback (revision 3) is created without --history-max: nothing is pruned
+    (1, True, True, {1: "superseded", 2: "failed", 3: "deployed"}, 3),
+])
+def test_the_history_helm_holds_when_the_runbook_starts(history_max: int | None, fails: bool, atomic: bool,
+                                                         history: dict[int, str], current: int) -> None:
+    assert rehearsal_history(history_max, fails, atomic) == (history, current)
 
 
-@pytest.mark.parametrize("command", ["helm rollback demo 1 --wait", "helm rollback demo"])
-def test_history_max_1_leaves_nothing_to_roll_back_to(tmp_path: Path, kit: Any, command: str) -> None:
-    out = found(inputs(tmp_path, kit, [command], history_max=1), pf.HELM_HISTORY)
+def test_pruning_keeps_the_last_deployed_and_removes_the_oldest_others() -> None:
+    history = {1: "superseded", 2: "superseded", 3: "deployed", 4: "failed"}
+    create_revision(history, 5, "pending-upgrade", 2)
+    assert history == {3: "deployed", 5: "pending-upgrade"}
+    unlimited = {1: "superseded", 2: "deployed"}
+    create_revision(unlimited, 3, "pending-upgrade", 0)
+    assert sorted(unlimited) == [1, 2, 3]
+
+
+def test_a_revision_helm_does_not_hold_fails_the_rollback(tmp_path: Path, kit: Any) -> None:
+    out = found(inputs(tmp_path, kit, ["helm rollback demo 4 --wait"], history_max=1), pf.HELM_HISTORY)
     assert len(out) == 1 and out[0].startswith("failure: runbook step 1")
-    assert "needs revision 1, but with --history-max=1 helm keeps only revision(s) 2" in out[0]
+    assert "`helm rollback demo 4` needs revision 4, but with --history-max=1 helm holds only revision(s) " \
+           "1 (superseded), 2 (deployed) when the runbook starts" in out[0]
 
 
-def test_enough_history_or_an_unknown_revision_is_no_finding(tmp_path: Path, kit: Any) -> None:
-    assert found(inputs(tmp_path, kit, ["helm rollback demo 1"], history_max=2), pf.HELM_HISTORY) == []
-    assert found(inputs(tmp_path, kit, ["helm rollback demo 1"]), pf.HELM_HISTORY) == []  # helm's default 10
-    assert found(inputs(tmp_path, kit, ['REV=$(cat rev.txt)', 'helm rollback demo "$REV"'], history_max=1),
-                 pf.HELM_HISTORY) == []
+def test_the_previous_revision_after_atomic_is_the_failed_release(tmp_path: Path, kit: Any) -> None:
+    out = found(inputs(tmp_path, kit, ["helm rollback demo"], atomic=True), pf.HELM_HISTORY)
+    assert len(out) == 1 and "goes to revision 2, the bad release (failed)" in out[0]
 
 
-def test_atomic_adds_a_revision_before_the_runbook(tmp_path: Path, kit: Any) -> None:
-    out = found(inputs(tmp_path, kit, ["helm rollback demo 1"], history_max=2, atomic=True), pf.HELM_HISTORY)
-    assert out and "keeps only revision(s) 2, 3" in out[0]
+def test_the_good_revision_survives_and_unknown_revisions_are_not_judged(tmp_path: Path, kit: Any) -> None:
+    for kw in ({"history_max": 1}, {"history_max": 1, "wait": True}, {"history_max": 1, "atomic": True}, {}):
+        assert found(inputs(tmp_path, kit, ["helm rollback demo 1"], **kw), pf.HELM_HISTORY) == [], kw
+    assert found(inputs(tmp_path, kit, ["helm rollback demo"], history_max=1), pf.HELM_HISTORY) == []
+    assert found(inputs(tmp_path, kit, ['REV=$(cat rev.txt)', 'helm rollback demo "$REV"'], history_max=1,
+                        atomic=True), pf.HELM_HISTORY) == []
 
 
 def test_crd_in_templates(tmp_path: Path, kit: Any) -> None:
