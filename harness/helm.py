@@ -1,8 +1,8 @@
 """The app as a Helm release (`app.helm`): the argv of `helm upgrade --install` for a version, and the
-release's state read from helm's own JSON (`helm status`, `helm history`, `helm get values --all`).
+release's state read from helm's own JSON (`helm get metadata`, `helm history`, `helm get values --all`).
 
 Pure functions of the scenario and of helm's output; the calls to helm are the context's (`ctx.helm`),
-so these are unit-tested with JSON shaped as helm v3 prints it (helm.sh/helm/v3 pkg/release/release.go,
+so these are unit-tested with JSON shaped as helm v3 prints it (helm.sh/helm/v3 pkg/action/get_metadata.go,
 cmd/helm/history.go). Nothing here goes through a shell: every value is one argv element.
 """
 
@@ -124,14 +124,14 @@ def hook_job_names(jobs: Mapping[str, Any]) -> list[str]:
                   if HOOK_ANNOTATION in (j["metadata"].get("annotations") or {}))
 
 
-def release_state(release: str, status_json: str, history_json: str, values_json: str,
+def release_state(release: str, metadata_json: str, history_json: str, values_json: str,
                   jobs: Mapping[str, Any]) -> HelmReleaseState:
-    """The release's state from helm's three answers and the namespace's Jobs."""
-    status = json.loads(status_json)
-    meta = (status.get("chart") or {}).get("metadata") or {}
+    """The release's state from helm's three answers and the namespace's Jobs. `helm get metadata -o json`
+    (not `helm status`, whose JSON leaves the chart out) names the revision, its status and its chart."""
+    meta = json.loads(metadata_json)
     return HelmReleaseState(
-        release=release, revision=status.get("version"), status=(status.get("info") or {}).get("status", ""),
-        chart=meta.get("name", ""), chart_version=meta.get("version", ""), app_version=meta.get("appVersion", ""),
+        release=release, revision=meta.get("revision"), status=meta.get("status", ""), chart=meta.get("chart", ""),
+        chart_version=meta.get("version", ""), app_version=meta.get("appVersion", ""),
         values_hash=values_hash(json.loads(values_json or "{}")), history=parse_history(history_json),
         hook_jobs=hook_job_names(jobs))
 

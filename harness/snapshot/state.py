@@ -40,17 +40,17 @@ def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
 
 
 def read_release(ctx: RehearsalContext) -> HelmReleaseState | None:
-    """The Helm release (with app.helm), from helm's own JSON: `status`, `history`, `get values --all`."""
+    """The Helm release (with app.helm), from helm's own JSON: `get metadata`, `history`, `get values --all`."""
     helm = ctx.scenario.app.helm
     if helm is None:
         return None
-    status = ctx.helm("status", helm.release, "-o", "json", check=False)
-    if status.returncode != 0:  # no release (never installed, or uninstalled by the runbook)
+    meta = ctx.helm("get", "metadata", helm.release, "-o", "json", check=False)
+    if meta.returncode != 0:  # no release (never installed, or uninstalled by the runbook)
         return HelmReleaseState(release=helm.release, exists=False)
     history = ctx.helm("history", helm.release, "-o", "json").stdout
     values = ctx.helm("get", "values", helm.release, "--all", "-o", "json").stdout
     jobs = json.loads(ctx.kubectl("get", "jobs", "-n", ctx.namespace, "-o", "json").stdout)
-    return release_state(helm.release, status.stdout, history, values, jobs)
+    return release_state(helm.release, meta.stdout, history, values, jobs)
 
 
 def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapshot | None = None) -> list[Difference]:

@@ -172,23 +172,11 @@ def test_escaped_values_reach_helm_as_one_value(tmp_path: Path) -> None:
 
 
 # ── helm's JSON ─────────────────────────────────────────────────────────
-def status_json(revision: int, status: str, version: str = "0.1.0", app_version: str = "1") -> str:
-    """`helm status demo -o json` (a release object; fields helm omits when empty are left out)."""
-    return json.dumps({
-        "name": "demo",
-        "info": {"first_deployed": "2026-12-02T06:00:00.1Z", "last_deployed": "2026-12-02T06:05:00.2Z",
-                 "deleted": "", "description": "Upgrade complete", "status": status},
-        "chart": {"metadata": {"name": "demo", "version": version, "appVersion": app_version, "apiVersion": "v2",
-                               "type": "application"},
-                  "lock": None, "templates": [], "values": {"image": {"tag": "v1"}}, "schema": None, "files": []},
-        "config": {"image": {"tag": "v2"}},
-        "manifest": "---\n# Source: demo/templates/deployment.yaml\n",
-        "hooks": [{"name": "demo-migrate", "kind": "Job", "path": "demo/templates/migrate.yaml",
-                   "manifest": "...", "events": ["pre-install", "pre-upgrade"],
-                   "last_run": {"started_at": "2026-12-02T06:04:58Z", "completed_at": "2026-12-02T06:05:00Z",
-                                "phase": "Succeeded"}, "delete_policies": ["before-hook-creation"]}],
-        "version": revision, "namespace": "rr-demo-1",
-    })
+def metadata_json(revision: int, status: str, version: str = "0.1.0", app_version: str = "1") -> str:
+    """`helm get metadata demo -o json` (pkg/action/get_metadata.go), as helm v3.19.5 printed it on the cluster."""
+    return json.dumps({"name": "demo", "chart": "demo", "version": version, "appVersion": app_version,
+                       "namespace": "rr-demo-1", "revision": revision, "status": status,
+                       "deployedAt": "2026-12-02T07:27:10.123456789Z"})
 
 
 HISTORY = json.dumps([
@@ -207,7 +195,7 @@ JOBS = {"items": [
 
 def state(revision: int = 3, status: str = "deployed", values: str = '{"image":{"tag":"v1"}}',
           **kw: Any) -> helm.HelmReleaseState:
-    return helm.release_state("demo", status_json(revision, status, **kw), HISTORY, values, JOBS)
+    return helm.release_state("demo", metadata_json(revision, status, **kw), HISTORY, values, JOBS)
 
 
 def test_release_state_reads_helms_json() -> None:

@@ -131,3 +131,17 @@ def test_manifest_scenarios_get_no_helm_findings(tmp_path: Path, kit: Any) -> No
     inp = Inputs(s, manifests=[hook_job("pre-upgrade")], steps=steps, section=steps)
     assert [f for c in (pf.HELM_HISTORY, pf.HELM_CRDS, pf.HELM_ROLLBACK_SCHEMA, pf.HELM_ROLLBACK_HOOKS)
             for f in CHECKS[c](inp)] == []
+
+
+def test_demo_helm_scenarios_through_helm_template() -> None:
+    """The real chart rendered by the built helm: the READY demo has no finding, the other exactly the trap."""
+    from harness import tools
+    from tests.unit.conftest import EXAMPLES
+    try:
+        tools.tool("helm")
+    except tools.ToolMissing:
+        pytest.skip("helm is not built (make env builds it)")
+    assert pf.run_checks(load_scenario(EXAMPLES / "helm-rollback")) == []
+    findings = pf.run_checks(load_scenario(EXAMPLES / "helm-rollback-forgets-schema"))
+    assert [(f.check, f.severity) for f in findings] == [(pf.HELM_ROLLBACK_SCHEMA, "warning")]
+    assert "upgrade hook Job demo-migrate migrates the database" in findings[0].message
