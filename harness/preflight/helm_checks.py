@@ -3,8 +3,8 @@
 - helm-history: the revision the runbook rolls back to is not in the history helm holds by then (helm's
   pruning by `--history-max`, simulated: it never prunes the last deployed revision), or is the failed release;
 - helm-crd-in-templates: a CRD rendered from templates/ is deleted or changed by a rollback;
-- helm-rollback-schema: an upgrade hook migrates the schema, and the runbook rolls back with helm only
-  (helm never runs a down migration);
+- helm-rollback-schema: an upgrade hook migrates the schema, and the runbook rolls back with helm only, or
+  relies on --atomic (helm never runs a down migration);
 - helm-rollback-hooks: rollback hooks run the *target* (older) release's chart and image, which does not
   know the newer release's down migration.
 """
@@ -161,16 +161,18 @@ def _touches_schema(inp: Inputs) -> bool:
 
 
 def check_helm_rollback_schema(inp: Inputs) -> list[Finding]:
-    hooks = _hook_jobs(inp, _UPGRADE_EVENTS) if inp.scenario.app.helm is not None else []
+    h = inp.scenario.app.helm
+    hooks = _hook_jobs(inp, _UPGRADE_EVENTS) if h is not None else []
     rollbacks = helm_rollbacks(inp.steps)
-    if not hooks or not rollbacks or _touches_schema(inp):
+    if not hooks or not (rollbacks or h.atomic) or _touches_schema(inp):  # type: ignore[union-attr]
         return []
     names = ", ".join(o.name for o in hooks)
+    how = (f"{inp.step_where(rollbacks[0].step)} rolls back with `helm rollback` only" if rollbacks else
+           "the runbook relies on --atomic (app.helm.atomic), which rolls back the release only")
     return [Finding(
         check=HELM_ROLLBACK_SCHEMA, severity=WARNING, file=str(inp.runbook_path),
-        message=f"{inp.step_where(rollbacks[0].step)} rolls back with `helm rollback` only, but the chart's "
-                f"upgrade hook Job {names} migrates the database: helm never runs a down migration, so the good "
-                "release would start on the bad release's schema",
+        message=f"{how}, but the chart's upgrade hook Job {names} migrates the database: helm never runs a down "
+                "migration, so the good release would start on the bad release's schema",
         fix="migrate down with the bad release's image before `helm rollback` (e.g. a Job or `kubectl run` of "
             "the bad image running the down migration), or restore the database from a backup")]
 

@@ -118,6 +118,15 @@ def test_no_upgrade_hook_or_no_helm_rollback_is_no_finding(tmp_path: Path, kit: 
                         [hook_job("pre-upgrade")]), pf.HELM_ROLLBACK_SCHEMA) == []
 
 
+def test_atomic_without_a_schema_step_is_the_same_trap(tmp_path: Path, kit: Any) -> None:
+    """Seen on the cluster: --atomic put v1 back (history 1 superseded, 2 failed, 3 deployed), users.nickname stayed."""
+    inp = inputs(tmp_path, kit, ['helm history demo -n "$NAMESPACE"'], [hook_job("pre-upgrade")], atomic=True)
+    out = found(inp, pf.HELM_ROLLBACK_SCHEMA)
+    assert len(out) == 1 and "relies on --atomic" in out[0] and "never runs a down migration" in out[0]
+    no_atomic = inputs(tmp_path, kit, ['helm history demo -n "$NAMESPACE"'], [hook_job("pre-upgrade")])
+    assert found(no_atomic, pf.HELM_ROLLBACK_SCHEMA) == []
+
+
 def test_rollback_hooks_run_the_older_release(tmp_path: Path, kit: Any) -> None:
     out = found(inputs(tmp_path, kit, ["helm rollback demo 1"], [hook_job("pre-upgrade,pre-rollback")]),
                 pf.HELM_ROLLBACK_HOOKS)
