@@ -55,6 +55,7 @@ else
   step "kubernetes $KUBE_VERSION"   "$ENV_DIR/go/build-kubernetes.sh"
   step "kind node image"            "$ENV_DIR/images/node.sh"
 fi
+step "helm $HELM_VERSION"         "$ENV_DIR/go/build-helm.sh"
 step "demo app images"              "$ENV_DIR/images/demo.sh"
 step "golang-migrate"               "$ENV_DIR/go/golang-migrate.sh"
 step "framework demo images"        "$ENV_DIR/images/frameworks.sh"

@@ -22,10 +22,12 @@ warn() { printf '\033[1;33m[env] warning:\033[0m %s\n' "$*" >&2; }
 die()  { printf '\033[1;31m[env] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # hash_inputs FILE_OR_DIR... : a stable content hash of recipe files plus the
-# pinned versions, used as the cache key of a built artifact.
+# pinned versions, used as the cache key of a built artifact. The "leaf tools"
+# section of versions.env is left out: no other artifact is built from those
+# tools, and their own keys name their version (env/go/build-helm.sh).
 hash_inputs() {
   {
-    cat "$ENV_DIR/versions.env"
+    sed '/^# ── leaf tools ──/,$d' "$ENV_DIR/versions.env"
     for p in "$@"; do
       if [ -d "$p" ]; then
         (cd "$p" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)

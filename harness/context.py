@@ -58,6 +58,16 @@ class RehearsalContext:
             raise RuntimeError(self.redactor(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"))
         return proc
 
+    def helm(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """helm on the scenario's cluster and namespace, with the runbook's throwaway HOME (helm writes its
+        cache and config there, never in the user's); argv only, no shell."""
+        cmd = [str(tools.tool("helm")), f"--kubeconfig={self.kubeconfig}", f"--namespace={self.namespace}", *args]
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.runbook_home(), "LANG": "C.UTF-8"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        if check and proc.returncode != 0:
+            raise RuntimeError(self.redactor(f"helm {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"))
+        return proc
+
     def api(self) -> tuple[Any, Any, Any]:
         """(AppsV1Api, CoreV1Api, BatchV1Api) for the rehearsal cluster."""
         from kubernetes import client, config  # noqa: PLC0415
@@ -90,11 +100,11 @@ class RehearsalContext:
 
     def runbook_env(self) -> dict[str, str]:
         """Only what the runbook is declared to see: never the user's whole environment."""
-        kubectl_dir = str(tools.tool("kubectl").parent)
         env = {
-            "PATH": f"{kubectl_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": ":".join([*self._tool_dirs(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
             "HOME": self.runbook_home(),
             "KUBECONFIG": str(self.kubeconfig),
+            "HELM_NAMESPACE": self.namespace,  # `helm rollback` acts on the scenario's namespace, as kubectl's -n would
             "LANG": "C.UTF-8",
         }
         if os.environ.get("DOCKER_HOST"):
@@ -105,6 +115,17 @@ class RehearsalContext:
             if name in os.environ:
                 env[name] = os.environ[name]
         return env
+
+    def _tool_dirs(self) -> list[str]:
+        """Where the runbook finds kubectl and helm (the built ones: `make env` links both into one directory).
+        helm is required only by a scenario with `app.helm`; otherwise it is on PATH when it is there."""
+        found = [tools.tool("kubectl").parent]
+        try:
+            found.append(tools.tool("helm").parent)
+        except tools.ToolMissing:
+            if self.scenario.app.helm is not None:
+                raise
+        return list(dict.fromkeys(str(d) for d in found))
 
     def runbook_home(self) -> str:
         """A private, throwaway HOME (docker login etc. must not land in reports)."""
@@ -124,6 +145,7 @@ class RehearsalContext:
 
     def manifests(self, image: str) -> str:
         """The app's manifests with ${VAR} substituted (kustomize dirs are built first)."""
+        assert self.scenario.app.manifests is not None, "a Helm release has no manifests of its own (release.py)"
         p = self.scenario.path(self.scenario.app.manifests)
         if p.is_dir() and (p / "kustomization.yaml").exists():
             text = self.kubectl("kustomize", str(p)).stdout

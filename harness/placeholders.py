@@ -32,7 +32,7 @@ Form = Literal["angle", "braces", "variable"]
 # What the runbook environment holds without any declaration (harness/context.py runbook_env, documented in
 # docs/scenario-format.md#the-runbook-environment); tests/unit/test_placeholders.py checks both against the code.
 RUNBOOK_BUILTINS = frozenset({
-    "PATH", "HOME", "KUBECONFIG", "LANG", "DOCKER_HOST",
+    "PATH", "HOME", "KUBECONFIG", "LANG", "DOCKER_HOST", "HELM_NAMESPACE",
     "NAMESPACE", "DATABASE_URL", "CLUSTER_DATABASE_URL", "GOOD_IMAGE", "BAD_IMAGE",
 })
 REGISTRY_BUILTINS = frozenset({"REGISTRY", "REPOSITORY", "GOOD_TAG", "BAD_TAG"})  # only with `registry`

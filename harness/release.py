@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import yaml
 
-from harness import runstate
+from harness import helm, runstate
 from harness.context import RehearsalContext
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
@@ -115,7 +115,7 @@ def host_command(ctx: RehearsalContext, command: str, timeout_s: float) -> StepR
 def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
     """Run `migrations.up` with the version's image (Job) or on the host."""
     m = ctx.scenario.migrations
-    if m is None:
+    if m is None or m.up is None:  # no migration, or (app.helm) the chart's hook Job migrates
         return
     if m.runs_in == MigrationPlace.HOST:
         res = host_command(ctx, m.up, ctx.scenario.timeouts.migrate_s)
@@ -159,3 +159,28 @@ def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
 
 def apply_manifests(ctx: RehearsalContext, image: str) -> None:
     ctx.kubectl("apply", "-n", ctx.namespace, "-f", "-", input=ctx.manifests(image))
+
+
+def deploy_app(ctx: RehearsalContext, version: Version, label: str) -> None:
+    """The version's app: its manifests applied, or its Helm release upgraded (`app.helm`)."""
+    image = deployed_image(ctx, version)
+    if ctx.scenario.app.helm is None:
+        apply_manifests(ctx, image)
+    else:
+        helm_upgrade(ctx, version, label, image)
+
+
+def helm_upgrade(ctx: RehearsalContext, version: Version, label: str, image: str) -> None:
+    """`helm upgrade --install` of the version (its hooks, e.g. a pre-upgrade migration Job, run inside);
+    the release history goes to the journal whether helm succeeded or not."""
+    argv = helm.upgrade_argv(ctx.scenario, version, ctx.variables(image))
+    say(f"helm upgrade --install of the {label} release ({version.image})")
+    proc = ctx.helm(*argv, timeout=helm.upgrade_timeout_s(ctx.scenario), check=False)
+    history = ctx.helm("history", ctx.scenario.app.helm.release, "-o", "json", check=False)  # type: ignore[union-attr]
+    revisions = helm.parse_history(history.stdout) if history.returncode == 0 else []
+    ctx.journal.event("helm", redact_head(ctx.redactor, f"{label}: helm upgrade exit {proc.returncode}; history: "
+                                          + (", ".join(f"{r.revision} {r.status} {r.chart}" for r in revisions)
+                                             or "none"), 600))
+    if proc.returncode != 0:
+        raise RuntimeError(f"helm upgrade of the {label} release failed ({proc.returncode}): "
+                           + redact_tail(ctx.redactor, proc.stderr.strip(), 2000))

@@ -75,7 +75,8 @@ class Session:
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
                           expect_risks=[k.value for k in scenario.expect_risks],  # reports judge risks too
                           placeholders=dict(scenario.runbook.placeholders),
-                          environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE},
+                          environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE,
+                                       "helm": tools.helm_version()},
                           objectives={**scenario.objectives.model_dump(), "max_detect_s": scenario.failure.within_s})
         report_dir = self.options.report_dir / scenario.name
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 CACHE_DIR = Path(os.environ.get("REHEARSAL_CACHE_DIR", Path.home() / ".cache" / "rollback-rehearsal"))
@@ -36,6 +38,17 @@ OWNER_LABEL = "rollback-rehearsal.owner"
 
 class ToolMissing(RuntimeError):
     pass
+
+
+@functools.cache
+def helm_version() -> str:
+    """The version of the helm the harness and the runbooks use (`missing` without one), for reports."""
+    try:
+        proc = subprocess.run([str(tool("helm")), "version", "--template", "{{ .Version }}"],
+                              capture_output=True, text=True, timeout=30)
+    except (ToolMissing, OSError, subprocess.TimeoutExpired):
+        return "missing"
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "unknown"
 
 
 def tool(name: str) -> Path:

@@ -28,7 +28,7 @@ class DeployBadPhase(Phase):
             ctx.journal.event("release", "the bad release's migration failed: its manifests were not applied")
             raise
         _start_detection_clock(ctx)
-        release.apply_manifests(ctx, release.deployed_image(ctx, bad))
+        release.deploy_app(ctx, bad, "bad")
         if s.registry is not None:
             # Promotion changes the tag's content, not the manifest: restart to pick it up.
             for w in s.app.workloads:

@@ -4,6 +4,7 @@ nothing differs, watch that it stays so for `checks.stable_for_s` (harness/stead
 from __future__ import annotations
 
 from harness.context import RehearsalContext
+from harness.helm import history_line
 from harness.phases import OnFailure, Phase
 from harness.scenario.models import INSTANT_FAULTS, FaultKind
 from harness.steady import watch_after_verify
@@ -23,6 +24,12 @@ class VerifyPhase(Phase):
         j.after_rollback = v.after.model_dump(mode="json")
         j.differences.extend(v.differences)
         j.differences.extend(objective_differences(ctx))
+        release = v.after.helm
+        if release is not None:  # the history, and the hook Jobs nothing deleted (hook-delete-policy), for the report
+            j.event("helm", f"after the rollback: {release.release} revision {release.revision} {release.status or '-'}; "
+                            f"history: {history_line(release)}")
+            if release.hook_jobs:
+                j.event("helm", f"hook Jobs left behind in the namespace: {', '.join(release.hook_jobs)}")
         detail = f"{len(v.differences)} differences from the baseline"
         if _watch_applies(ctx):
             j.differences.extend(watch_after_verify(ctx, v.after.workloads))

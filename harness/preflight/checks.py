@@ -19,6 +19,10 @@ from harness.preflight.ids import (
     DOUBLE_UNDO,
     DOWN_WITH_GOOD_IMAGE,
     FAILURE,
+    HELM_CRDS,
+    HELM_HISTORY,
+    HELM_ROLLBACK_HOOKS,
+    HELM_ROLLBACK_SCHEMA,
     MIGRATION_PAIRS,
     NON_TRANSACTIONAL,
     NOOP_DOWN,
@@ -36,7 +40,20 @@ from harness.placeholders import env_names, unbound
 from harness.preflight import shellcheck
 from harness.preflight.inputs import Inputs, gather
 from harness.preflight.manifests import K8sObject
-from harness.preflight.shell import Kubectl, backup_steps, kubectl_calls, simple_commands
+from harness.preflight.helm_checks import (
+    check_helm_crds,
+    check_helm_history,
+    check_helm_rollback_hooks,
+    check_helm_rollback_schema,
+)
+from harness.preflight.shell import (
+    Kubectl,
+    backup_steps,
+    kubectl_calls,
+    migrates_down,
+    restores_database,
+    simple_commands,
+)
 from harness.preflight.sql import SCHEMA_CHANGING, is_noop, non_transactional, statement_hazards
 from harness.runbook_commands import Step
 from harness.scenario.models import Scenario
@@ -429,23 +446,12 @@ def _helm_rollback(words: list[str], _: Scenario) -> bool:
     return [w.rsplit("/", 1)[-1] for w in words[:1]] == ["helm"] and "rollback" in words
 
 
-def _migrate_down(words: list[str], s: Scenario) -> bool:
-    down = (s.migrations.down or "") if s.migrations else ""
-    tool = down.split()[0] if down.split() else "migrate"
-    return "down" in words and any("migrate" in w or w.rsplit("/", 1)[-1] == tool for w in words)
-
-
-def _restore(words: list[str], _: Scenario) -> bool:
-    return bool(backup_steps([Step(0, " ".join(words), 0)])) and not any(
-        w.rsplit("/", 1)[-1] in ("pg_dump", "pg_dumpall") for w in words)
-
-
 # What makes a step part of the rollback itself (a skipped one of these is flagged): label → test on its words.
 _ROLLBACK_ACTIONS: dict[str, Callable[[list[str], Scenario], bool]] = {
     "rolls the app back (kubectl rollout undo / set image)": _kubectl_rollback,
     "rolls the app back (helm rollback)": _helm_rollback,
-    "migrates the schema down": _migrate_down,
-    "restores the database": _restore,
+    "migrates the schema down": migrates_down,
+    "restores the database": restores_database,
 }
 
 
@@ -502,6 +508,10 @@ CHECKS: dict[str, Check] = {
     PLACEHOLDERS: check_placeholders,
     SKIPPED_STEP: check_skipped_steps,
     SHELLCHECK: check_shellcheck,
+    HELM_HISTORY: check_helm_history,
+    HELM_CRDS: check_helm_crds,
+    HELM_ROLLBACK_SCHEMA: check_helm_rollback_schema,
+    HELM_ROLLBACK_HOOKS: check_helm_rollback_hooks,
 }
 
 

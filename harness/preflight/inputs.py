@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.journal import Finding
 from harness.preflight.ids import INPUTS, WARNING
+from harness.preflight.chart import render_chart
 from harness.preflight.manifests import K8sObject, ManifestError, load_manifests
 from harness.preflight.migrations import Migration, load_migrations
 from harness.placeholders import bind
@@ -75,13 +76,16 @@ def gather(scenario: Scenario) -> Inputs:
             inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(d),
                                         message=f"cannot list the migrations, migration checks skipped: {exc}",
                                         fix="run `rehearse validate` and fix migrations.files"))
-    inp.manifests_path = scenario.path(scenario.app.manifests)
+    helm = scenario.app.helm
+    inp.manifests_path = scenario.path(helm.chart if helm is not None else scenario.app.manifests)  # type: ignore[arg-type]
     try:
-        inp.manifests = load_manifests(inp.manifests_path)
+        inp.manifests = render_chart(scenario) if helm is not None else load_manifests(inp.manifests_path)
     except ManifestError as exc:
         inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(inp.manifests_path),
                                     message=f"cannot read the manifests, manifest checks skipped: {exc}",
-                                    fix="fix the manifests so `kubectl apply --dry-run=client` accepts them"))
+                                    fix="fix the chart so `helm template` renders it (helm comes with `make env`)"
+                                    if helm is not None else
+                                    "fix the manifests so `kubectl apply --dry-run=client` accepts them"))
     inp.runbook_path = scenario.path(scenario.runbook.file)
     try:
         text = read_runbook(inp.runbook_path)

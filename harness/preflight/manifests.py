@@ -33,9 +33,14 @@ _KUSTOMIZATION = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 def _objects_in(file: Path, prefix: str = "", suffix: str = "") -> list[K8sObject]:
     try:
-        docs = load_yaml_all(read_text(file), str(file))
+        return objects_in_text(read_text(file), file, prefix, suffix)
     except ReadError as exc:
         raise ManifestError(str(exc)) from None
+
+
+def objects_in_text(text: str, file: Path, prefix: str = "", suffix: str = "") -> list[K8sObject]:
+    """The objects of one YAML stream (a file's, or a chart rendered by `helm template`); ReadError if not YAML."""
+    docs = load_yaml_all(text, str(file))
     out: list[K8sObject] = []
     stack = [d for d in docs if isinstance(d, dict)]
     while stack:

@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass
 
 from harness.runbook_commands import Step
+from harness.scenario.models import Scenario
 
 _OPERATORS = {"|", "||", "&&", ";", "&", "(", ")", ";;", "|&"}
 _KIND_ALIASES = {
@@ -181,3 +182,16 @@ def backup_steps(commands: list[Step]) -> list[Step]:
                 break
     return found
 
+
+
+def migrates_down(words: list[str], s: Scenario) -> bool:
+    """A simple command that migrates the schema down (the scenario's down tool, or any `migrate ... down`)."""
+    down = (s.migrations.down or "") if s.migrations else ""
+    tool = down.split()[0] if down.split() else "migrate"
+    return "down" in words and any("migrate" in w or w.rsplit("/", 1)[-1] == tool for w in words)
+
+
+def restores_database(words: list[str], _: Scenario) -> bool:
+    """A simple command that restores the database from a backup (not one that takes it)."""
+    return bool(backup_steps([Step(0, " ".join(words), 0)])) and not any(
+        w.rsplit("/", 1)[-1] in ("pg_dump", "pg_dumpall") for w in words)

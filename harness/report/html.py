@@ -507,6 +507,35 @@ def _registry(h: _Html, data: Mapping[str, Any]) -> None:
     _table(h, ["tag", *(t for _, t in _STAGES)], rows, "registry")
 
 
+# Rows of the Helm release table: label, value of a snapshot's `helm`, compared between baseline and after rollback.
+_HELM_ROWS: tuple[tuple[str, Callable[[Mapping[str, Any]], Any], bool], ...] = (
+    ("revision", lambda r: r.get("revision"), False),
+    ("status", lambda r: r.get("status"), True),
+    ("chart", lambda r: f"{r.get('chart')}-{r.get('chart_version')}" if r.get("chart") else None, True),
+    ("app version", lambda r: r.get("app_version"), True),
+    ("computed values", lambda r: r.get("values_hash"), True),
+    ("history", lambda r: [f"{x.get('revision')} {x.get('status')} {x.get('chart')}: {x.get('description')}"
+                           for x in r.get("history") or []], False),
+    ("hook Jobs left", lambda r: r.get("hook_jobs") or [], False),
+)
+
+
+def has_helm(data: Mapping[str, Any]) -> bool:
+    return any(_snap(data, key).get("helm") for key, _ in _STAGES)
+
+
+def _helm(h: _Html, data: Mapping[str, Any]) -> None:
+    stages = {key: _snap(data, key).get("helm") for key, _ in _STAGES}
+    name = next((r.get("release") for r in stages.values() if r), "")
+    h.add(f"<h3>release {h.e(name)}</h3>")
+    rows = []
+    for label, get, compared in _HELM_ROWS:
+        vals = [get(r) if r else None for r in stages.values()]
+        differs = compared and vals[0] is not None and vals[0] != vals[2]
+        rows.append(([label, *vals], differs, [False, False, False, differs]))
+    _table(h, ["", *(t for _, t in _STAGES)], rows, "helm")
+
+
 SchemaRow = tuple[str, str, str, str, str]  # kind, object, change, baseline, after rollback
 
 
@@ -961,6 +990,7 @@ SECTIONS: tuple[Section, ...] = (
     ("rerun", "Second run of the runbook", _rerun, has_faults),
     ("workloads", "Workloads", _workloads, _always),
     ("registry", "Registry tags", _registry, _always),
+    ("helm", "Helm release", _helm, has_helm),
     ("schema", "Schema", _schema_and_migrations, _always),
     ("data", "Tracked data", _data, _always),
     ("phases", "Phases", _phases, _always),

@@ -241,6 +241,34 @@ def _check_answers(doc: dict[str, Any], file: Path, steps: list[Step], where: st
     return problems
 
 
+def _helm_paths(doc: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
+    """(field, kind wanted, what it names, raw path) of every path under app.helm and versions.*.helm."""
+    out: list[tuple[str, str, str, Any]] = []
+    chart = _get(doc, "app.helm.chart")
+    if chart is not None:
+        out.append(("app.helm.chart", "any", "chart", chart))
+    for prefix in ("app.helm", "versions.good.helm", "versions.bad.helm"):
+        files = _get(doc, f"{prefix}.values", [])
+        out += [(f"{prefix}.values[{i}]", "file", "values file", v)
+                for i, v in enumerate(files if isinstance(files, list) else [])]
+    return out
+
+
+def _check_chart(doc: dict[str, Any], file: Path, directory: Path) -> list[Problem]:
+    """A chart directory has its Chart.yaml; a chart file is a packaged chart (.tgz)."""
+    rel = _get(doc, "app.helm.chart")
+    if not isinstance(rel, (str, Path)) or not str(rel) or path_problem(str(rel)):
+        return []  # reported by the schema or the path check
+    kind = kind_of_quietly(directory / rel)
+    if kind == "dir" and kind_of_quietly(directory / rel / "Chart.yaml") != "file":
+        return [Problem(file, "app.helm.chart", f"chart directory {rel} has no Chart.yaml",
+                        "point at the chart's directory (the one holding Chart.yaml) or at a packaged .tgz")]
+    if kind == "file" and not str(rel).endswith((".tgz", ".tar.gz")):
+        return [Problem(file, "app.helm.chart", f"chart {rel} is a file but not a packaged chart (.tgz)",
+                        "point at the chart's directory, or package it with `helm package`")]
+    return []
+
+
 def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:
     """Semantic checks that need the file system: named files exist and read, the runbook section exists.
 
@@ -251,6 +279,9 @@ def _check_files(doc: dict[str, Any], file: Path) -> list[Problem]:
     defaults = {"runbook.file": Runbook.model_fields["file"].default}
     problems = [p for field, want, what in _PATH_FIELDS
                 for p in _check_path(file, directory, field, want, what, _get(doc, field, defaults.get(field)))]
+    problems += [p for field, want, what, rel in _helm_paths(doc)
+                 for p in _check_path(file, directory, field, want, what, rel)]
+    problems += _check_chart(doc, file, directory)
     return problems + _check_runbook(doc, file, directory)
 
 

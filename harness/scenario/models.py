@@ -65,13 +65,38 @@ class Smoke(Model):
     path: Annotated[str, Field(description="Request path; any 2xx answer through the API server's service proxy passes.")] = "/healthz"
 
 
+# Helm's own rule for release names (DNS-1123 label, at most 53 characters: helm appends suffixes).
+_RELEASE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A `--set` key as helm's strvals reads it: names, dots, list indexes; no `=` or `,` (they would add keys).
+SET_KEY_PATTERN = r"^[A-Za-z0-9_-]+(\[[0-9]+\])*(\.[A-Za-z0-9_-]+(\[[0-9]+\])*)*$"
+
+
+class Helm(Model):
+    """The app as a Helm release: each version is deployed with `helm upgrade --install` (docs/helm.md)."""
+
+    chart: Annotated[Path, Field(description="Chart directory or packaged chart (.tgz), relative to the "
+                                             "scenario directory.")]
+    release: Annotated[str, Field(pattern=_RELEASE_PATTERN, max_length=53,
+                                  description="Release name (the runbook's `helm rollback <release>`).")]
+    values: Annotated[list[Path], Field(description="Values files for every version (`-f`, in this order, "
+                                                    "before the version's own).")] = []
+    wait: Annotated[bool, Field(description="`--wait`: helm waits for the release's resources to be ready.")] = False
+    timeout_s: Annotated[float | None, Field(gt=0, le=3600, description="`--timeout`, in seconds (helm's "
+                                                                        "default: 300).")] = None
+    atomic: Annotated[bool, Field(description="`--atomic` (helm v4: `--rollback-on-failure`): a failed upgrade "
+                                              "rolls itself back; implies `--wait`.")] = False
+    history_max: Annotated[int | None, Field(ge=0, description="`--history-max`: revisions helm keeps per "
+                                                               "release (0: no limit; helm's default: 10).")] = None
+
+
 class App(Model):
     manifests: Annotated[
-        Path,
+        Path | None,
         Field(description="Kubernetes manifest file or directory (kustomization.yaml → -k), "
                           "relative to the scenario directory. ${VAR} placeholders are "
-                          "substituted from the rehearsal variables."),
-    ]
+                          "substituted from the rehearsal variables. Exactly one of `manifests` and `helm`."),
+    ] = None
+    helm: Annotated[Helm | None, Field(description="The app as a Helm chart instead of manifests.")] = None
     workloads: Annotated[list[Workload], Field(min_length=1)]
     smoke: Smoke | None = None
 
@@ -82,6 +107,36 @@ class Build(Model):
     context: Path
     dockerfile: str = "Dockerfile"
     args: dict[str, str] = Field(default_factory=dict)
+
+
+class HelmValues(Model):
+    """A version's own chart values (with `app.helm`), after the chart's and `app.helm.values`."""
+
+    values: Annotated[list[Path], Field(description="Values files (`-f`), relative to the scenario directory.")] = []
+    set: Annotated[
+        dict[Annotated[str, Field(pattern=SET_KEY_PATTERN)], str],
+        Field(description="`--set KEY=VALUE` pairs. `${VAR}` in a value is replaced by the rehearsal variable "
+                          "(`${APP_IMAGE}`: this version's image), with `,` and `\\` escaped so a value never "
+                          "adds a key."),
+    ] = Field(default_factory=dict)
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _plain_strings(cls, v: object) -> object:
+        """`replicaCount: 2` means the text "2", as on helm's command line."""
+        if isinstance(v, dict):
+            return {k: (str(x).lower() if isinstance(x, bool) else str(x))
+                    if isinstance(x, (str, int, float)) else x for k, x in v.items()}
+        return v
+
+    @field_validator("set")
+    @classmethod
+    def _one_line(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            bad = _unsafe_value_message(value, "values are passed to helm's --set")
+            if bad:
+                raise ValueError(f"{key}: {bad}")
+        return v
 
 
 class Version(Model):
@@ -100,6 +155,7 @@ class Version(Model):
               description="Shell command the team's deploy procedure runs right before this release "
                           "(e.g. a pg_dump backup): on the host, in the runbook environment."),
     ] = None
+    helm: Annotated[HelmValues | None, Field(description="Chart values of this version (with `app.helm`).")] = None
 
 
 class Versions(Model):
@@ -142,7 +198,9 @@ class MigrationPlace(str, Enum):
 
 
 class Migrations(Model):
-    up: Annotated[str, Field(min_length=1, description="Command that migrates up (shell syntax).")]
+    up: Annotated[str | None, Field(min_length=1, description="Command that migrates up (shell syntax). Required "
+                                                               "unless app.helm's chart migrates in a hook Job "
+                                                               "(then `down` and `files` still serve the checks).")] = None
     down: Annotated[str | None, Field(description="Command that migrates down one step.")] = None
     runs_in: Annotated[
         MigrationPlace,
@@ -398,12 +456,45 @@ def _placeholder_clash(doc: dict[str, Any]) -> str | None:
             "runbook environment: rename the placeholder" if clash else None)
 
 
+def _manifests_or_helm(doc: dict[str, Any]) -> str | None:
+    app = doc.get("app")
+    if not isinstance(app, dict):
+        return None
+    given = [k for k in ("manifests", "helm") if app.get(k) is not None]
+    if len(given) == 1:
+        return None
+    return ("both app.manifests and app.helm are set: keep one (a release is either applied manifests or a "
+            "Helm chart)" if given else "neither app.manifests nor app.helm is set: add one (manifests to "
+            "`kubectl apply`, or a Helm chart)")
+
+
+def _helm_values_need_helm(doc: dict[str, Any]) -> str | None:
+    app, versions = doc.get("app"), doc.get("versions")
+    if not isinstance(versions, dict) or (isinstance(app, dict) and app.get("helm") is not None):
+        return None
+    with_helm = [n for n in ("good", "bad") if isinstance(versions.get(n), dict) and versions[n].get("helm")]
+    return (f"versions.{with_helm[0]}.helm is set but app.helm is not: chart values need a chart; add app.helm "
+            "or remove them" if with_helm else None)
+
+
+def _up_unless_helm(doc: dict[str, Any]) -> str | None:
+    app, migrations = doc.get("app"), doc.get("migrations")
+    helm = isinstance(app, dict) and app.get("helm") is not None
+    if helm or not isinstance(migrations, dict) or migrations.get("up") is not None:
+        return None
+    return ("migrations.up is missing: add the command that migrates up (only a Helm chart's own hook Job can stand "
+            "in for it, with app.helm)")
+
+
 # field → rule over the raw document (None: the rule holds). The JSON Schema twin of the registry rule is in schema.py.
 CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "variables": _reserved_variables,
     "pass_env": _unpassable_env,
     "registry": _promotion_needs_tags,
     "runbook.placeholders": _placeholder_clash,
+    "app": _manifests_or_helm,
+    "versions": _helm_values_need_helm,
+    "migrations": _up_unless_helm,
 }
 
 
@@ -416,7 +507,7 @@ def cross_field_problems(doc: dict[str, Any]) -> list[tuple[str, str]]:
 # Names the harness itself sets for manifests and runbooks (see context.py).
 RESERVED_VARIABLES = frozenset({
     "NAMESPACE", "DATABASE_URL", "CLUSTER_DATABASE_URL", "GOOD_IMAGE", "BAD_IMAGE", "APP_IMAGE",
-    "REGISTRY", "REPOSITORY", "GOOD_TAG", "BAD_TAG", "KUBECONFIG", "PATH", "HOME", "DOCKER_HOST",
+    "REGISTRY", "REPOSITORY", "GOOD_TAG", "BAD_TAG", "KUBECONFIG", "PATH", "HOME", "DOCKER_HOST", "HELM_NAMESPACE",
 })
 
 

@@ -12,7 +12,8 @@ what the loader builds:
 - `runbook.placeholders` values may be numbers (`N: 1`), and names that do not
   match the pattern are rejected, as the model does;
 - `registry` requires `versions.good.tag` and `versions.bad.tag` (a model
-  validator in Python, an if/then here).
+  validator in Python, an if/then here);
+- `app` has exactly one of `manifests` and `helm` (a rule in Python, a oneOf here).
 
 Regenerate the committed copy after changing the models:
 
@@ -90,6 +91,12 @@ def _promotion_needs_tags(schema: dict[str, Any]) -> None:
     schema["then"] = {"properties": {"versions": {"properties": {"good": tagged, "bad": tagged}}}}
 
 
+def _manifests_or_helm(schema: dict[str, Any]) -> None:
+    """Exactly one of `app.manifests` and `app.helm` (a rule of the raw document in Python)."""
+    schema["$defs"]["App"]["oneOf"] = [{"required": ["manifests"], "not": {"required": ["helm"]}},
+                                       {"required": ["helm"], "not": {"required": ["manifests"]}}]
+
+
 def json_schema() -> dict[str, Any]:
     """The scenario.yaml schema: a plain, JSON-serialisable dict (no $id)."""
     schema = Scenario.model_json_schema(mode="validation")
@@ -99,6 +106,7 @@ def json_schema() -> dict[str, Any]:
     _pass_env_shorthand(schema)
     _placeholders_numbers(schema)
     _promotion_needs_tags(schema)
+    _manifests_or_helm(schema)
     schema.pop("title", None)
     return {
         "$schema": DIALECT,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
 from harness.context import RehearsalContext
+from harness.helm import HelmReleaseState, diff_release, release_state
 from harness.health import workload_states
 from harness.journal import Difference
 from harness.snapshot.app import WorkloadState, diff_workloads
@@ -22,6 +25,7 @@ class StateSnapshot(BaseModel):
     workloads: list[WorkloadState]
     database: DatabaseSnapshot
     registry: dict[str, str | None] = {}  # "repo:tag" -> digest served
+    helm: HelmReleaseState | None = None  # with app.helm: the release as helm records it
 
 
 def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
@@ -32,7 +36,21 @@ def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
     if s.registry is not None and ctx.infra.registry is not None:
         tag = s.registry.production_tag
         registry[f"{s.registry.repository}:{tag}"] = ctx.infra.registry.digest(s.registry.repository, tag)
-    return StateSnapshot(workloads=workload_states(ctx), database=db, registry=registry)
+    return StateSnapshot(workloads=workload_states(ctx), database=db, registry=registry, helm=read_release(ctx))
+
+
+def read_release(ctx: RehearsalContext) -> HelmReleaseState | None:
+    """The Helm release (with app.helm), from helm's own JSON: `get metadata`, `history`, `get values --all`."""
+    helm = ctx.scenario.app.helm
+    if helm is None:
+        return None
+    meta = ctx.helm("get", "metadata", helm.release, "-o", "json", check=False)
+    if meta.returncode != 0:  # no release (never installed, or uninstalled by the runbook)
+        return HelmReleaseState(release=helm.release, exists=False)
+    history = ctx.helm("history", helm.release, "-o", "json").stdout
+    values = ctx.helm("get", "values", helm.release, "--all", "-o", "json").stdout
+    jobs = json.loads(ctx.kubectl("get", "jobs", "-n", ctx.namespace, "-o", "json").stdout)
+    return release_state(helm.release, meta.stdout, history, values, jobs)
 
 
 def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapshot | None = None) -> list[Difference]:
@@ -41,6 +59,7 @@ def diff_states(baseline: StateSnapshot, after: StateSnapshot, bad: StateSnapsho
     diffs = diff_workloads(baseline.workloads, after.workloads, bad.workloads if bad else None)
     diffs += diff_database(baseline.database, after.database)
     diffs += version_table_differences(baseline.database, bad.database if bad else None, after.database)
+    diffs += diff_release(baseline.helm, after.helm)
     for ref, digest in baseline.registry.items():
         now = after.registry.get(ref)
         if now != digest:

@@ -103,3 +103,15 @@ def test_help(tmp_path: Path) -> None:
     assert res.returncode == 0
     for cmd in ("run", "validate", "list"):
         assert re.search(rf"^\s+{cmd}\s", res.stdout, re.MULTILINE)
+
+
+def test_validate_a_helm_scenario_with_both_manifests_and_a_missing_chart_exits_2(tmp_path: Path, kit) -> None:
+    doc = kit.minimal_doc()
+    doc["app"]["helm"] = {"chart": "nope", "release": "demo", "values": ["nope.yaml"]}
+    d = kit.write_scenario(tmp_path, "both", doc)
+    res = rehearse("validate", str(d), cwd=tmp_path)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2 and "Traceback" not in out
+    assert "app: Value error, both app.manifests and app.helm are set" in " ".join(out.split())
+    assert "app.helm.chart: chart nope does not exist" in out and "app.helm.values[0]: values file nope.yaml" in out
+    assert out.count("fix:") >= 3

@@ -20,6 +20,7 @@ from harness.journal import Journal
 from harness.providers.database import DatabaseHandle, ExistingDsnProvider
 from harness.providers.factory import Infrastructure
 from harness.scenario import load_scenario
+from harness.scenario.models import Helm
 
 HANDLE = DatabaseHandle(name="rr_ctx", role="rr_ctx", password="pw", host_dsn="postgresql://rr_ctx:pw@127.0.0.1:5/rr_ctx",
                         cluster_dsn="postgresql://rr_ctx:pw@10.0.0.2:5432/rr_ctx")
@@ -71,8 +72,10 @@ def test_runbook_env_is_only_what_is_declared(plain: RehearsalContext, monkeypat
         assert home.is_dir() and home.name.startswith("rehearsal-ctx-home-")
         assert plain.runbook_env()["HOME"] == env["HOME"]  # one HOME per rehearsal
     assert not home.exists()  # removed with the scenario's cleanup
-    assert set(env) == {"PATH", "HOME", "KUBECONFIG", "LANG", "DOCKER_HOST", "CTX_PASSED", *plain.variables()}
+    assert set(env) == {"PATH", "HOME", "KUBECONFIG", "LANG", "DOCKER_HOST", "HELM_NAMESPACE", "CTX_PASSED",
+                        *plain.variables()}
     assert env["PATH"].startswith(f"{tmp_path / 'bin'}:") and env["KUBECONFIG"] == "/kube/config"
+    assert env["HELM_NAMESPACE"] == env["NAMESPACE"]  # `helm rollback` without -n acts on the scenario's namespace
     assert (env["CTX_PASSED"], env["DOCKER_HOST"], env["LANG"]) == ("yes", "unix:///run/docker.sock", "C.UTF-8")
     assert os.environ["CTX_NOT_DECLARED"] == "leak" and "CTX_NOT_DECLARED" not in env
 
@@ -123,3 +126,24 @@ def test_kubectl_failure_is_redacted(plain: RehearsalContext, monkeypatch: pytes
     with pytest.raises(RuntimeError, match=r"kubectl get pods failed \(3\): denied for \*\*\*$"):
         plain.kubectl("get", "pods")
     assert plain.kubectl("get", "pods", check=False).returncode == 3
+
+
+def test_runbook_path_has_kubectl_and_helm_and_helm_is_required_only_with_app_helm(
+        plain: RehearsalContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    where = {"kubectl": tmp_path / "k" / "kubectl", "helm": tmp_path / "h" / "helm"}
+    monkeypatch.setattr(tools, "tool", lambda name: where[name])
+    with plain.cleanup:
+        assert plain.runbook_env()["PATH"].startswith(f"{tmp_path / 'k'}:{tmp_path / 'h'}:")
+
+    def no_helm(name: str) -> Path:
+        if name == "helm":
+            raise tools.ToolMissing("helm not found")
+        return where[name]
+
+    monkeypatch.setattr(tools, "tool", no_helm)
+    with plain.cleanup:
+        assert plain.runbook_env()["PATH"].startswith(f"{tmp_path / 'k'}:/usr")  # no helm scenario: no need
+    helm_app = plain.scenario.app.model_copy(update={"manifests": None, "helm": Helm(chart=Path("c"), release="demo")})
+    plain.scenario = plain.scenario.model_copy(update={"app": helm_app})
+    with plain.cleanup, pytest.raises(tools.ToolMissing):
+        plain.runbook_env()

@@ -38,6 +38,8 @@ EXAMPLE_EXPECT = {
     "alembic-forgot-downgrade": ("NOT_READY", "readiness"),
     "golang-migrate-rollback": ("READY", "readiness"),
     "golang-migrate-empty-down": ("NOT_READY", "readiness"),
+    "helm-rollback": ("READY", "readiness"),
+    "helm-rollback-forgets-schema": ("NOT_READY", "readiness"),
 }
 
 
@@ -71,7 +73,10 @@ def test_example_loads_with_defaults(kit, name: str) -> None:
     assert s.migrations is not None and s.migrations.runs_in is MigrationPlace.JOB
     assert s.app.smoke is not None and s.app.smoke.path == raw["app"]["smoke"]["path"]
     # paths written in the file resolve relative to the scenario directory and exist
-    assert s.path(s.app.manifests).is_file()
+    if s.app.helm is not None:  # the helm-* examples: the demo chart instead of manifests
+        assert s.app.manifests is None and (s.path(s.app.helm.chart) / "Chart.yaml").is_file()
+    else:
+        assert s.app.manifests is not None and s.path(s.app.manifests).is_file()
     assert s.path(s.runbook.file) == (d / "runbook.md").resolve()
     assert s.database.tracked_tables == ["users", "orders"]
 

@@ -31,7 +31,8 @@ FLAP = Difference(area="stability", object="pod demo-1", message="pod demo-1 res
 
 
 def _snapshot(name: str) -> Any:
-    return SimpleNamespace(name=name, model_dump=lambda mode: {"snapshot": name}, workloads=[f"{name} workloads"])
+    return SimpleNamespace(name=name, model_dump=lambda mode: {"snapshot": name}, workloads=[f"{name} workloads"],
+                           helm=None)
 
 
 @pytest.fixture
