@@ -231,16 +231,16 @@ def test_rehearse_all_keeps_the_given_order_and_runs_fault_scenarios_alone(
     session = session_mod.Session(session_mod.SessionOptions(report_dir=tmp_path / "reports", jobs=3),
                                   infra=infra, stack=ExitStack(), owner="rehearsal-xyz")  # type: ignore[arg-type]
     scenarios = [_scenario(kit, tmp_path, "a-slow"), _scenario(kit, tmp_path, "b-quick"),
-                 _scenario(kit, tmp_path, "pause", faults=[{"kind": "pause_postgres"}]),
-                 _scenario(kit, tmp_path, "c-mid")]
+                 _scenario(kit, tmp_path, "c-mid"), _scenario(kit, tmp_path, "pause", faults=[{"kind": "pause_postgres"}]),
+                 _scenario(kit, tmp_path, "d-last")]
     journals = session.rehearse_all(scenarios, 3)
     assert [j.scenario for j in journals] == [j.scenario for j in session.results] == \
-        ["a-slow", "b-quick", "pause", "c-mid"]
+        ["a-slow", "b-quick", "c-mid", "pause", "d-last"]  # as given; b-quick finished first
+    assert spans[0][0] == "b-quick"
     by_name = {n: (t0, t1) for n, t0, t1 in spans}
     p0, p1 = by_name.pop("pause")
     assert all(t1 <= p0 or t0 >= p1 for t0, t1 in by_name.values())  # nothing ran alongside the pause
-    a0, a1 = by_name["a-slow"]
-    assert by_name["b-quick"][0] < a1  # the others did overlap
+    assert by_name["c-mid"][0] < by_name["a-slow"][1]  # the others did overlap
     for j in journals:
         locks = [e.message for e in j.events if e.kind == "lock"]
         assert len(locks) == 1 and "not counted in any phase" in locks[0]
