@@ -44,6 +44,12 @@ def scenario_prefix(name: str) -> Iterator[None]:
         _local.prefix = previous
 
 
+def current_prefix() -> str:
+    """This thread's scenario prefix ("" outside a worker): a helper thread a worker starts (a fault's
+    timer) hands it on with `scenario_prefix`."""
+    return getattr(_local, "prefix", "")
+
+
 def line(message: str | Text, style: str = "") -> Text:
     """The console line of `say`: the dim elapsed time, then the message as text (a `str` is never
     parsed), `style` over the message."""

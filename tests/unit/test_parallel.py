@@ -261,3 +261,14 @@ def test_rehearse_all_can_keep_going_past_a_scenarios_error(kit: Any, tmp_path: 
     assert isinstance(errors["pg16"], session_mod.InfrastructureMismatchError)
     with pytest.raises(session_mod.InfrastructureMismatchError):
         session.rehearse_all([other_major], 2)
+
+
+def test_a_faults_timer_thread_names_the_scenario_that_armed_it() -> None:
+    from harness.journal import Journal
+
+    seen: list[str] = []
+    injector = faults.FaultInjector([], make_action=lambda f: None, journal=Journal(scenario="s", expect="READY"))  # type: ignore[arg-type,return-value]
+    with progress.scenario_prefix("fault-pause-postgres"):
+        timer = injector._start_timer(0.01, lambda st: seen.append(progress.current_prefix()), None)  # type: ignore[arg-type]
+    timer.join(2)
+    assert seen == ["fault-pause-postgres"] and progress.current_prefix() == ""
