@@ -272,3 +272,36 @@ def test_a_faults_timer_thread_names_the_scenario_that_armed_it() -> None:
         timer = injector._start_timer(0.01, lambda st: seen.append(progress.current_prefix()), None)  # type: ignore[arg-type]
     timer.join(2)
     assert seen == ["fault-pause-postgres"] and progress.current_prefix() == ""
+
+
+def test_an_image_is_loaded_once_per_content_and_one_load_at_a_time(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    import tempfile
+
+    from harness.providers import cluster
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the provider's kubeconfig directory
+
+    ids = {"demo:good": "sha256:1", "demo:bad": "sha256:2"}
+    loads: list[str] = []
+    in_flight, peak, mutex = [0], [0], threading.Lock()
+    monkeypatch.setattr(cluster, "_local_image_id", lambda image: ids.get(image))
+
+    def kind_load(self: Any, image: str) -> None:
+        with mutex:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.1)
+        loads.append(image)
+        with mutex:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(cluster.KindProvider, "_kind_load", kind_load)
+    provider = cluster.KindProvider("rr-x")
+    parallel.run_all(["demo:good"] * 4, 4, provider.load_image, name=str)
+    assert loads == ["demo:good"] and peak[0] == 1  # four scenarios, one load
+    ids["demo:good"] = "sha256:3"  # rebuilt: new content, loaded again
+    provider.load_image("demo:good")
+    provider.load_image("unknown:1")  # Docker cannot say: loaded every time
+    provider.load_image("unknown:1")
+    assert loads == ["demo:good", "demo:good", "unknown:1", "unknown:1"]
