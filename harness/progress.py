@@ -65,5 +65,6 @@ def say(message: str | Text, style: str = "") -> None:
     """One timestamped progress line; cheap enough to call from any phase. `message` is plain text
     (user text goes in as is); emphasis is `style` or a `Text` with styled parts."""
     with _print_lock:  # one whole line at a time, whichever thread says it
-        console.print(line(message, style))
+        # Never folded: a folded line's continuation would lose its scenario prefix (`-j N`) and its time.
+        console.print(line(message, style), soft_wrap=True)
         sys.stderr.flush()

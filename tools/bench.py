@@ -22,7 +22,8 @@ from pathlib import Path
 from harness import tools
 
 REPO = Path(__file__).resolve().parent.parent
-REHEARSE = Path(sys.executable).with_name("rehearse")
+# This checkout's harness (cwd=REPO), whichever checkout the venv's `rehearse` script was installed from.
+REHEARSE = [sys.executable, "-c", "from harness.cli import main; main()"]
 
 
 def _kind(*args: str) -> None:
@@ -32,7 +33,7 @@ def _kind(*args: str) -> None:
 def one_run(cluster: str, scenarios: list[str], jobs: int, report_dir: Path) -> tuple[float, bool]:
     """(wall seconds, every verdict as expected) of one `rehearse run`."""
     t0 = time.monotonic()
-    proc = subprocess.run([str(REHEARSE), "run", *scenarios, "--against-expect", "--reuse-cluster",
+    proc = subprocess.run([*REHEARSE, "run", *scenarios, "--against-expect", "--reuse-cluster",
                            "--cluster-name", cluster, "-j", str(jobs), "--report-dir", str(report_dir)],
                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=7200)
     return time.monotonic() - t0, proc.returncode == 0

@@ -201,6 +201,9 @@ def test_each_workers_lines_carry_its_scenario_and_never_mix(monkeypatch: pytest
     for line in lines:
         name = line.split()[1]
         assert line.split(" │ ", 1)[1].startswith("[/] step ") and line.endswith(f" of {name}")
+    with progress.scenario_prefix("long"):
+        progress.say("x" * 500)  # wider than the console: still one line, prefix and all
+    assert out.getvalue().splitlines()[-1].endswith("long │ " + "x" * 500)
     progress.say("after")  # the main thread: no prefix
     assert " │ " not in out.getvalue().splitlines()[-1]
 
