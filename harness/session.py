@@ -28,6 +28,9 @@ from harness.scenario.models import Scenario
 from harness.teardown import Teardown, TeardownStack, clear_stop
 
 
+LOCK_EVENT_S = 0.1  # a shared hold that waited less than this is not worth an event
+
+
 @dataclass
 class Session:
     options: SessionOptions
@@ -116,10 +119,11 @@ class Session:
             yield
             return
         with self.infra_lock.for_scenario(scenario) as (mode, waited):
-            why = ("its faults freeze infrastructure the other scenarios use" if mode == "exclusive"
-                   else "no fault of a running scenario may freeze the infrastructure under it")
-            journal.event("lock", f"waited {waited:.1f}s for the shared infrastructure ({mode}: {why}); "
-                                  "not counted in any phase")
+            if mode == "exclusive" or waited >= LOCK_EVENT_S:
+                why = ("its faults freeze infrastructure the other scenarios use" if mode == "exclusive"
+                       else "a scenario whose faults freeze the shared infrastructure ran first")
+                journal.event("lock", f"waited {waited:.1f}s for the shared infrastructure ({mode}: {why}); "
+                                      "not counted in any phase")
             yield
 
     def _context(self, scenario: Scenario) -> RehearsalContext:

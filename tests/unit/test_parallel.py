@@ -244,10 +244,12 @@ def test_rehearse_all_keeps_the_given_order_and_runs_fault_scenarios_alone(
     p0, p1 = by_name.pop("pause")
     assert all(t1 <= p0 or t0 >= p1 for t0, t1 in by_name.values())  # nothing ran alongside the pause
     assert by_name["c-mid"][0] < by_name["a-slow"][1]  # the others did overlap
-    for j in journals:
-        locks = [e.message for e in j.events if e.kind == "lock"]
-        assert len(locks) == 1 and "not counted in any phase" in locks[0]
-        assert ("exclusive" in locks[0]) == (j.scenario == "pause")
+    locks = {j.scenario: [e.message for e in j.events if e.kind == "lock"] for j in journals}
+    assert locks["a-slow"] == locks["b-quick"] == locks["c-mid"] == []  # started at once: nothing to record
+    assert len(locks["pause"]) == 1 and locks["pause"][0].startswith("waited ")
+    assert "(exclusive: its faults freeze infrastructure the other scenarios use); not counted in any phase" \
+        in locks["pause"][0]
+    assert len(locks["d-last"]) == 1 and "(shared: a scenario whose faults freeze" in locks["d-last"][0]
     assert all(j.verdict == "READY" for j in journals)
 
 
