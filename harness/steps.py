@@ -179,7 +179,12 @@ def verify_against_baseline(ctx: RehearsalContext, what: str, since: float | Non
 DECIDED_GRACE_S = 3.0
 
 
-def outcome_decided(baseline: list[WorkloadState], runbook_failure: str | None) -> Decided:
+def _no_faults() -> list[str]:
+    return []
+
+
+def outcome_decided(baseline: list[WorkloadState], runbook_failure: str | None,
+                    faults_active: Callable[[], list[str]] = _no_faults) -> Decided:
     """Verify's early end, for states whose outcome no waiting can change (a NOT_READY either way, so
     stopping early can never turn a rehearsal READY):
 
@@ -187,10 +192,15 @@ def outcome_decided(baseline: list[WorkloadState], runbook_failure: str | None) 
       the rehearsal NOT_READY; after DECIDED_GRACE_S nothing more is learned by waiting;
     - a tracked Deployment declares another image than in the baseline (e.g. the bad release back after
       `rollout undo` twice): nothing in the cluster changes a Deployment's image without someone acting,
-      and the diff reports it as an `app` difference."""
+      and the diff reports it as an `app` difference.
+
+    Never while a fault is still in place (`faults_active()`): the snapshot after the wait would meet it
+    (a terminated connection, a paused Postgres) instead of the state the rollback left."""
     declared = {w.deployment: w.spec_image for w in baseline if w.exists}
 
     def decided(states: list[WorkloadState], waited_s: float) -> str | None:
+        if faults_active():
+            return None
         if runbook_failure is not None and waited_s >= DECIDED_GRACE_S:
             return f"the runbook stopped ({runbook_failure}), so the rehearsal is NOT_READY whatever the app does"
         for w in states:

@@ -21,7 +21,7 @@ class VerifyPhase(Phase):
         drift = next((f"{d.object} failed" for d in j.differences if d.area == "runbook"), None)
         v = verify_against_baseline(ctx, "the app to be healthy after the rollback", since=ctx.runbook_started_at,
                                     on_unhealthy=lambda last: j.event("verify", f"not healthy after {timeout:.0f}s: {last}"),
-                                    decided=outcome_decided(ctx.baseline.workloads, drift),
+                                    decided=outcome_decided(ctx.baseline.workloads, drift, lambda: _active_faults(ctx)),
                                     on_decided=lambda why, last: j.event("verify", f"not healthy; not awaited further: "
                                                                                    f"{why}; last state: {last}"))
         j.time_to_recover_s = v.recovered_s
@@ -50,3 +50,8 @@ def _watch_applies(ctx: RehearsalContext) -> bool:
         j.event("verify", f"steady-state watch skipped: faults still in place ({', '.join(in_place)})")
         return False
     return True
+
+
+def _active_faults(ctx: RehearsalContext) -> list[str]:
+    """The scenario's faults applied and not removed yet, as the injector knows them right now."""
+    return ctx.fault_injector.active if ctx.fault_injector is not None else []

@@ -43,7 +43,8 @@ def _workload(image: str) -> WorkloadState:
 @pytest.fixture
 def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """verify(): set `rig.healthy`, `rig.diffs`, the objective; read what the seams were asked."""
-    rig = SimpleNamespace(healthy=True, diffs=[], compared=None, waited=None, flaps=[], watched=None, states=[])
+    rig = SimpleNamespace(healthy=True, diffs=[], compared=None, waited=None, flaps=[], watched=None, states=[],
+                          injector=None)
 
     def wait_healthy(ctx: Any, timeout_s: float, what: str, decided: Any) -> float:
         rig.waited, rig.decided = (timeout_s, what), decided
@@ -80,7 +81,7 @@ def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
                   for i, (kind, status, reverted) in enumerate(fault_records)]
         ctx = SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "v", doc)),
                               journal=Journal(scenario="v", expect="READY", faults=faults, differences=list(before)),
-                              cleanup=ExitStack(), baseline=baseline, after_bad_deploy=_snapshot("bad"),
+                              cleanup=ExitStack(), baseline=baseline, fault_injector=rig.injector, after_bad_deploy=_snapshot("bad"),
                               runbook_started_at=None if recovered_in is None else time.monotonic() - recovered_in)
         rig.ctx = ctx
         rig.detail = VerifyPhase().execute(ctx)
@@ -262,3 +263,19 @@ def test_wait_healthy_ends_early_only_while_unhealthy(monkeypatch: pytest.Monkey
     asked.clear()
     assert health.wait_healthy(SimpleNamespace(), 30, "health", decided) < 1  # type: ignore[arg-type]
     assert asked == []  # healthy: the rule is not even asked
+
+
+def test_nothing_is_decided_while_a_fault_is_in_place() -> None:
+    """The snapshot after the wait would meet the fault (a terminated connection), not the rollback's state."""
+    active = ["terminate_db_connections"]
+    rule = steps.outcome_decided([_workload("app:good")], "step 1 failed", lambda: active)
+    assert rule([_workload("app:bad")], 10.0) is None
+    active.clear()  # its duration is over: the next reading decides
+    assert rule([_workload("app:bad")], 11.0) is not None
+
+
+def test_verify_reads_the_faults_in_place_from_the_injector(rig: Any) -> None:
+    rig.healthy, rig.states = False, [_workload("app:bad")]
+    rig.injector = SimpleNamespace(active=["pause_postgres"])
+    j = rig.run(before=(DRIFT,))
+    assert j.differences[-1] == steps.HEALTH_DIFFERENCE  # not decided early: waited to the timeout
