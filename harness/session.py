@@ -76,8 +76,11 @@ class Session:
             return self.results[start:]
         self.infra_lock = parallel.InfraLock()
         order = {s.name: i for i, s in enumerate(scenarios)}
+        # Scenarios that need the infrastructure to themselves go first, while nothing else is running:
+        # later, each would wait for every running scenario to finish while the other workers idle.
+        first = sorted(scenarios, key=lambda s: not parallel.needs_exclusive(s))
         try:
-            parallel.run_all(scenarios, jobs, one, name=lambda s: s.name)
+            parallel.run_all(first, jobs, one, name=lambda s: s.name)
         finally:  # also when interrupted: the reports list the finished scenarios in a stable order
             with self._mutex:
                 self.results[start:] = sorted(self.results[start:], key=lambda j: order.get(j.scenario, len(order)))
