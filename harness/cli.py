@@ -159,8 +159,7 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
     report_dir = opts.report_dir
     try:
         with open_session(opts) as session:
-            for s in scenarios:
-                session.rehearse(s)
+            session.rehearse_all(scenarios, opts.jobs)  # -j N: side by side; results in the order given
     except Interrupted as exc:  # after the teardown: its message says what it could not remove
         console.print(exc.message(), style="red")
         sys.exit(exc.exit_code)

@@ -29,7 +29,7 @@ from psycopg import sql
 
 from harness import runstate
 from harness.journal import FaultRecord, Journal, now_iso
-from harness.progress import say
+from harness.progress import current_prefix, say, scenario_prefix
 from harness.providers.database import with_database
 from harness.providers.factory import Infrastructure
 from harness.scenario.models import INSTANT_FAULTS, Fault, FaultKind
@@ -362,7 +362,13 @@ class FaultInjector:
             st.timer = self._start_timer(delay, self._apply, st)
 
     def _start_timer(self, delay: float, fn: Callable[[_State], None], st: _State) -> Any:
-        t = self._timer(delay, fn, args=(st,))
+        prefix = current_prefix()  # the timer's lines name the scenario too (`-j N`)
+
+        def run(state: _State) -> None:
+            with scenario_prefix(prefix):
+                fn(state)
+
+        t = self._timer(delay, run, args=(st,))
         t.daemon = True
         t.start()
         return t

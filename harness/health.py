@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from harness.context import RehearsalContext
@@ -41,7 +43,29 @@ def events_text(ctx: RehearsalContext) -> str:
     return "\n".join(ctx.redactor(proc.stdout).splitlines()[-25:])  # redact, then cut
 
 
-def wait_healthy(ctx: RehearsalContext, timeout_s: float, what: str) -> float:
+class OutcomeDecided(Exception):
+    """The wait for health ended early: whatever the app does next, the rehearsal's outcome is decided
+    (`reason`); `last` is the state seen at that moment."""
+
+    def __init__(self, reason: str, last: str) -> None:
+        super().__init__(reason)
+        self.reason, self.last = reason, last
+
+
+# Given the workloads as read and the seconds waited so far: why waiting longer cannot change the outcome,
+# or None to go on waiting.
+Decided = Callable[[list[WorkloadState], float], str | None]
+
+
+def never_decided(states: list[WorkloadState], waited_s: float) -> str | None:
+    return None
+
+
+def wait_healthy(ctx: RehearsalContext, timeout_s: float, what: str, decided: Decided = never_decided) -> float:
+    """Seconds until the app is healthy; WaitTimeout after `timeout_s`, or OutcomeDecided as soon as
+    `decided` says more waiting cannot change the outcome (only while the app is not healthy)."""
+    t0 = time.monotonic()
+
     def check() -> tuple[bool, str]:
         states = workload_states(ctx)
         healthy = all(w.healthy for w in states)
@@ -49,11 +73,16 @@ def wait_healthy(ctx: RehearsalContext, timeout_s: float, what: str) -> float:
                            + ",".join(f"{p.phase}{'' if p.ready else '(unready)'}" for p in w.pods) for w in states)
         if healthy:
             ok, out = smoke_ok(ctx)
-            return ok, f"{detail}; smoke: {out}"
+            if ok:
+                return True, f"{detail}; smoke: {out}"
+            detail = f"{detail}; smoke: {out}"
+        reason = decided(states, time.monotonic() - t0)
+        if reason is not None:
+            raise OutcomeDecided(reason, detail)
         return False, detail
 
     return Wait(what, timeout_s, 1.0, hint="the pods' events are above; `kubectl describe` the deployment",
-                evidence=lambda: events_text(ctx)).until(check)
+                evidence=lambda: events_text(ctx), fatal=(OutcomeDecided,)).until(check)
 
 
 

@@ -39,6 +39,7 @@ class SessionOptions:
     postgres_major: str = "15"
     node_image: str | None = None       # default: the image `make env` builds
     report_dir: Path = Path("reports")
+    jobs: int = 1                       # scenarios rehearsed side by side (harness/parallel.py)
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,10 @@ class Option:
     flag: str                          # "--cluster-name"
     field: str                         # the SessionOptions field it sets
     help: str
-    default: str | Path | bool | None = None
+    default: str | Path | bool | int | None = None
     is_flag: bool = False
+    integer: bool = False              # a whole number (click and pytest both parse it)
+    short: str | None = None           # `rehearse run`'s short form (pytest reserves lower-case ones)
     path: bool = False                 # a filesystem path: given to SessionOptions as a Path
     must_exist: bool = False           # the CLI refuses a path that does not exist
     envvar: str | None = None          # read by the CLI when the option is not given
@@ -66,7 +69,19 @@ class Option:
             if raw in (None, "") and self.default is None:
                 return None  # an optional path left empty: not given (pytest-kind's --kubeconfig "")
             return Path(raw)
+        if self.integer and isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+            return int(raw)
         return bool(raw) if self.is_flag else raw
+
+
+def _jobs_problem(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_JOBS:
+        return None
+    return (f"--jobs {value!r} is not a number of scenarios to rehearse at once. Fix: a whole number from 1 "
+            f"to {MAX_JOBS}, e.g. -j 2 (about one per CPU core: most of a rehearsal is waiting)")
+
+
+MAX_JOBS = 32
 
 
 # kind's own rule for cluster names (lower-case letters, digits, '.' and '-'), begun and ended by a letter or
@@ -100,6 +115,9 @@ OPTIONS: tuple[Option, ...] = (
            envvar="REHEARSAL_DATABASE_DSN"),
     Option("--database-cluster-host", "database_cluster_host",
            "With --database-dsn: the host pods use to reach that Postgres (default: the DSN's host)."),
+    Option("--jobs", "jobs", "Scenarios rehearsed side by side on the one cluster and Postgres (each in its own "
+           "namespace and database; scenarios whose faults freeze shared infrastructure run alone).",
+           default=1, integer=True, short="-j", check=_jobs_problem),
 )
 
 
@@ -123,7 +141,10 @@ def _click_option(opt: Option) -> Callable[[F], F]:
         kwargs["show_default"] = opt.default is not None
     if opt.path:
         kwargs["type"] = click.Path(path_type=Path, exists=opt.must_exist)
-    return click.option(opt.flag, opt.dest, **kwargs)
+    if opt.integer:
+        kwargs["type"] = int
+    names = [opt.flag, *([opt.short] if opt.short else [])]
+    return click.option(*names, opt.dest, **kwargs)
 
 
 def click_options(fn: F) -> F:
@@ -143,7 +164,7 @@ def add_pytest_options(group: pytest.OptionGroup, kind_options_present: bool) ->
         if opt.is_flag:
             group.addoption(opt.flag, action="store_true", default=opt.default, help=help_text)
         else:
-            group.addoption(opt.flag, default=opt.default, help=help_text)
+            group.addoption(opt.flag, default=opt.default, help=help_text, **({"type": int} if opt.integer else {}))
 
 
 def session_options_from_pytest(config: pytest.Config) -> SessionOptions:

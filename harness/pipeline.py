@@ -26,6 +26,7 @@ from harness.phases.rerun import RerunPhase
 from harness.phases.runbook import RunbookPhase
 from harness.phases.verify import VerifyPhase
 from harness.progress import say
+from harness.teardown import check_stop
 
 PHASES: list[Phase] = [
     PreflightPhase(), ProvisionPhase(), DeployGoodPhase(), BaselinePhase(), DeployBadPhase(), DetectPhase(),
@@ -35,6 +36,7 @@ PHASES: list[Phase] = [
 
 def _run_phase(ctx: RehearsalContext, phase: Phase) -> bool:
     """Run one phase and record it; True when it succeeded."""
+    check_stop()  # a worker of a stopped session (`-j N`) unwinds to the cleanup, as on Ctrl-C
     sw = Stopwatch()
     say(f"▶ {phase.name}", style="bold")
     try:

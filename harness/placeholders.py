@@ -15,9 +15,9 @@ is expanded and where the section assigns a name, and in which quoting a
 
 from __future__ import annotations
 
-import functools
 import re
 import shlex
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -64,9 +64,15 @@ _READ_VALUE_OPTIONS = frozenset({"-p", "-t", "-d", "-n", "-N", "-u", "-i"})
 _ARITHMETIC = frozenset({"arithmetic_expansion", "c_style_for_statement"})
 
 
-@functools.cache
+_LANGUAGE = Language(tree_sitter_bash.language())
+_parsers = threading.local()  # a Parser is not shared between threads (scenarios side by side, `-j N`)
+
+
 def _parser() -> Parser:
-    return Parser(Language(tree_sitter_bash.language()))
+    parser: Parser | None = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = Parser(_LANGUAGE)
+    return parser
 
 
 @dataclass(frozen=True)

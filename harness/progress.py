@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.text import Text
@@ -24,6 +27,27 @@ from rich.text import Text
 console = Console(stderr=True, highlight=False, markup=False, emoji=False,
                   width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
 _T0 = time.monotonic()
+# With scenarios rehearsed side by side (`rehearse run -j N`), each worker thread names its scenario on
+# every line it prints: the lines of N scenarios interleave, each still readable on its own.
+_local = threading.local()
+_print_lock = threading.RLock()  # re-entrant: a signal handler in the main thread may say a line mid-print
+
+
+@contextmanager
+def scenario_prefix(name: str) -> Iterator[None]:
+    """Every `say` line of this thread begins with `name │ ` while the block runs."""
+    previous = getattr(_local, "prefix", "")
+    _local.prefix = name
+    try:
+        yield
+    finally:
+        _local.prefix = previous
+
+
+def current_prefix() -> str:
+    """This thread's scenario prefix ("" outside a worker): a helper thread a worker starts (a fault's
+    timer) hands it on with `scenario_prefix`."""
+    return getattr(_local, "prefix", "")
 
 
 def line(message: str | Text, style: str = "") -> Text:
@@ -32,11 +56,15 @@ def line(message: str | Text, style: str = "") -> Text:
     body = Text(message) if isinstance(message, str) else message.copy()
     if style:
         body.stylize_before(style)  # under the message's own styled parts
-    return Text.assemble((f"{time.monotonic() - _T0:7.1f}s", "dim"), " ", body)
+    prefix = getattr(_local, "prefix", "")
+    tag = (f"{prefix} │ ", "cyan") if prefix else ""
+    return Text.assemble((f"{time.monotonic() - _T0:7.1f}s", "dim"), " ", tag, body)
 
 
 def say(message: str | Text, style: str = "") -> None:
     """One timestamped progress line; cheap enough to call from any phase. `message` is plain text
     (user text goes in as is); emphasis is `style` or a `Text` with styled parts."""
-    console.print(line(message, style))
-    sys.stderr.flush()
+    with _print_lock:  # one whole line at a time, whichever thread says it
+        # Never folded: a folded line's continuation would lose its scenario prefix (`-j N`) and its time.
+        console.print(line(message, style), soft_wrap=True)
+        sys.stderr.flush()

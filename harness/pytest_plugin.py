@@ -170,6 +170,31 @@ class ScenarioFile(pytest.File):
         return super().repr_failure(excinfo)  # Collector.repr_failure takes no style
 
 
+_BATCH_KEY = pytest.StashKey[dict[str, "Journal | Exception"]]()
+
+
+def _batch_outcome(item: ScenarioItem, session: Session, jobs: int) -> Journal:
+    """With --jobs N: the first scenario item to run rehearses itself and every scenario item after it
+    (as selected: -k, --lf and deselection already applied) N at a time on the session; each item then
+    reports its own journal, or raises its own error. pytest runs items one after another, so this is
+    where the side-by-side work can happen without a second process or a second cluster."""
+    outcomes = item.config.stash.setdefault(_BATCH_KEY, {})
+    name = item.scenario.name
+    if name not in outcomes:
+        pending = [i.scenario for i in item.session.items[item.session.items.index(item):]
+                   if isinstance(i, ScenarioItem) and i.scenario.name not in outcomes]
+        errors: dict[str, Exception] = {}
+        journals = session.rehearse_all(pending, jobs, errors=errors)
+        outcomes.update({j.scenario: j for j in journals})
+        outcomes.update(errors)
+    outcome = outcomes.pop(name, None)
+    if outcome is None:  # only a bug gets here: every scenario of the batch has a journal or an error
+        raise RuntimeError(f"scenario {name} was not rehearsed in its batch")
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 class ScenarioItem(pytest.Item):
     """One scenario.yaml. It uses fixtures the way pytest's own DoctestItem does: it requests
     `rehearsal_session` (plus any autouse fixture), which pytest sets up before `runtest`."""
@@ -189,7 +214,11 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         session: Session = self.funcargs[SESSION_FIXTURE]  # type: ignore[assignment]
-        journal = session.rehearse(self.scenario)  # judged by the session
+        jobs = session_options_from_pytest(self.config).jobs
+        if jobs <= 1:
+            journal = session.rehearse(self.scenario)  # judged by the session
+        else:
+            journal = _batch_outcome(self, session, jobs)
         self.user_properties.append(("verdict", journal.verdict))
         problems = expectation_problems(journal)
         if problems:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -196,6 +197,8 @@ class RunState:
         self.lock_path = self.directory / f"{owner}.lock"
         self.record = RunRecord(owner, this_process(read), time.time())
         self._lock: IO[str] | None = None
+        # Scenarios rehearsed side by side (`-j N`) record and forget in several threads: one writer at a time.
+        self._mutex = threading.RLock()
 
     @property
     def run_id(self) -> str:
@@ -216,18 +219,21 @@ class RunState:
     def add(self, kind: str, name: str, where: str = "") -> None:
         """Record BEFORE creating: a kill during the creation still leaves the name to the reaper."""
         resource = Resource(kind, name, where)
-        if resource not in self.record.resources:
-            self.record.resources.append(resource)
-            self._save()
+        with self._mutex:
+            if resource not in self.record.resources:
+                self.record.resources.append(resource)
+                self._save()
 
     def forget(self, kind: str, name: str) -> None:
         """After a successful removal: nothing left for the reaper to do about it."""
-        self.record.resources = [r for r in self.record.resources if (r.kind, r.name) != (kind, name)]
-        self._save()
+        with self._mutex:
+            self.record.resources = [r for r in self.record.resources if (r.kind, r.name) != (kind, name)]
+            self._save()
 
     def keep(self) -> None:
-        self.record.kept = True
-        self._save()
+        with self._mutex:
+            self.record.kept = True
+            self._save()
 
     def end(self) -> None:
         """Release the run. The record stays when something is still recorded (kept, or a removal

@@ -4,14 +4,15 @@ here, also on Ctrl-C, SIGTERM, SIGHUP and errors (harness/teardown.py)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from harness import cleanup, faults, judge, runstate, tools
+from harness import cleanup, faults, judge, parallel, runstate, tools
 from harness.context import RehearsalContext
 from harness.journal import Journal
 from harness.options import SessionOptions
@@ -24,7 +25,10 @@ from harness.redact import Redactor, mask_patterns
 from harness.report import RunReports, write_scenario_reports
 from harness.report import write_run_reports as _write_run_reports
 from harness.scenario.models import Scenario
-from harness.teardown import Teardown, TeardownStack
+from harness.teardown import Teardown, TeardownStack, clear_stop
+
+
+LOCK_EVENT_S = 0.1  # a shared hold that waited less than this is not worth an event
 
 
 @dataclass
@@ -36,6 +40,10 @@ class Session:
     results: list[Journal] = field(default_factory=list)
     redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
     run_reports: RunReports | None = None
+    # Scenarios rehearsed side by side (`rehearse_all` with jobs > 1): the shared-infrastructure lock
+    # (harness/parallel.py), and one mutex over what the workers add to the session.
+    infra_lock: parallel.InfraLock | None = None
+    _mutex: threading.RLock = field(default_factory=threading.RLock)
 
     def redact(self, text: str) -> str:
         """Masked by every scenario's redactor so far (their secrets and DSN passwords) and the patterns."""
@@ -44,7 +52,39 @@ class Session:
         return mask_patterns(text)
 
     def ensure_registry(self) -> RegistryProvider:
-        return factory.add_registry(self.infra, self.stack, self.owner, keep=self.options.keep_cluster)
+        with self._mutex:  # started once, whichever worker needs it first
+            return factory.add_registry(self.infra, self.stack, self.owner, keep=self.options.keep_cluster)
+
+    def rehearse_all(self, scenarios: Sequence[Scenario], jobs: int = 1,
+                     errors: dict[str, Exception] | None = None) -> list[Journal]:
+        """Rehearse every scenario, `jobs` at a time; the judged journals in the order given (and so
+        in `results`), whatever order they finished in. With `errors`, a scenario that raises (e.g. an
+        InfrastructureMismatchError) is put there by name and the others go on; without, it is raised
+        (once the scenarios already running have finished)."""
+        def one(scenario: Scenario) -> None:
+            try:
+                self.rehearse(scenario)
+            except Exception as exc:
+                if errors is None:
+                    raise
+                errors[scenario.name] = exc
+
+        start = len(self.results)
+        if jobs <= 1:
+            for s in scenarios:
+                one(s)
+            return self.results[start:]
+        self.infra_lock = parallel.InfraLock()
+        order = {s.name: i for i, s in enumerate(scenarios)}
+        # Scenarios that need the infrastructure to themselves go first, while nothing else is running:
+        # later, each would wait for every running scenario to finish while the other workers idle.
+        first = sorted(scenarios, key=lambda s: not parallel.needs_exclusive(s))
+        try:
+            parallel.run_all(first, jobs, one, name=lambda s: s.name)
+        finally:  # also when interrupted: the reports list the finished scenarios in a stable order
+            with self._mutex:
+                self.results[start:] = sorted(self.results[start:], key=lambda j: order.get(j.scenario, len(order)))
+        return self.results[start:]
 
     def rehearse(self, scenario: Scenario) -> Journal:
         """Rehearse one scenario: the pipeline (phases, then the scenario's cleanup), the fault
@@ -58,8 +98,9 @@ class Session:
         ctx = self._context(scenario)
         journal = ctx.journal
         try:
-            run_pipeline(ctx)
-            leftovers = self._fault_leftovers(journal) if scenario.faults else []
+            with self._infra_hold(scenario, journal):
+                run_pipeline(ctx)
+                leftovers = self._fault_leftovers(journal) if scenario.faults else []
             judge.decide(journal, leftovers).record(journal)
             skipped = sum(st.skipped is not None for st in journal.runbook_steps)
             say(Text.assemble(f"verdict for {scenario.name}: ", (journal.verdict, "bold"),
@@ -67,9 +108,26 @@ class Session:
                               + (f"; {skipped} runbook step(s) skipped, as the runbook marks them)" if skipped else ")")))
         finally:  # also when interrupted: the journal so far, with its default verdict ERROR
             write_scenario_reports(journal, ctx.report_dir, ctx.redactor)
-            self.redactors.append(ctx.redactor)
-        self.results.append(journal)
+            with self._mutex:
+                self.redactors.append(ctx.redactor)
+        with self._mutex:
+            self.results.append(journal)
         return journal
+
+    @contextmanager
+    def _infra_hold(self, scenario: Scenario, journal: Journal) -> Iterator[None]:
+        """With scenarios side by side: the shared-infrastructure lock for the whole rehearsal, taken
+        before its first phase so the wait counts in no timing; the wait is recorded as a `lock` event."""
+        if self.infra_lock is None:  # one scenario at a time: nothing to share
+            yield
+            return
+        with self.infra_lock.for_scenario(scenario) as (mode, waited):
+            if mode == "exclusive" or waited >= LOCK_EVENT_S:
+                why = ("its faults freeze infrastructure the other scenarios use" if mode == "exclusive"
+                       else "a scenario whose faults freeze the shared infrastructure ran first")
+                journal.event("lock", f"waited {waited:.1f}s for the shared infrastructure ({mode}: {why}); "
+                                      "not counted in any phase")
+            yield
 
     def _context(self, scenario: Scenario) -> RehearsalContext:
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
@@ -120,6 +178,7 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
     the block raises the truth about the teardown: harness.teardown.Interrupted or
     TeardownIncomplete, naming what failed."""
     owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
+    clear_stop()  # a stop requested in an earlier session (same process) is not this one's
     with Teardown().installed() as teardown:
         cleanup.reap_quietly()
         run = runstate.RunState(owner).begin()

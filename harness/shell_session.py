@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Protocol
 
 from harness.runbook_commands import Step, StepResult
+from harness.teardown import check_stop
 
 IDLE_S = 0.5      # no output for this long before looking for a reader of stdin
 CONFIRM_S = 0.5   # and still blocked reading it this much later: waiting for input
@@ -252,6 +253,7 @@ class ShellSession:
                     found = self._take(marker)
             if found is not None:
                 return StepResult(step, found[0], time.monotonic() - t0, found[1], False)
+            check_stop()  # a worker of a stopped session (`-j N`): `run` ends the group, as on Ctrl-C
             now = time.monotonic()
             if self._proc.poll() is not None:
                 self.ended = True

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.context import RehearsalContext
-from harness.health import wait_healthy
+from harness.health import Decided, OutcomeDecided, never_decided, wait_healthy
+from harness.snapshot.app import WorkloadState
 from harness.journal import Difference, RunbookStepRecord, now_iso
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
@@ -140,26 +141,76 @@ HEALTH_DIFFERENCE = Difference(area="health", object="app", message="the app did
 
 
 def verify_against_baseline(ctx: RehearsalContext, what: str, since: float | None,
-                            on_unhealthy: Callable[[str], None]) -> Verification:
+                            on_unhealthy: Callable[[str], None],
+                            decided: Decided = never_decided,
+                            on_decided: Callable[[str, str], None] | None = None) -> Verification:
     """Wait up to `timeouts.verify_s` for the app to be healthy, snapshot, diff with the baseline
     (and the bad release's snapshot, so a message can say "(bad version)").
 
     `on_unhealthy(last state seen)` runs as soon as the wait gives up, so the journal says why even
-    when the snapshot after it fails."""
+    when the snapshot after it fails. `decided` (see `outcome_decided`) may end the wait early; then
+    `on_decided(reason, last state seen)` runs instead, and the health difference says why."""
     assert ctx.baseline is not None, "the baseline phase stops the run when it fails"
-    healthy, recovered = True, None
+    healthy, recovered, health = True, None, HEALTH_DIFFERENCE
     try:
-        wait_healthy(ctx, ctx.scenario.timeouts.verify_s, what)
+        wait_healthy(ctx, ctx.scenario.timeouts.verify_s, what, decided)
         if since is not None:
             recovered = round(time.monotonic() - since, 2)
     except WaitTimeout as exc:
         healthy = False
         on_unhealthy(exc.last)
+    except OutcomeDecided as exc:
+        healthy = False
+        if on_decided is None:
+            on_unhealthy(f"{exc.last} (not awaited further: {exc.reason})")
+        else:
+            on_decided(exc.reason, exc.last)
+        health = Difference(area="health", object="app",
+                            message=f"the app was not healthy; not awaited further: {exc.reason}")
     after = take_snapshot(ctx)
     diffs = diff_states(ctx.baseline, after, ctx.after_bad_deploy)
     if not healthy and not any(d.area == "health" for d in diffs):
-        diffs.append(HEALTH_DIFFERENCE)
+        diffs.append(health)
     return Verification(healthy, recovered, after, diffs)
+
+
+# After a failed runbook step, how long verify still waits for health: enough for a rollout that is just
+# finishing to be recorded as recovered (time_to_recover_s), not the whole verify timeout.
+DECIDED_GRACE_S = 3.0
+
+
+def _no_faults() -> list[str]:
+    return []
+
+
+def outcome_decided(baseline: list[WorkloadState], runbook_failure: str | None,
+                    faults_active: Callable[[], list[str]] = _no_faults) -> Decided:
+    """Verify's early end, for states whose outcome no waiting can change (a NOT_READY either way, so
+    stopping early can never turn a rehearsal READY):
+
+    - the runbook stopped at a failing step (`runbook_failure`): its `runbook` difference already makes
+      the rehearsal NOT_READY; after DECIDED_GRACE_S nothing more is learned by waiting;
+    - a tracked Deployment declares another image than in the baseline (e.g. the bad release back after
+      `rollout undo` twice): nothing in the cluster changes a Deployment's image without someone acting,
+      and the diff reports it as an `app` difference.
+
+    Never while a fault is still in place (`faults_active()`): the snapshot after the wait would meet it
+    (a terminated connection, a paused Postgres) instead of the state the rollback left."""
+    declared = {w.deployment: w.spec_image for w in baseline if w.exists}
+
+    def decided(states: list[WorkloadState], waited_s: float) -> str | None:
+        if faults_active():
+            return None
+        if runbook_failure is not None and waited_s >= DECIDED_GRACE_S:
+            return f"the runbook stopped ({runbook_failure}), so the rehearsal is NOT_READY whatever the app does"
+        for w in states:
+            was = declared.get(w.deployment)
+            if w.exists and was and w.spec_image and w.spec_image != was:
+                return (f"deployment {w.deployment} declares image {w.spec_image}, not the baseline's {was}; "
+                        "no controller changes that without someone acting")
+        return None
+
+    return decided
 
 
 def objective_differences(ctx: RehearsalContext) -> list[Difference]:

@@ -18,6 +18,7 @@ SIGKILL is the only way to abandon a teardown (then `make clean-clusters`).
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,37 @@ class Interrupted(KeyboardInterrupt):
         if not self.failures:
             return f"interrupted: resources cleaned up ({why}; {self.steps} cleanup step(s), none failed)"
         return f"interrupted ({why}): " + cleanup_summary(self.steps, self.failures)
+
+
+# Signals reach only the main thread. When scenarios are rehearsed in worker threads (`-j N`), the main
+# thread sets this on the first signal; each worker notices it at its next check (between phases, in
+# every wait, in a runbook command's wait) and unwinds through its scenario's cleanup as Ctrl-C would.
+_stop: list[int] = []  # the signal that stopped the session, once set
+_stop_event = threading.Event()
+
+
+def request_stop(signum: int) -> None:
+    """Ask every worker thread to stop (the main thread was interrupted by `signum`)."""
+    if not _stop:
+        _stop.append(signum)
+    _stop_event.set()
+
+
+def clear_stop() -> None:
+    """A new session starts with no stop requested."""
+    _stop.clear()
+    _stop_event.clear()
+
+
+def stop_requested() -> bool:
+    return _stop_event.is_set()
+
+
+def check_stop() -> None:
+    """In a worker thread: raise `Interrupted` once a stop was requested. In the main thread it does
+    nothing: the signal handler itself raises there."""
+    if _stop_event.is_set() and threading.current_thread() is not threading.main_thread():
+        raise Interrupted(_stop[0] if _stop else signal.SIGINT)
 
 
 class TeardownIncomplete(RuntimeError):

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from harness.teardown import check_stop
+
 T = TypeVar("T")
 
 
@@ -57,4 +59,5 @@ class Wait:
                     except Exception as exc:  # evidence is best effort
                         ev = f"(could not gather evidence: {exc})"
                 raise WaitTimeout(self.what, self.timeout_s, last, ev, self.hint)
+            check_stop()  # a worker thread of a stopped session (`-j N`) stops waiting here
             time.sleep(self.poll_s)

@@ -8,7 +8,7 @@ from harness.helm import history_line
 from harness.phases import OnFailure, Phase
 from harness.scenario.models import INSTANT_FAULTS, FaultKind
 from harness.steady import watch_after_verify
-from harness.steps import objective_differences, verify_against_baseline
+from harness.steps import objective_differences, outcome_decided, verify_against_baseline
 
 
 class VerifyPhase(Phase):
@@ -18,8 +18,13 @@ class VerifyPhase(Phase):
     def execute(self, ctx: RehearsalContext) -> str:
         j = ctx.journal
         timeout = ctx.scenario.timeouts.verify_s
+        assert ctx.baseline is not None, "the baseline phase stops the run when it fails"
+        drift = next((f"{d.object} failed" for d in j.differences if d.area == "runbook"), None)
         v = verify_against_baseline(ctx, "the app to be healthy after the rollback", since=ctx.runbook_started_at,
-                                    on_unhealthy=lambda last: j.event("verify", f"not healthy after {timeout:.0f}s: {last}"))
+                                    on_unhealthy=lambda last: j.event("verify", f"not healthy after {timeout:.0f}s: {last}"),
+                                    decided=outcome_decided(ctx.baseline.workloads, drift, lambda: _active_faults(ctx)),
+                                    on_decided=lambda why, last: j.event("verify", f"not healthy; not awaited further: "
+                                                                                   f"{why}; last state: {last}"))
         j.time_to_recover_s = v.recovered_s
         j.after_rollback = v.after.model_dump(mode="json")
         j.differences.extend(v.differences)
@@ -52,3 +57,8 @@ def _watch_applies(ctx: RehearsalContext) -> bool:
         j.event("verify", f"steady-state watch skipped: faults still in place ({', '.join(in_place)})")
         return False
     return True
+
+
+def _active_faults(ctx: RehearsalContext) -> list[str]:
+    """The scenario's faults applied and not removed yet, as the injector knows them right now."""
+    return ctx.fault_injector.active if ctx.fault_injector is not None else []

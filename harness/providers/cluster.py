@@ -8,6 +8,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import threading
 from pathlib import Path
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -148,6 +149,16 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=30)
 
 
+def _local_image_id(image: str) -> str | None:
+    """The local image's content ID (None when Docker cannot say: then it is loaded anyway)."""
+    try:
+        proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
 class KindProvider:
     """A kind cluster: created here (then deleted at teardown) or, with reuse, adopted (then kept).
 
@@ -165,6 +176,9 @@ class KindProvider:
         self.cluster = RehearsalKindCluster(name, image, self.workdir)
         self.kubeconfig = Path(self.cluster.kubeconfig_path)
         self.created = False  # True from the moment this run starts `kind create`
+        self._loaded: dict[str, str] = {}  # image -> the local image ID this run loaded
+        self._image_locks: dict[str, threading.Lock] = {}
+        self._loading_lock = threading.Lock()
 
     def start(self) -> KindProvider:
         self._record(runstate.TEMP_DIR, str(self.workdir))
@@ -198,6 +212,19 @@ class KindProvider:
             self.run.add(kind, name)
 
     def load_image(self, image: str) -> None:
+        """`kind load` the local image, once per content: scenarios side by side (`-j N`) load the same
+        images, and one at a time per name (two imports of one image into containerd at once gain nothing)."""
+        with self._loading_lock:
+            lock = self._image_locks.setdefault(image, threading.Lock())
+        with lock:
+            content = _local_image_id(image)
+            if content is not None and self._loaded.get(image) == content:
+                return  # this run loaded exactly this content already
+            self._kind_load(image)
+            if content is not None:
+                self._loaded[image] = content
+
+    def _kind_load(self, image: str) -> None:
         say(f"loading {image} into {self.name}")
         proc = subprocess.run([str(self.cluster.kind_path), "load", "docker-image", "--name", self.name, image],
                               capture_output=True, text=True, timeout=300)

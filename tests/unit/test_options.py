@@ -51,7 +51,9 @@ def _pytest_config(parser: pytest.Parser, args: list[str]) -> Any:
 def test_every_shared_option_has_the_same_name_default_and_help() -> None:
     clicks = _click_params()
     pytests = _pytest_arguments(_pytest_parser())
-    assert set(clicks) - CLI_ONLY == set(pytests) == {o.flag for o in OPTIONS}
+    shorts = {o.short for o in OPTIONS if o.short}  # `rehearse run` only: pytest reserves lower-case short options
+    assert shorts == {"-j"} and all(clicks[o.short] is clicks[o.flag] for o in OPTIONS if o.short)
+    assert set(clicks) - CLI_ONLY - shorts == set(pytests) == {o.flag for o in OPTIONS}
     for flag, arg in pytests.items():
         param, attrs = clicks[flag], arg.attrs()
         assert param.default == attrs["default"], flag
@@ -188,3 +190,13 @@ def test_an_infrastructure_error_never_prints_the_admin_password(monkeypatch: py
     result = CliRunner().invoke(cli, ["run", str(d), "--database-dsn", "postgresql://admin:s3cr%40tpw@db:5432/x"])
     assert result.exit_code == 3 and "connection to" in result.output
     assert "s3cr" not in result.output, result.output
+
+
+def test_jobs_is_a_whole_number_from_one_both_ways() -> None:
+    parser = _pytest_parser()
+    assert session_options_from_pytest(_pytest_config(parser, ["--jobs", "3"])).jobs == 3
+    assert session_options({}).jobs == 1 == SessionOptions().jobs
+    for bad in (0, -1, 33, "x", True):
+        with pytest.raises(options.OptionError, match="--jobs .* Fix: a whole number from 1 to 32"):
+            session_options({"jobs": bad})
+    assert session_options({"jobs": "4"}).jobs == 4  # as pytest-kind style string options arrive

@@ -153,6 +153,17 @@ class FakeSession:
             raise KeyboardInterrupt
         return Journal(scenario=scenario.name, expect=scenario.expect.value, verdict=scenario.expect.value)
 
+    def rehearse_all(self, scenarios, jobs, errors):
+        log(f"batch of {jobs}: " + ",".join(s.name for s in scenarios))
+        out = []
+        for s in scenarios:
+            if s.name.startswith("mismatch"):
+                errors[s.name] = RuntimeError(f"{s.name} asks for another Postgres")
+            else:
+                out.append(Journal(scenario=s.name, expect=s.expect.value,
+                                   verdict="NOT_READY" if s.name.startswith("wrong") else s.expect.value))
+        return out
+
 
 @contextmanager
 def fake_open_session(options):
@@ -186,6 +197,18 @@ def test_one_session_serves_every_scenario_and_closes_at_the_end(pytester: pytes
     opened = json.loads(log[0].removeprefix("open "))
     assert (opened["cluster_name"], opened["database_dsn"], opened["database_cluster_host"], opened["node_image"]) \
         == ("c9", "postgresql://u:p@db:5432/postgres", "pods.example", "img:1")
+
+
+def test_with_jobs_the_first_item_rehearses_the_selected_scenarios_and_each_reports_its_own(
+        pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
+    pytester.makeconftest(FAKE_SESSION_CONFTEST)
+    for name in ("first", "mismatch", "skipped", "wrong"):
+        kit.write_scenario(pytester.path, name, kit.minimal_doc())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--jobs", "3", "-k", "not skipped", "-rA")
+    result.assert_outcomes(passed=1, failed=2, deselected=1)
+    assert _session_log(pytester)[1:] == ["batch of 3: first,mismatch,wrong", "close"]  # once, as selected
+    result.stdout.fnmatch_lines(["*mismatch asks for another Postgres*",
+                                 "*scenario wrong: verdict NOT_READY, expected READY*"])
 
 
 def test_scenario_items_request_the_session_fixture(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:

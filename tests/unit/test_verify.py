@@ -20,6 +20,8 @@ from harness.journal import Difference, FaultRecord, Journal, SteadyStateRecord
 from harness.phases import verify
 from harness.phases.verify import VerifyPhase
 from harness.scenario import load_scenario
+from harness.health import OutcomeDecided
+from harness.snapshot.app import WorkloadState
 from harness.wait import WaitTimeout
 
 SCHEMA = Difference(area="schema", object="column users.nickname", message="column users.nickname is still present")
@@ -35,14 +37,22 @@ def _snapshot(name: str) -> Any:
                            helm=None)
 
 
+def _workload(image: str) -> WorkloadState:
+    return WorkloadState(deployment="demo", container="app", spec_image=image)
+
+
 @pytest.fixture
 def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """verify(): set `rig.healthy`, `rig.diffs`, the objective; read what the seams were asked."""
-    rig = SimpleNamespace(healthy=True, diffs=[], compared=None, waited=None, flaps=[], watched=None)
+    rig = SimpleNamespace(healthy=True, diffs=[], compared=None, waited=None, flaps=[], watched=None, states=[],
+                          injector=None)
 
-    def wait_healthy(ctx: Any, timeout_s: float, what: str) -> float:
-        rig.waited = (timeout_s, what)
+    def wait_healthy(ctx: Any, timeout_s: float, what: str, decided: Any) -> float:
+        rig.waited, rig.decided = (timeout_s, what), decided
         if not rig.healthy:
+            reason = decided(rig.states, 5.0)
+            if reason is not None:
+                raise OutcomeDecided(reason, "demo: 0/2 ready")
             raise WaitTimeout(what, timeout_s, "demo: 0/2 ready", "", "")
         return 1.0
 
@@ -63,14 +73,16 @@ def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
     monkeypatch.setattr(verify, "watch_after_verify", watch_after_verify)
 
     def run(objective: float | None = None, recovered_in: float | None = 10.0, stable_for_s: float = 5,
-            fault_records: tuple[tuple[str, str, str | None], ...] = ()) -> Any:
+            fault_records: tuple[tuple[str, str, str | None], ...] = (), before: tuple[Difference, ...] = ()) -> Any:
+        baseline = _snapshot("baseline")
+        baseline.workloads = [_workload("app:good")]
         doc = kit.minimal_doc(timeouts={"verify_s": 30}, objectives={"max_recover_s": objective},
                               checks={"stable_for_s": stable_for_s})
         faults = [FaultRecord(kind=kind, index=i, status=status, applied_at="t", reverted_at=reverted)
                   for i, (kind, status, reverted) in enumerate(fault_records)]
         ctx = SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "v", doc)),
-                              journal=Journal(scenario="v", expect="READY", faults=faults), cleanup=ExitStack(),
-                              baseline=_snapshot("baseline"), after_bad_deploy=_snapshot("bad"),
+                              journal=Journal(scenario="v", expect="READY", faults=faults, differences=list(before)),
+                              cleanup=ExitStack(), baseline=baseline, fault_injector=rig.injector, after_bad_deploy=_snapshot("bad"),
                               runbook_started_at=None if recovered_in is None else time.monotonic() - recovered_in)
         rig.ctx = ctx
         rig.detail = VerifyPhase().execute(ctx)
@@ -177,3 +189,94 @@ def test_the_unhealthy_event_is_kept_when_the_snapshot_after_it_fails(rig: Any, 
     with pytest.raises(RuntimeError, match="connection refused"):
         rig.run()
     assert [e.message for e in rig.ctx.journal.events] == ["not healthy after 30s: demo: 0/2 ready"]
+
+
+# ── the early end of the wait: only where the outcome is NOT_READY whatever the app does ──
+DRIFT = Difference(area="runbook", object="runbook step 2", message="runbook drift: step 2 failed")
+
+
+def test_after_a_failed_runbook_step_the_wait_ends_with_the_reason_recorded(rig: Any) -> None:
+    rig.healthy = False
+    j = rig.run(before=(DRIFT,))
+    health = [d for d in j.differences if d.area == "health"]
+    assert health[0].message == ("the app was not healthy; not awaited further: the runbook stopped (runbook step 2 "
+                                 "failed), so the rehearsal is NOT_READY whatever the app does")
+    assert [e.message for e in j.events] == [
+        "not healthy; not awaited further: the runbook stopped (runbook step 2 failed), so the rehearsal is "
+        "NOT_READY whatever the app does; last state: demo: 0/2 ready"]
+
+
+def test_a_declared_image_other_than_the_baselines_ends_the_wait(rig: Any) -> None:
+    rig.healthy, rig.states = False, [_workload("app:bad")]
+    j = rig.run()
+    assert [d.message for d in j.differences] == [
+        "the app was not healthy; not awaited further: deployment demo declares image app:bad, not the baseline's "
+        "app:good; no controller changes that without someone acting"]
+
+
+def test_without_a_decided_outcome_the_wait_runs_to_its_timeout(rig: Any) -> None:
+    rig.healthy, rig.states = False, [_workload("app:good")]  # the good image, still not ready: it may yet be
+    j = rig.run()
+    assert j.differences == [steps.HEALTH_DIFFERENCE]
+    assert [e.message for e in j.events] == ["not healthy after 30s: demo: 0/2 ready"]
+
+
+@pytest.mark.parametrize(("drift", "images", "waited", "decided"), [
+    (None, ["app:good"], 100.0, False),       # nothing decided: wait for health to the timeout
+    ("step 2 failed", ["app:good"], 1.0, False),  # the grace: a rollout just finishing is still recorded
+    ("step 2 failed", ["app:good"], steps.DECIDED_GRACE_S, True),
+    (None, ["app:bad"], 0.0, True),           # the bad release declared again: at once
+    (None, [""], 0.0, False),                 # no reading of the image: nothing decided
+])
+def test_outcome_decided(drift: str | None, images: list[str], waited: float, decided: bool) -> None:
+    rule = steps.outcome_decided([_workload("app:good")], drift)
+    assert (rule([_workload(i) for i in images], waited) is not None) is decided
+
+
+def test_a_deployment_gone_or_not_in_the_baseline_decides_nothing_here() -> None:
+    """A missing Deployment is the diff's business (an `app` difference); the wait just runs on."""
+    rule = steps.outcome_decided([_workload("app:good")], None)
+    gone = WorkloadState(deployment="demo", container="app", exists=False)
+    other = WorkloadState(deployment="worker", container="app", spec_image="w:2")
+    assert rule([gone, other], 0.0) is None
+
+
+def test_wait_healthy_ends_early_only_while_unhealthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import health
+
+    unready = WorkloadState(deployment="demo", container="app", spec_image="app:bad", replicas=1)
+    ready = WorkloadState(deployment="demo", container="app", spec_image="app:good", replicas=1, ready_replicas=1,
+                          rollout_complete=True, image_ids=["d1"])
+    readings = [[unready], [ready]]
+    monkeypatch.setattr(health, "workload_states", lambda ctx: readings[0])
+    monkeypatch.setattr(health, "smoke_ok", lambda ctx: (True, "ok"))
+    monkeypatch.setattr(health, "events_text", lambda ctx: "")
+    asked: list[float] = []
+
+    def decided(states: list[WorkloadState], waited_s: float) -> str | None:
+        asked.append(waited_s)
+        return "bad image declared" if states[0].spec_image == "app:bad" else None
+
+    with pytest.raises(OutcomeDecided) as caught:
+        health.wait_healthy(SimpleNamespace(), 30, "health", decided)  # type: ignore[arg-type]
+    assert (caught.value.reason, caught.value.last) == ("bad image declared", "demo: 0/1 ready, pods ")
+    readings.pop(0)
+    asked.clear()
+    assert health.wait_healthy(SimpleNamespace(), 30, "health", decided) < 1  # type: ignore[arg-type]
+    assert asked == []  # healthy: the rule is not even asked
+
+
+def test_nothing_is_decided_while_a_fault_is_in_place() -> None:
+    """The snapshot after the wait would meet the fault (a terminated connection), not the rollback's state."""
+    active = ["terminate_db_connections"]
+    rule = steps.outcome_decided([_workload("app:good")], "step 1 failed", lambda: active)
+    assert rule([_workload("app:bad")], 10.0) is None
+    active.clear()  # its duration is over: the next reading decides
+    assert rule([_workload("app:bad")], 11.0) is not None
+
+
+def test_verify_reads_the_faults_in_place_from_the_injector(rig: Any) -> None:
+    rig.healthy, rig.states = False, [_workload("app:bad")]
+    rig.injector = SimpleNamespace(active=["pause_postgres"])
+    j = rig.run(before=(DRIFT,))
+    assert j.differences[-1] == steps.HEALTH_DIFFERENCE  # not decided early: waited to the timeout
