@@ -161,6 +161,7 @@ def diff_workloads(baseline: list[WorkloadState], after: list[WorkloadState],
     """Differences of the app half; `bad` names the bad version's digests in messages."""
     diffs: list[Difference] = []
     bad_ids = {w.deployment: set(w.image_ids) for w in (bad or [])}
+    bad_specs = {w.deployment: w.spec_image for w in (bad or [])}
     after_by = {w.deployment: w for w in after}
     for base in baseline:
         obj = f"deployment {base.deployment}"
@@ -169,8 +170,11 @@ def diff_workloads(baseline: list[WorkloadState], after: list[WorkloadState],
             diffs.append(Difference(area="app", object=obj, message=f"{obj} no longer exists"))
             continue
         if a.spec_image != base.spec_image:
+            # The bad release's image, named as such: also when its pods are not running yet (verify does not
+            # wait for them once a Deployment declares another image).
+            tag = " (bad version)" if a.spec_image == bad_specs.get(base.deployment) else ""
             diffs.append(Difference(area="app", object=obj,
-                                    message=f"{obj} declares image {a.spec_image} (baseline {base.spec_image})"))
+                                    message=f"{obj} declares image {a.spec_image}{tag} (baseline {base.spec_image})"))
         if a.image_ids != base.image_ids:
             running = ", ".join(_short(i) for i in a.image_ids) or "nothing"
             tag = " (bad version)" if set(a.image_ids) & bad_ids.get(base.deployment, set()) - set(base.image_ids) else ""

@@ -66,6 +66,15 @@ def test_declared_image_difference() -> None:
     assert d.area == "app" and "declares image demo-app:v2 (baseline demo-app:v1)" in d.message
 
 
+def test_declared_image_of_the_bad_release_is_named_so_even_before_its_pods_run() -> None:
+    """Verify stops waiting once a Deployment declares another image: the bad pod may still be Pending."""
+    bad = [ws(spec_image="demo-app:v3", image_id=BAD)]
+    (d,) = diff_workloads([ws()], [ws(spec_image="demo-app:v3")], bad=bad)
+    assert d.message == "deployment demo declares image demo-app:v3 (bad version) (baseline demo-app:v1)"
+    (other,) = diff_workloads([ws()], [ws(spec_image="demo-app:v4")], bad=bad)
+    assert "(bad version)" not in other.message
+
+
 def test_missing_deployment() -> None:
     base = [ws(), ws("worker")]
     for after in ([ws()], [ws(), WorkloadState(deployment="worker", container="app", exists=False)]):
