@@ -78,9 +78,13 @@ def rehearsal_session(pytestconfig: pytest.Config) -> Iterator[Session]:
     ends, also on Ctrl-C (pytest tears session fixtures down at session finish)."""
     # Imported here, not at the top: every pytest run loads this plugin, most never start a session.
     from harness.session import open_session  # noqa: PLC0415
+    from harness.teardown import Interrupted  # noqa: PLC0415
 
-    with open_session(session_options_from_pytest(pytestconfig)) as session:
-        yield session
+    try:
+        with open_session(session_options_from_pytest(pytestconfig)) as session:
+            yield session
+    except Interrupted as exc:  # the teardown ran; say what it did, as `rehearse run` does, not a traceback
+        pytest.exit(exc.message(), returncode=exc.exit_code)
 
 
 @pytest.fixture(scope="session")

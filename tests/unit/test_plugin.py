@@ -254,3 +254,26 @@ def test_pytest_refuses_a_bad_cluster_name_at_configure(pytester: pytest.Pyteste
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--cluster-name", "../escape")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "is not a kind cluster name" in result.stderr.str()
+
+
+def test_an_interrupted_session_ends_with_the_teardown_message_and_130(pytester: pytest.Pytester) -> None:
+    """A signal stops the session: its teardown's outcome (harness.teardown.Interrupted) becomes pytest's exit
+    message and status 130, not a traceback of the session fixture."""
+    pytester.makeconftest('''
+import contextlib
+import harness.session
+from harness.teardown import Interrupted
+
+@contextlib.contextmanager
+def fake_open_session(options):
+    yield object()
+    raise Interrupted(15, received=3, steps=5)
+
+harness.session.open_session = fake_open_session
+''')
+    pytester.makepyfile(test_uses="def test_uses(rehearsal_session):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == 130
+    result.stdout.fnmatch_lines(["*interrupted: resources cleaned up (SIGTERM, 2 more received during teardown; "
+                                 "5 cleanup step(s), none failed)*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
