@@ -10,24 +10,20 @@ apart by their columns. Needs only Postgres (the image `make env` builds), no cl
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
+
+# tests/e2e is on sys.path (no package): the Postgres fixtures shared with test_db_snapshot.py.
+from pg import admin_conninfo, conn
 
 from harness.snapshot import diff_database, snapshot_database
 
 pytestmark = pytest.mark.e2e
+__all__ = ["admin_conninfo", "conn"]  # fixtures: imported to be found here
 
-POSTGRES_IMAGE = "rollback-rehearsal/postgres:15"
 
 
 @dataclass(frozen=True)
@@ -295,35 +291,6 @@ POINTERS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "UPDATE alembic_version SET version_num = '3b2f9c1d0e4a'",
      "3b2f9c1d0e4a -> ae1027a6acf expected"),
 )
-
-
-@pytest.fixture(scope="module")
-def admin_conninfo() -> Iterator[str]:
-    """libpq conninfo of the superuser database in a throwaway Postgres container (no pulls here)."""
-    if shutil.which("docker") is None:
-        pytest.skip("docker CLI not found; e2e tests need Docker (see `make env`)")
-    if subprocess.run(["docker", "image", "inspect", POSTGRES_IMAGE], capture_output=True, check=False).returncode:
-        pytest.skip(f"image {POSTGRES_IMAGE} is not built. Fix: env/images/postgres.sh (or `make env`)")
-    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415  (env set in conftest.py)
-
-    assert os.environ.get("TESTCONTAINERS_RYUK_DISABLED") == "true"
-    with PostgresContainer(POSTGRES_IMAGE, driver=None) as pg:
-        yield make_conninfo(host=pg.get_container_host_ip(), port=str(pg.get_exposed_port(pg.port)),
-                            user=pg.username, password=pg.password, dbname=pg.dbname, connect_timeout="10")
-
-
-@pytest.fixture
-def conn(admin_conninfo: str) -> Iterator[psycopg.Connection[Any]]:
-    """Autocommit connection to a fresh database, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_conninfo, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        with psycopg.connect(make_conninfo(admin_conninfo, dbname=name), autocommit=True) as c:
-            yield c
-    finally:
-        with psycopg.connect(admin_conninfo, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _run(conn: psycopg.Connection[Any], script: str) -> None:
