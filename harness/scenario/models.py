@@ -132,11 +132,7 @@ class HelmValues(Model):
     @field_validator("set")
     @classmethod
     def _one_line(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, value in v.items():
-            bad = _unsafe_value_message(value, "values are passed to helm's --set")
-            if bad:
-                raise ValueError(f"{key}: {bad}")
-        return v
+        return _one_line_values(v, "values are passed to helm's --set")
 
 
 class Version(Model):
@@ -223,8 +219,9 @@ class Failure(Model):
     within_s: Annotated[float, Field(gt=0, le=1800)] = 120
 
 
-# Line breaks and control characters: substituted into manifests by string.Template, a line break would
-# add YAML keys or whole objects (`---`), and bash or kubectl would see a value nobody reviewed.
+# Line breaks and control characters: values reach runbook commands, helm's --set and the runbook environment
+# (and manifests, where harness/render.py keeps any value inside its scalar); a line break there would make a
+# command or a value nobody reviewed.
 _UNSAFE_IN_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 PLACEHOLDER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
@@ -235,6 +232,15 @@ def _unsafe_value_message(v: str, where: str) -> str | None:
         return None
     return (f"the value contains {bad.group()!r} at character {bad.start() + 1}: {where}, and a line break or "
             "control character would change their structure; use a single line of printable text")
+
+
+def _one_line_values(values: dict[str, str], where: str) -> dict[str, str]:
+    """`values` unchanged, or ValueError naming the first key whose value is not one line of printable text."""
+    for key, value in values.items():
+        bad = _unsafe_value_message(value, where)
+        if bad:
+            raise ValueError(f"{key}: {bad}")
+    return values
 
 
 # One line of printable text: an answer is typed followed by Enter; a line break would answer two prompts.
@@ -285,11 +291,7 @@ class Runbook(Model):
     @field_validator("placeholders")
     @classmethod
     def _one_line(cls, v: dict[str, str]) -> dict[str, str]:
-        for name, value in v.items():
-            bad = _unsafe_value_message(value, "values are substituted into the runbook's commands")
-            if bad:
-                raise ValueError(f"{name}: {bad}")
-        return v
+        return _one_line_values(v, "values are substituted into the runbook's commands")
 
 
 class Variable(Model):
@@ -299,7 +301,7 @@ class Variable(Model):
     @field_validator("value")
     @classmethod
     def _one_line(cls, v: str) -> str:
-        bad = _unsafe_value_message(v, "values are substituted into the manifests as they are")
+        bad = _unsafe_value_message(v, "values reach the manifests and the runbook environment")
         if bad:
             raise ValueError(f"{bad} (for a multi-line value, keep it in a Secret or ConfigMap manifest instead)")
         return v
