@@ -58,6 +58,7 @@ fi
 step "helm $HELM_VERSION"         "$ENV_DIR/go/build-helm.sh"
 step "demo app images"              "$ENV_DIR/images/demo.sh"
 step "golang-migrate"               "$ENV_DIR/go/golang-migrate.sh"
+step "actionlint $ACTIONLINT_VERSION" "$ENV_DIR/go/actionlint.sh"
 step "framework demo images"        "$ENV_DIR/images/frameworks.sh"
 step "test tools (chromium)"        "$ENV_DIR/test-tools.sh"
 step "tool links"                   "$ENV_DIR/link-tools.sh"
