@@ -139,6 +139,12 @@ class Journal(BaseModel):
     schema_version: int = JOURNAL_SCHEMA_VERSION
     scenario: str
     description: str = ""
+    # Where the scenario and its runbook are: relative to the working directory when under it (the checkout
+    # in CI, so junit.xml's `file` attributes point CI annotations at the runbook line), else absolute.
+    scenario_file: str = Field("", description="The scenario.yaml, relative to the directory the run started "
+                                               "in when under it; \"\" in older reports.")
+    runbook_file: str = Field("", description="The runbook whose steps ran (the steps' `line` is in it), "
+                                              "named like scenario_file; \"\" in older reports.")
     expect: str
     # The readiness risks the scenario must report (scenario `expect_risks`); None in older reports.
     expect_risks: list[str] | None = None

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.text import Text
 
@@ -24,6 +25,7 @@ from harness.providers.registry import RegistryProvider
 from harness.redact import Redactor, mask_patterns
 from harness.report import RunReports, write_scenario_reports
 from harness.report import write_run_reports as _write_run_reports
+from harness.scenario.loader import SCENARIO_FILE
 from harness.scenario.models import Scenario
 from harness.teardown import Teardown, TeardownStack, clear_stop
 
@@ -131,6 +133,8 @@ class Session:
 
     def _context(self, scenario: Scenario) -> RehearsalContext:
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
+                          scenario_file=report_path(scenario.directory / SCENARIO_FILE),
+                          runbook_file=report_path(scenario.path(scenario.runbook.file)),
                           expect_risks=[k.value for k in scenario.expect_risks],  # reports judge risks too
                           placeholders=dict(scenario.runbook.placeholders),
                           environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE,
@@ -162,6 +166,15 @@ class Session:
             except Exception as exc:  # noqa: BLE001 (never hide the rehearsals' outcome or the teardown)
                 say(f"run reports not written: {type(exc).__name__}: {exc}", style="yellow")
         return self.run_reports
+
+
+def report_path(path: Path) -> str:
+    """`path` as the reports name it: relative to the working directory when it lies under it (CI tools
+    resolve junit.xml's `file` against the checkout, where `rehearse run` starts), else absolute."""
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):  # elsewhere, or the working directory is gone
+        return path.as_posix()
 
 
 class InfrastructureMismatchError(RuntimeError):

@@ -4,7 +4,8 @@ Per scenario (REPORT_DIR/<scenario>/):
   report.json   the journal itself (schema: report.schema.json, `rehearse report schema`)
   report.html   one self-contained page (no network) for humans
 Per run (REPORT_DIR/):
-  junit.xml     one testcase per scenario; failure when verdict != expect
+  junit.xml     one testsuite per scenario: its case (failure when verdict != expect) and one case
+                per runbook step, at the runbook's file and line
   summary.md    Markdown table for CI job summaries
   history.jsonl one line per scenario appended by every run (`rehearse report trend`)
 

@@ -1,8 +1,18 @@
-"""junit.xml: one <testcase> per scenario, for CI test-report views.
+"""junit.xml: one <testsuite> per scenario, for CI test-report views.
 
-A scenario fails when its verdict differs from its ``expect``; the failure
-message names the first differences and the failing runbook step (never a
-stack trace). Written with xml.etree, which escapes text and attributes but
+Each suite holds the scenario's case (its verdict: it fails when the verdict
+differs from ``expect``; the failure message names the first differences and
+the failing runbook step, never a stack trace) and one case per runbook step
+that the journal records, with the runbook's ``file`` and the step's ``line``
+(the attributes pytest writes and GitHub/GitLab JUnit readers turn into
+annotations). A step case never disagrees with its scenario's: a failed step
+is a ``<failure>`` only when the scenario is not as expected; when it is (a
+scenario that expects NOT_READY, or a second run that failed while the
+verdict stayed as expected), the step is an expected failure, written as
+pytest writes an xfail (``<skipped type="pytest.xfail">``). Steps the runbook
+marks ``rehearse: skip`` are ``<skipped>``. So the file's failures are exactly
+the scenarios ``--against-expect`` fails. Steps after a failed one never ran
+and have no case. Written with xml.etree, which escapes text and attributes but
 passes through characters XML 1.0 forbids; so every text and attribute value is
 cleaned first (ANSI escape sequences and illegal characters removed, see
 `xml_safe`), then redacted again: removing a colour code can join the two
@@ -29,10 +39,15 @@ from harness.report.common import (
     skipped_steps,
     step_failed,
     step_sentence,
+    step_skipped,
     total_duration,
 )
 
 SUITE = "rollback-rehearsal"
+STEP_NAME_LIMIT = 100  # characters of a command's first line in a step case's name
+OUTPUT_LINES = 40  # lines of a step's output tail in its case
+# The two runs of the runbook a journal records, with the words that start their step cases' names.
+RUNS = (("runbook_steps", "runbook step"), ("rerun_steps", "second run, step"))
 
 # ANSI escape sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks) and
 # DCS/SOS/PM/APC strings ended by BEL or ST, and two-character ESC codes. An
@@ -47,7 +62,7 @@ _ANSI = re.compile(
 # plus what it discourages and CI viewers choke on (DEL and the C1 controls).
 _NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Attributes that carry text from the journal (the others are counts and times).
-_TEXT_ATTRIBUTES = ("name", "classname", "message", "type", "value", "hostname", "timestamp")
+_TEXT_ATTRIBUTES = ("name", "classname", "message", "type", "value", "hostname", "timestamp", "file")
 
 
 def xml_safe(text: str) -> str:
@@ -136,43 +151,122 @@ def _details(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, timestamp: str = "",
-                 hostname: str = "", run_id: str = "") -> str:
-    """journals: redacted journal data (see common.journal_data)."""
-    failures = sum(1 for d in journals if not as_expected(d))
-    total_time = sum(total_duration(d) for d in journals)
-    root = ET.Element("testsuites", name=SUITE, tests=str(len(journals)), failures=str(failures),
-                      errors="0", time=f"{total_time:.3f}")
-    suite = ET.SubElement(root, "testsuite", name=SUITE, tests=str(len(journals)), failures=str(failures),
-                          errors="0", skipped="0", time=f"{total_time:.3f}")
-    if timestamp:
-        suite.set("timestamp", redact(timestamp))
-    if hostname:
-        suite.set("hostname", redact(hostname))
+def _step_name(step: Mapping[str, Any], words: str) -> str:
+    """A step case's name: its number and the command's first line, without the runbook line (a case keeps
+    its name, and so its history in CI, when lines are added above it)."""
+    lines = str(step.get("command") or "").strip().splitlines() or [""]
+    head = lines[0] if len(lines[0]) <= STEP_NAME_LIMIT else lines[0][:STEP_NAME_LIMIT] + "…"
+    return f"{words} {step.get('index')}: {head}{' …' if len(lines) > 1 else ''}"
+
+
+def _step_outcome(step: Mapping[str, Any]) -> str:
+    """How a step that ran ended, in a few words (a failure's `type`)."""
+    if step.get("timed_out"):
+        return "timed out"
+    if step.get("waiting_for_input"):
+        return "waiting for input"
+    if step.get("ended_session"):
+        return f"ended the shell session (exit {step.get('exit_code')})"
+    return f"exit {step.get('exit_code')}"
+
+
+def _step_text(step: Mapping[str, Any]) -> str:
+    """The command as it ran and the last lines of its output (both redacted in the journal)."""
+    lines = ["command:", *("  " + ln for ln in str(step.get("command") or "").splitlines())]
+    tail = str(step.get("output_tail") or "").rstrip()
+    if tail:
+        lines += ["output (tail):", *("  " + ln for ln in tail.splitlines()[-OUTPUT_LINES:])]
+    return "\n".join(lines)
+
+
+def _step_case(suite: ET.Element, d: Mapping[str, Any], step: Mapping[str, Any], words: str,
+               redact: Redact) -> str:
+    """One step's testcase; returns its outcome: passed, failure, skipped."""
+    case = ET.SubElement(suite, "testcase", classname=redact(str(d.get("scenario"))),
+                         name=redact(_step_name(step, words)), time=f"{float(step.get('duration_s') or 0):.3f}")
+    if d.get("runbook_file"):
+        case.set("file", redact(str(d["runbook_file"])))
+    if isinstance(step.get("line"), int) and step["line"] > 0:
+        case.set("line", str(step["line"]))
+    where = f"{words} {step.get('index')} (line {step.get('line')})"
+    if step_skipped(step):
+        ET.SubElement(case, "skipped", message=redact(f"{where} skipped, as the runbook marks it: "
+                                                      f"{step.get('skipped')}"), type="rehearse: skip")
+        return "skipped"
+    outcome, out = _step_outcome(step), _step_text(step)
+    if not step_failed(step):
+        ET.SubElement(case, "system-out").text = redact(out)
+        return "passed"
+    if not as_expected(d):
+        ET.SubElement(case, "failure", message=redact(f"{where} {outcome}"), type=outcome).text = redact(out)
+        return "failure"
+    # The scenario's outcome is as expected, so this failure is too: pytest's xfail.
+    ET.SubElement(case, "skipped", type="pytest.xfail", message=redact(
+        f"{where} {outcome}; not a failure: the scenario's verdict {d.get('verdict')} is as expected"))
+    ET.SubElement(case, "system-out").text = redact(f"{outcome}\n{out}")
+    return "skipped"
+
+
+def _scenario_case(suite: ET.Element, d: Mapping[str, Any], redact: Redact) -> str:
+    """The scenario's testcase, with its verdict; returns passed or failure."""
+    case = ET.SubElement(suite, "testcase", classname=SUITE, name=redact(str(d.get("scenario"))),
+                         time=f"{total_duration(d):.3f}")
+    if d.get("scenario_file"):
+        case.set("file", redact(str(d["scenario_file"])))
+    props = ET.SubElement(case, "properties")
+    for name in ("verdict", "expect", "time_to_detect_s", "time_to_recover_s"):
+        value = d.get(name)
+        ET.SubElement(props, "property", name=name, value="" if value is None else redact(str(value)))
+    if skipped_steps(d):
+        ET.SubElement(props, "property", name="skipped_steps", value=str(len(skipped_steps(d))))
+    if d.get("risks"):
+        kinds = ",".join(sorted({str(r.get("kind")) for r in d.get("risks") or []}))
+        ET.SubElement(props, "property", name="risks", value=redact(kinds))
+    for name, value in (d.get("objectives") or {}).items():
+        ET.SubElement(props, "property", name=f"objective.{redact(name)}",
+                      value="" if value is None else str(value))
+    if not as_expected(d):
+        fail = ET.SubElement(case, "failure", message=failure_message(d, redact), type=str(d.get("verdict")))
+        fail.text = redact(_details(d))
+        return "failure"
+    ET.SubElement(case, "system-out").text = redact(_details(d))
+    return "passed"
+
+
+def _scenario_suite(root: ET.Element, d: Mapping[str, Any], redact: Redact, *, hostname: str,
+                    run_id: str) -> list[str]:
+    """One scenario's testsuite: its case, then one case per recorded step; returns the cases' outcomes."""
+    suite = ET.SubElement(root, "testsuite", name=redact(str(d.get("scenario"))),
+                          time=f"{total_duration(d):.3f}")
+    for key, value in (("timestamp", d.get("started_at")), ("hostname", hostname), ("file", d.get("scenario_file"))):
+        if value:
+            suite.set(key, redact(str(value)))
     if run_id:
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="run_id", value=redact(run_id))
-    for d in journals:
-        case = ET.SubElement(suite, "testcase", classname=SUITE, name=redact(str(d.get("scenario"))),
-                             time=f"{total_duration(d):.3f}")
-        props = ET.SubElement(case, "properties")
-        for name in ("verdict", "expect", "time_to_detect_s", "time_to_recover_s"):
-            value = d.get(name)
-            ET.SubElement(props, "property", name=name, value="" if value is None else redact(str(value)))
-        if skipped_steps(d):
-            ET.SubElement(props, "property", name="skipped_steps", value=str(len(skipped_steps(d))))
-        if d.get("risks"):
-            kinds = ",".join(sorted({str(r.get("kind")) for r in d.get("risks") or []}))
-            ET.SubElement(props, "property", name="risks", value=redact(kinds))
-        for name, value in (d.get("objectives") or {}).items():
-            ET.SubElement(props, "property", name=f"objective.{redact(name)}",
-                          value="" if value is None else str(value))
-        if not as_expected(d):
-            fail = ET.SubElement(case, "failure", message=failure_message(d, redact), type=str(d.get("verdict")))
-            fail.text = redact(_details(d))
-        else:
-            out = ET.SubElement(case, "system-out")
-            out.text = redact(_details(d))
+    outcomes = [_scenario_case(suite, d, redact)]
+    for key, words in RUNS:
+        outcomes += [_step_case(suite, d, step, words, redact) for step in d.get(key) or []]
+    _set_counts(suite, outcomes)
+    return outcomes
+
+
+def _set_counts(element: ET.Element, outcomes: Sequence[str]) -> None:
+    element.set("tests", str(len(outcomes)))
+    element.set("failures", str(outcomes.count("failure")))
+    element.set("errors", "0")
+    element.set("skipped", str(outcomes.count("skipped")))
+
+
+def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, timestamp: str = "",
+                 hostname: str = "", run_id: str = "") -> str:
+    """journals: redacted journal data (see common.journal_data)."""
+    total_time = sum(total_duration(d) for d in journals)
+    root = ET.Element("testsuites", name=SUITE, time=f"{total_time:.3f}")
+    if timestamp:
+        root.set("timestamp", redact(timestamp))
+    outcomes = [o for d in journals for o in _scenario_suite(root, d, redact, hostname=hostname, run_id=run_id)]
+    _set_counts(root, outcomes)
     _clean_tree(root, redact)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

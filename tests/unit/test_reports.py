@@ -257,9 +257,11 @@ def test_junit_parses_and_carries_the_differences(tmp_path: Path) -> None:
     out = write_run_reports(journals, tmp_path, Redactor(), run_id="run-1", host="ci")
     xml = JUnitXml.fromfile(str(out.junit))
     suites = list(xml) if isinstance(xml, JUnitXml) else [xml]
-    cases = {c.name: c for s in suites for c in s}
+    cases = {c.name: c for s in suites for c in s if c.classname == "rollback-rehearsal"}  # the scenarios' cases
     assert set(cases) == {"bad-image", "bad-migration", "forgot-migrate-down", "promotion", "worse"}
-    assert xml.tests == 5 and xml.failures == 1
+    assert [s.name for s in suites] == [j.scenario for j in journals]  # one suite per scenario, in order
+    assert xml.tests == sum(1 + len(j.runbook_steps) for j in journals)  # and one case per runbook step
+    assert xml.failures == 2  # the scenario that is not as expected, and its failing step
     assert cases["forgot-migrate-down"].is_passed  # NOT_READY was expected
     failures = [r for r in cases["worse"].result if isinstance(r, Failure)]
     assert len(failures) == 1
@@ -417,7 +419,7 @@ def test_no_secret_in_any_report(tmp_path: Path) -> None:
     report = json.loads((scenario_dir / "report.json").read_text(encoding="utf-8"))
     assert f"postgres://app:{MASK}@db.internal" in report["reasons"][0]
     assert MASK in (scenario_dir / "report.html").read_text(encoding="utf-8")
-    (case,) = [c for suite in JUnitXml.fromfile(str(run.junit)) for c in suite]
+    (case,) = [c for suite in JUnitXml.fromfile(str(run.junit)) for c in suite if c.classname == "rollback-rehearsal"]
     (failure,) = case.result
     assert MASK in failure.message
     assert json.loads(run.history.read_text().splitlines()[0])["scenario"] == journal.scenario
