@@ -95,6 +95,20 @@ def test_the_judge_runs_once_after_the_cleanup_and_the_fault_check_then_the_repo
     assert rig.session.results == [journal] and len(rig.session.redactors) == 1
 
 
+def test_the_journal_names_the_scenario_and_runbook_files_from_the_working_directory(
+        rig: Any, kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What junit.xml's `file` attributes (and so CI annotations) point at: paths in the checkout."""
+    (tmp_path / "scenarios" / "named" / "docs").mkdir(parents=True)
+    (tmp_path / "scenarios" / "named" / "docs" / "rollback.md").write_text(kit.RUNBOOK_MD, encoding="utf-8")
+    scenario = rig.scenario("named", runbook={"file": "docs/rollback.md"})
+    monkeypatch.chdir(tmp_path)
+    journal = rig.session.rehearse(scenario)
+    assert (journal.scenario_file, journal.runbook_file) == ("scenarios/named/scenario.yaml",
+                                                             "scenarios/named/docs/rollback.md")
+    report = json.loads((rig.reports / "named" / "report.json").read_text(encoding="utf-8"))
+    assert report["runbook_file"] == "scenarios/named/docs/rollback.md"
+
+
 def test_without_faults_there_is_no_after_check(rig: Any) -> None:
     journal = rig.session.rehearse(rig.scenario("plain", expect_risks=["old_version_on_new_schema"],
                                                 failure={"mode": "crashloop", "within_s": 45},
