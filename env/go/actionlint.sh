@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds actionlint (pinned as ACTIONLINT_VERSION in versions.env) from its Go module: the
-# linter of the GitHub Actions workflow in docs/ci/, run by tests/e2e/test_ci_templates.py.
+# linter of the GitHub Actions workflow in docs/ci/, run by tests/e2e/test_actionlint.py.
 # Like helm: `go install` through the Go module proxy, nothing else downloaded. It runs
 # shellcheck on the workflow's `run:` blocks when shellcheck is on PATH (bootstrap's preflight
 # installs it). Output: $BIN_DIR/actionlint-<version>-<key>/actionlint, reused when the key

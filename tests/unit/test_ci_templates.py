@@ -3,7 +3,7 @@
 - SchemaStore's schemas of a GitHub workflow and of .gitlab-ci.yml, as check-jsonschema vendors them;
 - zizmor's security audits of the workflow (offline: template injection, credentials, permissions, pins);
 - shellcheck on every GitLab job's script (actionlint does the same for the workflow's `run:` blocks, in
-  tests/e2e/test_ci_templates.py, with actionlint from `make env`);
+  tests/e2e/test_actionlint.py, with actionlint from `make env`);
 - the `rehearse` commands both templates run, parsed by the CLI itself;
 - what the templates promise (nightly and by hand, one job per shard, the environment cache, reports per
   shard, one merge) read from the files.
