@@ -239,3 +239,43 @@ def test_gitlab_shards_with_parallel_and_merges_with_needs() -> None:
     assert jobs["build-env"]["cache"]["policy"] == "pull-push"  # one job saves the environment, the shards read it
     assert report["needs"] == [{"job": "rehearse", "artifacts": True}] and report["when"] == "always"
     assert "make env" in gitlab_script(rehearse)
+
+
+# ── the merge jobs' check that every shard finished, run in bash on report directories ─────────────────────
+def merge_check(which: str) -> str:
+    if which == "github":
+        return str(gh_step("merge", "Check that every shard finished")["run"])
+    return str(gitlab_jobs()["report"]["script"][-1])
+
+
+def run_check(which: str, reports: Path, statuses: dict[int, str | None], total: int = 3) -> tuple[int, str]:
+    """The check against shards 1..total whose `exit-status` files hold `statuses` (None: no file)."""
+    for k in range(1, total + 1):
+        (reports / f"shard-{k}").mkdir(parents=True, exist_ok=True)
+        (reports / f"shard-{k}" / "shard-total").write_text(f"{total}\n")
+        if statuses.get(k) is not None:
+            (reports / f"shard-{k}" / "exit-status").write_text(f"{statuses[k]}\n")
+    env = {"PATH": "/usr/bin:/bin", "SHARDS": str(total), "GITHUB_STEP_SUMMARY": str(reports / "summary.md")}
+    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", merge_check(which)], cwd=reports.parent, env=env,
+                          capture_output=True, text=True, timeout=30)
+    return proc.returncode, proc.stdout
+
+
+@pytest.mark.parametrize("which", ["github", "gitlab"])
+def test_the_merge_fails_when_a_shard_did_not_finish(tmp_path: Path, which: str) -> None:
+    code, out = run_check(which, tmp_path / "reports", {1: "0", 2: "3", 3: None})
+    assert code == 1
+    assert "shard 2/3 did not finish its rehearsals (exit status 3)" in out
+    assert "shard 3/3 did not finish its rehearsals (exit status unknown)" in out and "shard 1/3" not in out
+
+
+@pytest.mark.parametrize("which", ["github", "gitlab"])
+def test_the_merge_passes_when_every_shard_finished(tmp_path: Path, which: str) -> None:
+    """Exit 1 (a verdict not as expected) is a finished shard: its reports are whole."""
+    assert run_check(which, tmp_path / "reports", {1: "0", 2: "1", 3: "0"}) == (0, "")
+
+
+def test_a_status_file_is_never_echoed_as_it_is(tmp_path: Path) -> None:
+    """What a shard wrote goes into a workflow command (`::error::`): only its digits are used."""
+    code, out = run_check("github", tmp_path / "reports", {1: "0", 2: "0", 3: "9::warning::x"})
+    assert code == 1 and "(exit status 9)" in out and "::warning::" not in out
