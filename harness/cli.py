@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: importing the report writers would slow `
 
     from harness.journal import Finding
     from harness.report import RunReports
+    from harness.shard import ShardPlan
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
@@ -157,8 +158,15 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
         sys.exit(EXIT_USAGE)
     scenarios = _load(paths)
     report_dir = opts.report_dir
+    plan = _shard_plan(scenarios, opts)
+    if plan is not None:
+        scenarios = plan.select(scenarios, lambda s: s.name)
+        if not scenarios:
+            sys.exit(_empty_shard(plan, opts))
     try:
         with open_session(opts) as session:
+            if plan is not None:
+                session.shard = plan.record()
             session.rehearse_all(scenarios, opts.jobs)  # -j N: side by side; results in the order given
     except Interrupted as exc:  # after the teardown: its message says what it could not remove
         console.print(exc.message(), style="red")
@@ -177,6 +185,33 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
             console.print(redact(f"  {note}"), style="red")
         sys.exit(EXIT_INFRA)
     sys.exit(finish_run(session.results, report_dir, session.run_reports, against_expect))
+
+
+def _shard_plan(scenarios: Sequence[Scenario], opts: SessionOptions) -> ShardPlan | None:
+    """With --shard K/N: the partition every shard computes alike (harness/shard.py), announced."""
+    if opts.shard is None:
+        return None
+    from harness.report.history import HISTORY_FILE  # noqa: PLC0415 (keeps `validate` fast)
+    from harness.shard import plan  # noqa: PLC0415
+
+    planned = plan(scenarios, opts.shard, opts.report_dir / HISTORY_FILE)
+    console.print(planned.describe() + (": " + ", ".join(planned.scenarios) if planned.scenarios else ""),
+                  markup=False, highlight=False)
+    return planned
+
+
+def _empty_shard(plan: ShardPlan, opts: SessionOptions) -> int:
+    """A shard without scenarios: no infrastructure, an empty report set (so every shard leaves the same
+    files for the merge), exit 0."""
+    from harness import runstate  # noqa: PLC0415
+    from harness.report import write_run_reports  # noqa: PLC0415
+
+    written = write_run_reports([], opts.report_dir, run_id=runstate.new_owner(opts.cluster_name),
+                                shard=plan.record(), notes=[plan.empty_note()])
+    console.print(plan.empty_note(), markup=False, highlight=False)
+    console.print(f"reports in {opts.report_dir}/: {written.junit.name}, {written.summary.name}, "
+                  f"{written.history.name}, {written.run.name}")
+    return EXIT_OK
 
 
 def _infra_redactor(opts: SessionOptions) -> Redactor:
@@ -199,7 +234,8 @@ def finish_run(results: Sequence[Journal], report_dir: Path, written: RunReports
     """Print the judged results and where the session wrote the reports; return the exit code."""
     console.print(results_table(results))
     console.print(f"reports in {report_dir}/: <scenario>/report.html, <scenario>/report.json"
-                  + (f", {written.junit.name}, {written.summary.name}, {written.history.name}" if written else ""))
+                  + (f", {written.junit.name}, {written.summary.name}, {written.history.name}, {written.run.name}"
+                     if written else ""))
     if against_expect:
         unmet = {j.scenario: expectation_problems(j) for j in results}
         for name, problems in unmet.items():

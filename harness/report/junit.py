@@ -137,21 +137,26 @@ def _details(data: Mapping[str, Any]) -> str:
 
 
 def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, timestamp: str = "",
-                 hostname: str = "", run_id: str = "") -> str:
-    """journals: redacted journal data (see common.journal_data)."""
+                 hostname: str = "", run_id: str = "", properties: Mapping[str, str] | None = None,
+                 missing: Mapping[str, str] | None = None) -> str:
+    """journals: redacted journal data (see common.journal_data). `properties`: more suite properties
+    after run_id (a shard run's shard and partition, a merged set's runs). `missing`: scenarios a merged
+    set has no result for, with why; each is a testcase in error, never left out."""
+    missing = missing or {}
     failures = sum(1 for d in journals if not as_expected(d))
     total_time = sum(total_duration(d) for d in journals)
-    root = ET.Element("testsuites", name=SUITE, tests=str(len(journals)), failures=str(failures),
-                      errors="0", time=f"{total_time:.3f}")
-    suite = ET.SubElement(root, "testsuite", name=SUITE, tests=str(len(journals)), failures=str(failures),
-                          errors="0", skipped="0", time=f"{total_time:.3f}")
+    counts = {"tests": str(len(journals) + len(missing)), "failures": str(failures), "errors": str(len(missing))}
+    root = ET.Element("testsuites", name=SUITE, **counts, time=f"{total_time:.3f}")
+    suite = ET.SubElement(root, "testsuite", name=SUITE, **counts, skipped="0", time=f"{total_time:.3f}")
     if timestamp:
         suite.set("timestamp", redact(timestamp))
     if hostname:
         suite.set("hostname", redact(hostname))
-    if run_id:
+    suite_props = {**({"run_id": run_id} if run_id else {}), **(properties or {})}
+    if suite_props:
         props = ET.SubElement(suite, "properties")
-        ET.SubElement(props, "property", name="run_id", value=redact(run_id))
+        for name, value in suite_props.items():
+            ET.SubElement(props, "property", name=name, value=redact(value))
     for d in journals:
         case = ET.SubElement(suite, "testcase", classname=SUITE, name=redact(str(d.get("scenario"))),
                              time=f"{total_duration(d):.3f}")
@@ -159,6 +164,9 @@ def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, times
         for name in ("verdict", "expect", "time_to_detect_s", "time_to_recover_s"):
             value = d.get(name)
             ET.SubElement(props, "property", name=name, value="" if value is None else redact(str(value)))
+        for name in ("run_id", "shard"):  # which run (and shard) judged it: a merged set has several
+            if d.get(name):
+                ET.SubElement(props, "property", name=name, value=redact(str(d.get(name))))
         if skipped_steps(d):
             ET.SubElement(props, "property", name="skipped_steps", value=str(len(skipped_steps(d))))
         if d.get("risks"):
@@ -173,12 +181,15 @@ def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, times
         else:
             out = ET.SubElement(case, "system-out")
             out.text = redact(_details(d))
+    for name, why in missing.items():
+        case = ET.SubElement(suite, "testcase", classname=SUITE, name=redact(name), time="0.000")
+        ET.SubElement(case, "error", message=redact(f"no result: {why}"), type="missing").text = redact(why)
     _clean_tree(root, redact)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(journals: Sequence[Mapping[str, Any]], path: Path, redact: Redact, **kw: str) -> Path:
+def write_junit(journals: Sequence[Mapping[str, Any]], path: Path, redact: Redact, **kw: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_junit(journals, redact, **kw), encoding="utf-8")
     return path
