@@ -274,7 +274,7 @@ def cleanup(everything: bool, dry_run: bool, database_dsn: str | None) -> None:
 
 @cli.group()
 def report() -> None:
-    """Report tools: the report.json schema and the readiness trend over runs."""
+    """Report tools: the report.json schema, the readiness trend over runs, merging shards' reports."""
 
 
 @report.command()
@@ -317,6 +317,43 @@ def trend(report_dir: Path, since: str | None, histories: tuple[Path, ...], agai
     console.print(f"{result.runs} run(s), {len(history.entries)} result(s): {result.ready}/{result.total} ready")
     for p in (result.html, result.png, result.badge):
         console.print(f"wrote {p}")
+
+
+@report.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="DIR...")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Where the merged report set is written: a new or empty directory, or an earlier merge's --out "
+                   "(its history.jsonl is kept and merged).")
+def merge(dirs: tuple[Path, ...], out: Path) -> None:
+    """Merge report directories (the shards of `rehearse run --shard K/N`) into one report set.
+
+    Writes OUT/junit.xml, summary.md, history.jsonl, run.json, the trend (trend.html, trend.png, badge.svg)
+    and a copy of each scenario's directory. The same (run id, scenario) counts once; a scenario judged by
+    several runs keeps the latest. Exit 0 when merged, 1 when merged but a scenario of a shard's partition has
+    no result (listed), 2 when a directory is not a report directory (each listed, nothing written).
+    """
+    from harness.report.merge import MergeInputError, write_merged  # noqa: PLC0415
+    from harness.report.merge import merge as merge_dirs  # noqa: PLC0415
+
+    try:
+        merged = merge_dirs(list(dirs), out)
+    except MergeInputError as exc:
+        console.print(f"cannot merge ({len(exc.problems)} problem(s)):", style="red")
+        for line in exc.problems:  # paths and run ids are the user's text: no markup
+            console.print(f"  {line}", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
+    written = write_merged(merged, out)
+    for line in merged.notes:
+        console.print(f"note: {line}", markup=False, highlight=False)
+    for name, why in merged.missing.items():
+        console.print(Text(f"no result for {name}: {why}", "red"))
+    expected = sum(1 for r in merged.results if not expectation_problems(r.data))
+    console.print(f"merged {len(merged.results)} scenario(s) from {len(merged.runs)} run(s): "
+                  f"{sum(r.data.get('verdict') == 'READY' for r in merged.results)} READY, "
+                  f"{expected} as expected" + (f", {len(merged.missing)} without a result" if merged.missing else ""))
+    for path in (written.junit, written.summary, written.history, written.run, written.trend):
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    sys.exit(EXIT_NOT_READY if merged.missing else EXIT_OK)
 
 
 def main() -> None:
