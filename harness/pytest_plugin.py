@@ -144,7 +144,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A shard without scenarios (and no session opened): an empty report set, and exit 0, as `rehearse run`."""
     plan = session.config.stash.get(_PLAN_KEY, None)
-    if plan is None or plan.scenarios or session.config.stash.get(_OPENED_KEY, False):
+    if plan is None or plan.scenarios or session.config.stash.get(_OPENED_KEY, False) \
+            or session.config.option.collectonly:
         return
     from harness import runstate  # noqa: PLC0415
     from harness.report import write_run_reports  # noqa: PLC0415

@@ -40,8 +40,6 @@ from harness.report.summary import write_summary
 from harness.report.trend import write_trend
 from harness.scenario.models import is_scenario_name
 
-# What OUT may hold and the merge rewrites (besides the scenario directories of an earlier merge).
-MERGED_FILES = ("junit.xml", "summary.md", RUN_FILE, HISTORY_FILE, "trend.html", "trend.png", "badge.svg")
 REPORT_FIX = "pass the --report-dir of a `rehearse run` (it writes run.json, history.jsonl and <scenario>/report.json)"
 
 
@@ -146,6 +144,9 @@ def read_results(run: RunDir) -> tuple[list[Result], list[str]]:
     problems: list[str] = []
     for name in run.record["scenarios"]:
         report = run.path / name / "report.json"
+        if (run.path / name).is_symlink():  # its copy would be whatever it points at
+            problems.append(f"{run.path / name}: a symbolic link, not the run's scenario directory. Fix: {REPORT_FIX}")
+            continue
         try:
             journal = Journal.model_validate_json(report.read_bytes())
         except OSError as exc:
@@ -270,10 +271,20 @@ def partition_notes(runs: Sequence[RunDir]) -> list[str]:
             "files?): every scenario any of them names was looked for, whichever shard had it"]
 
 
+def _overwritten(out: Path, kept: Sequence[Result]) -> list[str]:
+    """Scenario directories in OUT that the copies would replace and no earlier merge made."""
+    earlier = set((_earlier_merge(out) or {}).get("scenarios") or [])
+    return [f"--out {out}: holds {out / r.scenario}, which no earlier merge wrote. Fix: --out a new or empty "
+            "directory, or move it away" for r in kept if (out / r.scenario).exists() and r.scenario not in earlier]
+
+
 def merge(dirs: Sequence[Path], out: Path) -> Merged:
     """Read and decide; nothing is written. MergeInputError when a directory cannot be merged."""
     runs, results, notes = load(dirs, out)
     kept, kept_notes = choose(results)
+    clash = _overwritten(out, kept)
+    if clash:
+        raise MergeInputError(clash)
     histories = [p for p in [out / HISTORY_FILE, *(r.path / HISTORY_FILE for r in runs)] if p.is_file()]
     merged = Merged(runs, kept, read_history(histories), notes + kept_notes + partition_notes(runs))
     merged.missing = missing(runs, kept)

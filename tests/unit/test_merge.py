@@ -202,22 +202,26 @@ def test_inputs_that_are_not_report_directories_are_each_listed_with_exit_2(tmp_
     (other_run / name1 / "report.json").write_text(json.dumps({**doc, "run_id": "rehearsal-ffffffff"}))
     not_a_report = shutil.copytree(good[1], tmp_path / "not-a-report")
     (not_a_report / name / "report.json").write_text(json.dumps({"hello": "world"}))
+    linked = shutil.copytree(good[1], tmp_path / "linked")
+    shutil.rmtree(linked / name)
+    (linked / name).symlink_to(good[1] / name)  # its copy would be whatever the link points at
     assert merge(*good, "--out", tmp_path / "merged").exit_code == 0
     out = tmp_path / "new-out"
     result = merge(*good, tmp_path / "absent", tmp_path / "empty", tmp_path / "file.txt", bad_json, escaping,
-                   no_report, other_run, not_a_report, tmp_path / "merged", "--out", out)
+                   no_report, other_run, not_a_report, linked, tmp_path / "merged", "--out", out)
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
-    assert "cannot merge (9 problem(s))" in text
+    assert "cannot merge (10 problem(s))" in text
     for expected in (f"{tmp_path / 'absent'}: does not exist", f"{tmp_path / 'empty'}: not a report directory: no "
                      "run.json", f"{tmp_path / 'file.txt'}: not a directory", f"{bad_json / 'run.json'}: not "
                      "readable JSON", f"{escaping / 'run.json'}: run.json's scenarios is not a list of scenario "
                      "names", f"{no_report / name / 'report.json'}: run.json lists {name} but its report.json "
                      "cannot be read", f"{other_run / name1 / 'report.json'}: holds scenario {name1} of run "
                      "rehearsal-ffffffff", f"{not_a_report / name / 'report.json'}: not a report.json: scenario: "
-                     "Field required", f"{tmp_path / 'merged'}: a merged report set"):
+                     "Field required", f"{tmp_path / 'merged'}: a merged report set", f"{linked / name}: a "
+                     "symbolic link, not the run's scenario directory"):
         assert expected in text, expected
-    assert text.count("Fix: ") == 9
+    assert text.count("Fix: ") == 10
     assert not out.exists()
 
 
@@ -232,6 +236,15 @@ def test_out_must_be_new_empty_or_an_earlier_merge(tmp_path: Path) -> None:
     assert (busy / "notes.txt").read_text() == "mine" and len(list(busy.iterdir())) == 1
     result = merge(*dirs, "--out", dirs[0])
     assert result.exit_code == 2 and "is also an input directory" in result.output
+    earlier = tmp_path / "earlier"
+    assert merge(dirs[0], "--out", earlier).exit_code == 1  # shard 2/2 missing: merged, and said
+    theirs = next(n for n in journals() if not (earlier / n).exists())
+    (earlier / theirs).mkdir()
+    (earlier / theirs / "keep.txt").write_text("mine")
+    result = merge(*dirs, "--out", earlier)
+    assert result.exit_code == 2 and f"holds {earlier / theirs}, which no earlier merge wrote" in \
+        " ".join(result.output.split())
+    assert (earlier / theirs / "keep.txt").read_text() == "mine"
 
 
 def test_merging_again_into_an_earlier_merge_replaces_it_and_keeps_its_history(tmp_path: Path) -> None:
