@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: importing the report writers would slow `
 
     from harness.journal import Finding
     from harness.report import RunReports
+    from harness.shard import ShardPlan
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
@@ -157,8 +158,15 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
         sys.exit(EXIT_USAGE)
     scenarios = _load(paths)
     report_dir = opts.report_dir
+    plan = _shard_plan(scenarios, opts)
+    if plan is not None:
+        scenarios = plan.select(scenarios, lambda s: s.name)
+        if not scenarios:
+            sys.exit(_empty_shard(plan, opts))
     try:
         with open_session(opts) as session:
+            if plan is not None:
+                session.shard = plan.record()
             session.rehearse_all(scenarios, opts.jobs)  # -j N: side by side; results in the order given
     except Interrupted as exc:  # after the teardown: its message says what it could not remove
         console.print(exc.message(), style="red")
@@ -177,6 +185,33 @@ def run(paths: tuple[Path, ...], against_expect: bool, **session_values: Any) ->
             console.print(redact(f"  {note}"), style="red")
         sys.exit(EXIT_INFRA)
     sys.exit(finish_run(session.results, report_dir, session.run_reports, against_expect))
+
+
+def _shard_plan(scenarios: Sequence[Scenario], opts: SessionOptions) -> ShardPlan | None:
+    """With --shard K/N: the partition every shard computes alike (harness/shard.py), announced."""
+    if opts.shard is None:
+        return None
+    from harness.report.history import HISTORY_FILE  # noqa: PLC0415 (keeps `validate` fast)
+    from harness.shard import plan  # noqa: PLC0415
+
+    planned = plan(scenarios, opts.shard, opts.report_dir / HISTORY_FILE)
+    console.print(planned.describe() + (": " + ", ".join(planned.scenarios) if planned.scenarios else ""),
+                  markup=False, highlight=False)
+    return planned
+
+
+def _empty_shard(plan: ShardPlan, opts: SessionOptions) -> int:
+    """A shard without scenarios: no infrastructure, an empty report set (so every shard leaves the same
+    files for the merge), exit 0."""
+    from harness import runstate  # noqa: PLC0415
+    from harness.report import write_run_reports  # noqa: PLC0415
+
+    written = write_run_reports([], opts.report_dir, run_id=runstate.new_owner(opts.cluster_name),
+                                shard=plan.record(), notes=[plan.empty_note()])
+    console.print(plan.empty_note(), markup=False, highlight=False)
+    console.print(f"reports in {opts.report_dir}/: {written.junit.name}, {written.summary.name}, "
+                  f"{written.history.name}, {written.run.name}")
+    return EXIT_OK
 
 
 def _infra_redactor(opts: SessionOptions) -> Redactor:
@@ -199,7 +234,8 @@ def finish_run(results: Sequence[Journal], report_dir: Path, written: RunReports
     """Print the judged results and where the session wrote the reports; return the exit code."""
     console.print(results_table(results))
     console.print(f"reports in {report_dir}/: <scenario>/report.html, <scenario>/report.json"
-                  + (f", {written.junit.name}, {written.summary.name}, {written.history.name}" if written else ""))
+                  + (f", {written.junit.name}, {written.summary.name}, {written.history.name}, {written.run.name}"
+                     if written else ""))
     if against_expect:
         unmet = {j.scenario: expectation_problems(j) for j in results}
         for name, problems in unmet.items():
@@ -238,7 +274,7 @@ def cleanup(everything: bool, dry_run: bool, database_dsn: str | None) -> None:
 
 @cli.group()
 def report() -> None:
-    """Report tools: the report.json schema and the readiness trend over runs."""
+    """Report tools: the report.json schema, the readiness trend over runs, merging shards' reports."""
 
 
 @report.command()
@@ -281,6 +317,43 @@ def trend(report_dir: Path, since: str | None, histories: tuple[Path, ...], agai
     console.print(f"{result.runs} run(s), {len(history.entries)} result(s): {result.ready}/{result.total} ready")
     for p in (result.html, result.png, result.badge):
         console.print(f"wrote {p}")
+
+
+@report.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="DIR...")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Where the merged report set is written: a new or empty directory, or an earlier merge's --out "
+                   "(its history.jsonl is kept and merged).")
+def merge(dirs: tuple[Path, ...], out: Path) -> None:
+    """Merge report directories (the shards of `rehearse run --shard K/N`) into one report set.
+
+    Writes OUT/junit.xml, summary.md, history.jsonl, run.json, the trend (trend.html, trend.png, badge.svg)
+    and a copy of each scenario's directory. The same (run id, scenario) counts once; a scenario judged by
+    several runs keeps the latest. Exit 0 when merged, 1 when merged but a scenario of a shard's partition has
+    no result (listed), 2 when a directory is not a report directory (each listed, nothing written).
+    """
+    from harness.report.merge import MergeInputError, write_merged  # noqa: PLC0415
+    from harness.report.merge import merge as merge_dirs  # noqa: PLC0415
+
+    try:
+        merged = merge_dirs(list(dirs), out)
+    except MergeInputError as exc:
+        console.print(f"cannot merge ({len(exc.problems)} problem(s)):", style="red")
+        for line in exc.problems:  # paths and run ids are the user's text: no markup
+            console.print(f"  {line}", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
+    written = write_merged(merged, out)
+    for line in merged.notes:
+        console.print(f"note: {line}", markup=False, highlight=False)
+    for name, why in merged.missing.items():
+        console.print(Text(f"no result for {name}: {why}", "red"))
+    expected = sum(1 for r in merged.results if not expectation_problems(r.data))
+    console.print(f"merged {len(merged.results)} scenario(s) from {len(merged.runs)} run(s): "
+                  f"{sum(r.data.get('verdict') == 'READY' for r in merged.results)} READY, "
+                  f"{expected} as expected" + (f", {len(merged.missing)} without a result" if merged.missing else ""))
+    for path in (written.junit, written.summary, written.history, written.run, written.trend):
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    sys.exit(EXIT_NOT_READY if merged.missing else EXIT_OK)
 
 
 def main() -> None:

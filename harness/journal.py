@@ -152,6 +152,9 @@ class Journal(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     started_at: str = Field(default_factory=now_iso)
     finished_at: str | None = None
+    # The run (its owner id, as history.jsonl names it) and, with --shard K/N, its shard; optional, additive.
+    run_id: str | None = None
+    shard: str | None = None
     phases: list[PhaseRecord] = Field(default_factory=list)
     runbook_steps: list[RunbookStepRecord] = Field(default_factory=list)
     # The scenario's bindings of the runbook's placeholders (runbook.placeholders), as substituted; optional, additive.

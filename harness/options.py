@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -40,6 +41,34 @@ class SessionOptions:
     node_image: str | None = None       # default: the image `make env` builds
     report_dir: Path = Path("reports")
     jobs: int = 1                       # scenarios rehearsed side by side (harness/parallel.py)
+    shard: Shard | None = None          # rehearse only shard K of N of the scenarios (harness/shard.py)
+
+
+MAX_SHARDS = 1000
+
+
+@dataclass(frozen=True)
+class Shard:
+    """`--shard K/N`: the K-th (1-based) of N parts of the scenarios; every part computes the same split."""
+
+    index: int
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`K/N`; ValueError saying what is wrong (the message completes "--shard 'TEXT' ...")."""
+        k, sep, n = str(text).strip().partition("/")
+        if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+            raise ValueError("is not K/N (two whole numbers)")
+        shard = cls(int(k), int(n))
+        if not 1 <= shard.count <= MAX_SHARDS:
+            raise ValueError(f"has N = {shard.count}: the number of shards must be from 1 to {MAX_SHARDS}")
+        if not 1 <= shard.index <= shard.count:
+            raise ValueError(f"has K = {shard.index}: the shard must be from 1 to N = {shard.count}")
+        return shard
 
 
 @dataclass(frozen=True)
@@ -58,6 +87,8 @@ class Option:
     envvar: str | None = None          # read by the CLI when the option is not given
     pytest_kind: bool = False          # pytest-kind defines it too (same name and meaning)
     check: Callable[[Any], str | None] | None = None  # the value's problem and its fix, None when fine
+    parse: Callable[[str], Any] | None = None  # the SessionOptions value of a checked, given value
+    metavar: str | None = None         # how the help shows the value
 
     @property
     def dest(self) -> str:
@@ -96,6 +127,39 @@ def _cluster_name_problem(value: Any) -> str | None:
             "'.' or '-', beginning and ending with a letter or digit, e.g. rehearsal-2")
 
 
+def _shard_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        Shard.parse(value)
+    except ValueError as exc:
+        return (f"--shard {value!r} {exc}. Fix: --shard K/N with 1 <= K <= N, e.g. --shard 1/3 for the first "
+                "of three shards (run every K from 1 to N, then `rehearse report merge`)")
+    return None
+
+
+def _cluster_host_problem(value: Any) -> str | None:
+    """HOST or HOST:PORT (IPv6 in brackets), as pods reach the database."""
+    if value is None:
+        return None
+    try:
+        host, _ = split_host_port(value)
+    except ValueError:
+        host = ""
+    if host:
+        return None
+    return (f"--database-cluster-host {value!r} is not HOST or HOST:PORT. Fix: e.g. db.internal, "
+            "10.0.0.5:5432 or [fd00::5]:5432")
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """("host", port or None) of `HOST[:PORT]`; ValueError for a port that is not one."""
+    parts = urlsplit("//" + text)
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(text)
+    return parts.hostname or "", parts.port  # .port raises ValueError when out of range or not a number
+
+
 class OptionError(ValueError):
     """Option values that cannot be used; every problem, one per line."""
 
@@ -114,10 +178,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("--database-dsn", "database_dsn", "Use this Postgres (admin DSN) instead of a container.",
            envvar="REHEARSAL_DATABASE_DSN"),
     Option("--database-cluster-host", "database_cluster_host",
-           "With --database-dsn: the host pods use to reach that Postgres (default: the DSN's host)."),
+           "With --database-dsn: HOST or HOST:PORT pods use to reach that Postgres (default: the DSN's host and "
+           "port).", check=_cluster_host_problem),
     Option("--jobs", "jobs", "Scenarios rehearsed side by side on the one cluster and Postgres (each in its own "
            "namespace and database; scenarios whose faults freeze shared infrastructure run alone).",
            default=1, integer=True, short="-j", check=_jobs_problem),
+    Option("--shard", "shard", "Rehearse only shard K/N of the scenarios (K from 1 to N), split in balance by "
+           "the last durations in REPORT_DIR/history.jsonl; merge the shards' report directories with "
+           "`rehearse report merge`.", check=_shard_problem, parse=Shard.parse, metavar="K/N"),
 )
 
 
@@ -128,7 +196,8 @@ def session_options(values: Mapping[str, Any]) -> SessionOptions:
     problems = [p for o, v in given.items() if o.check is not None and (p := o.check(v)) is not None]
     if problems:
         raise OptionError("\n".join(problems))
-    return SessionOptions(**{o.field: v for o, v in given.items()})
+    return SessionOptions(**{o.field: o.parse(v) if o.parse is not None and v is not None else v
+                             for o, v in given.items()})
 
 
 # ── rehearse run ────────────────────────────────────────────────────────────
@@ -143,6 +212,8 @@ def _click_option(opt: Option) -> Callable[[F], F]:
         kwargs["type"] = click.Path(path_type=Path, exists=opt.must_exist)
     if opt.integer:
         kwargs["type"] = int
+    if opt.metavar:
+        kwargs["metavar"] = opt.metavar
     names = [opt.flag, *([opt.short] if opt.short else [])]
     return click.option(*names, opt.dest, **kwargs)
 
@@ -164,7 +235,8 @@ def add_pytest_options(group: pytest.OptionGroup, kind_options_present: bool) ->
         if opt.is_flag:
             group.addoption(opt.flag, action="store_true", default=opt.default, help=help_text)
         else:
-            group.addoption(opt.flag, default=opt.default, help=help_text, **({"type": int} if opt.integer else {}))
+            group.addoption(opt.flag, default=opt.default, help=help_text, **({"type": int} if opt.integer else {}),
+                            **({"metavar": opt.metavar} if opt.metavar else {}))
 
 
 def session_options_from_pytest(config: pytest.Config) -> SessionOptions:

@@ -6,6 +6,9 @@
   `rehearsal` (function: rehearse a scenario path, get its journal).
 - One cluster and one Postgres serve the whole test session; each scenario
   gets its own namespace and database.
+- `--shard K/N` keeps the scenario items of shard K (harness/shard.py, the
+  same split as `rehearse run --shard`) and deselects the others; other tests
+  are not sharded.
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ if TYPE_CHECKING:
     from harness.providers.cluster import ClusterProvider
     from harness.providers.database import DatabaseProvider
     from harness.session import Session
+    from harness.shard import ShardPlan
 
 _NAMES_KEY = pytest.StashKey[dict[Path, str]]()
+_PLAN_KEY = pytest.StashKey["ShardPlan"]()
+_OPENED_KEY = pytest.StashKey[bool]()
 
 PYTEST_KIND_PLUGIN = "pytest-kind"
 SESSION_FIXTURE = "rehearsal_session"
@@ -80,8 +86,12 @@ def rehearsal_session(pytestconfig: pytest.Config) -> Iterator[Session]:
     from harness.session import open_session  # noqa: PLC0415
     from harness.teardown import Interrupted  # noqa: PLC0415
 
+    pytestconfig.stash[_OPENED_KEY] = True
+    plan = pytestconfig.stash.get(_PLAN_KEY, None)
     try:
         with open_session(session_options_from_pytest(pytestconfig)) as session:
+            if plan is not None:
+                session.shard = plan.record()
             yield session
     except Interrupted as exc:  # the teardown ran; say what it did, as `rehearse run` does, not a traceback
         pytest.exit(exc.message(), returncode=exc.exit_code)
@@ -110,6 +120,46 @@ def rehearsal(rehearsal_session: Session) -> Iterator[Callable[[str | Path], Jou
 
 
 # ── scenario collection ────────────────────────────────────────────────
+@pytest.hookimpl(trylast=True)  # after -k / -m: the split is of the scenarios selected
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--shard K/N: keep this shard's scenario items (in their order), deselect the other scenarios."""
+    options = session_options_from_pytest(config)
+    if options.shard is None:
+        return
+    from harness.report.history import HISTORY_FILE  # noqa: PLC0415 (only sharded runs load the writers)
+    from harness.shard import plan  # noqa: PLC0415
+
+    scenarios = [i.scenario for i in items if isinstance(i, ScenarioItem)]
+    config.stash[_PLAN_KEY] = planned = plan(scenarios, options.shard, options.report_dir / HISTORY_FILE)
+    mine = set(planned.scenarios)
+    deselected = [i for i in items if isinstance(i, ScenarioItem) and i.scenario.name not in mine]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [i for i in items if i not in deselected]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(planned.describe())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A shard without scenarios (and no session opened): an empty report set, and exit 0, as `rehearse run`."""
+    plan = session.config.stash.get(_PLAN_KEY, None)
+    if plan is None or plan.scenarios or session.config.stash.get(_OPENED_KEY, False) \
+            or session.config.option.collectonly:
+        return
+    from harness import runstate  # noqa: PLC0415
+    from harness.report import write_run_reports  # noqa: PLC0415
+
+    options = session_options_from_pytest(session.config)
+    write_run_reports([], options.report_dir, run_id=runstate.new_owner(options.cluster_name),
+                      shard=plan.record(), notes=[plan.empty_note()])
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(plan.empty_note())
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
+
+
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
     if file_path.name == "scenario.yaml":
         return ScenarioFile.from_parent(parent, path=file_path)

@@ -26,6 +26,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -62,6 +63,11 @@ def runs_dir() -> Path:
 
 
 # ── per-run names ────────────────────────────────────────────────────────────
+def new_owner(cluster_name: str) -> str:
+    """A new run's owner id, `<cluster name>-<8 hex>` (its run id is the hex part)."""
+    return f"{cluster_name}-{uuid.uuid4().hex[:8]}"
+
+
 NAME_LIMIT = 63  # a Kubernetes namespace (DNS label) and a Postgres identifier (bytes)
 
 

@@ -5,7 +5,6 @@ here, also on Ctrl-C, SIGTERM, SIGHUP and errors (harness/teardown.py)."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from harness.providers import factory
 from harness.providers.factory import Infrastructure
 from harness.providers.registry import RegistryProvider
 from harness.redact import Redactor, mask_patterns
-from harness.report import RunReports, write_scenario_reports
+from harness.report import RunReports, ShardRecord, write_scenario_reports
 from harness.report import write_run_reports as _write_run_reports
 from harness.scenario.loader import SCENARIO_FILE
 from harness.scenario.models import Scenario
@@ -42,6 +41,7 @@ class Session:
     results: list[Journal] = field(default_factory=list)
     redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
     run_reports: RunReports | None = None
+    shard: ShardRecord | None = None  # --shard K/N: which shard this run is, and the whole partition (run.json)
     # Scenarios rehearsed side by side (`rehearse_all` with jobs > 1): the shared-infrastructure lock
     # (harness/parallel.py), and one mutex over what the workers add to the session.
     infra_lock: parallel.InfraLock | None = None
@@ -135,6 +135,7 @@ class Session:
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
                           scenario_file=report_path(scenario.directory / SCENARIO_FILE),
                           runbook_file=report_path(scenario.path(scenario.runbook.file)),
+                          run_id=self.owner, shard=str(self.options.shard) if self.options.shard else None,
                           expect_risks=[k.value for k in scenario.expect_risks],  # reports judge risks too
                           placeholders=dict(scenario.runbook.placeholders),
                           environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE,
@@ -157,12 +158,13 @@ class Session:
         return problems
 
     def write_run_reports(self) -> RunReports | None:
-        """REPORT_DIR/junit.xml, summary.md and one history.jsonl line per scenario; once per session,
-        when it closes (`run_reports` then says where they are)."""
-        if self.run_reports is None and self.results:
+        """REPORT_DIR/junit.xml, summary.md, run.json and one history.jsonl line per scenario; once per
+        session, when it closes (`run_reports` then says where they are). A shard writes them even without
+        a result, so that `rehearse report merge` sees what it was to rehearse."""
+        if self.run_reports is None and (self.results or self.shard is not None):
             try:
                 self.run_reports = _write_run_reports(self.results, self.options.report_dir, self.redactors,
-                                                      run_id=self.owner)
+                                                      run_id=self.owner, shard=self.shard)
             except Exception as exc:  # noqa: BLE001 (never hide the rehearsals' outcome or the teardown)
                 say(f"run reports not written: {type(exc).__name__}: {exc}", style="yellow")
         return self.run_reports
@@ -190,7 +192,7 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
     teardown (the later ones are recorded); every cleanup step runs even when another fails. Leaving
     the block raises the truth about the teardown: harness.teardown.Interrupted or
     TeardownIncomplete, naming what failed."""
-    owner = f"{options.cluster_name}-{uuid.uuid4().hex[:8]}"
+    owner = runstate.new_owner(options.cluster_name)
     clear_stop()  # a stop requested in an earlier session (same process) is not this one's
     with Teardown().installed() as teardown:
         cleanup.reap_quietly()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from harness import cleanup, runstate, tools
-from harness.options import SessionOptions
+from harness.options import SessionOptions, split_host_port
 from harness.progress import say
 from harness.providers.cluster import ClusterProvider, ExistingClusterProvider, KindProvider
 from harness.providers.database import DatabaseProvider, ExistingDsnProvider, PostgresContainerProvider
@@ -94,6 +94,13 @@ def _existing_cluster(options: SessionOptions, where: Where) -> ClusterProvider:
     return ExistingClusterProvider(options.kubeconfig)
 
 
+def _existing_database(options: SessionOptions) -> DatabaseProvider:
+    """The user's server; pods reach it at --database-cluster-host HOST[:PORT] (default: the DSN's)."""
+    given = options.database_cluster_host
+    host, port = split_host_port(given) if given else (None, None)
+    return ExistingDsnProvider(options.database_dsn or "", host, **({"cluster_port": port} if port else {}))
+
+
 def _unreachable_database(options: SessionOptions, where: Where) -> DatabaseProvider:
     raise RuntimeError("an existing cluster (--kubeconfig) cannot reach a local Postgres container. "
                        "Fix: pass --database-dsn with an address the cluster's pods can reach")
@@ -106,8 +113,7 @@ CLUSTERS: Sequence[Choice[ClusterProvider]] = (
            lambda o: not (o.keep_cluster or o.reuse_cluster), _always_locks),
 )
 DATABASES: Sequence[Choice[DatabaseProvider]] = (
-    Choice(lambda o, w: bool(o.database_dsn),
-           lambda o, w: ExistingDsnProvider(o.database_dsn or "", o.database_cluster_host), _never),
+    Choice(lambda o, w: bool(o.database_dsn), lambda o, w: _existing_database(o), _never),
     Choice(lambda o, w: w.network is None, _unreachable_database, _never),
     # --keep-cluster keeps the databases too, for inspection.
     Choice(_always, lambda o, w: PostgresContainerProvider(o.postgres_major, w.network, w.owner),

@@ -4,13 +4,15 @@ Line format (keys in this order; more keys may be added, readers ignore them):
 
     {"timestamp": "2026-11-26T06:06:42.671+00:00", "run_id": "rehearsal-1a2b3c4d",
      "host": "ci-runner-7", "scenario": "bad-image", "verdict": "READY", "expect": "READY",
-     "ttd": 1.64, "ttr": 0.48, "max_recover_s": 60.0}
+     "ttd": 1.64, "ttr": 0.48, "max_recover_s": 60.0, "duration_s": 21.3}
 
 ``timestamp`` is when the scenario's rehearsal started (from the journal);
 ``ttd``/``ttr`` are time to detect/recover in seconds (null when not
-measured); ``max_recover_s`` is the scenario's objective (null when none).
-Several history files (e.g. CI artifacts of different runners) merge into one
-series; the same (run_id, scenario) seen twice counts once.
+measured); ``max_recover_s`` is the scenario's objective (null when none);
+``duration_s`` is the rehearsal's length, first phase to last (what
+`--shard` balances by; absent in older lines). Several history files (e.g. CI
+artifacts of different runners) merge into one series; the same
+(run_id, scenario) seen twice counts once.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.report.common import Redact, parse_dt, redact_tree
+from harness.report.common import Redact, parse_dt, redact_tree, total_duration
 
 HISTORY_FILE = "history.jsonl"
 REQUIRED = ("timestamp", "run_id", "scenario", "verdict")
+NUMBERS = ("ttd", "ttr", "max_recover_s", "duration_s")
 
 
 def history_entries(journals: Sequence[Mapping[str, Any]], *, run_id: str, host: str) -> list[dict[str, Any]]:
@@ -41,16 +44,31 @@ def history_entries(journals: Sequence[Mapping[str, Any]], *, run_id: str, host:
             "ttd": d.get("time_to_detect_s"),
             "ttr": d.get("time_to_recover_s"),
             "max_recover_s": (d.get("objectives") or {}).get("max_recover_s"),
+            "duration_s": total_duration(d),
         })
     return out
 
 
+def _lines(entries: Iterable[Mapping[str, Any]], redact: Redact) -> list[str]:
+    return [json.dumps(redact_tree(dict(e), redact), ensure_ascii=False, separators=(", ", ": ")) + "\n"
+            for e in entries]
+
+
 def append_history(path: Path, entries: Iterable[Mapping[str, Any]], redact: Redact) -> Path:
+    """Append the entries (the file is created even when there are none: an empty shard's report set)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(redact_tree(dict(e), redact), ensure_ascii=False, separators=(", ", ": ")) for e in entries]
+    lines = _lines(entries, redact)
     with path.open("a", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line + "\n")
+        fh.writelines(lines)
+    return path
+
+
+def write_history(path: Path, history: History, redact: Redact) -> Path:
+    """Replace the file with these entries (a merged history), through a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(_lines(history.entries, redact)), encoding="utf-8")
+    tmp.replace(path)
     return path
 
 
@@ -92,7 +110,8 @@ def _valid(e: Any) -> bool:
         parse_dt(e["timestamp"])
     except ValueError:
         return False
-    return all(e.get(k) is None or isinstance(e.get(k), (int, float)) for k in ("ttd", "ttr", "max_recover_s"))
+    return all(e.get(k) is None or (isinstance(e.get(k), (int, float)) and not isinstance(e.get(k), bool))
+               for k in NUMBERS)
 
 
 def read_history(paths: Iterable[Path], since: datetime | None = None) -> History:

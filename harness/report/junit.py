@@ -217,6 +217,9 @@ def _scenario_case(suite: ET.Element, d: Mapping[str, Any], redact: Redact) -> s
     for name in ("verdict", "expect", "time_to_detect_s", "time_to_recover_s"):
         value = d.get(name)
         ET.SubElement(props, "property", name=name, value="" if value is None else redact(str(value)))
+    for name in ("run_id", "shard"):  # which run (and shard) judged it: a merged set has several
+        if d.get(name):
+            ET.SubElement(props, "property", name=name, value=redact(str(d.get(name))))
     if skipped_steps(d):
         ET.SubElement(props, "property", name="skipped_steps", value=str(len(skipped_steps(d))))
     if d.get("risks"):
@@ -233,17 +236,23 @@ def _scenario_case(suite: ET.Element, d: Mapping[str, Any], redact: Redact) -> s
     return "passed"
 
 
+def _suite_properties(suite: ET.Element, properties: Mapping[str, str], redact: Redact) -> None:
+    if properties:
+        props = ET.SubElement(suite, "properties")
+        for name, value in properties.items():
+            ET.SubElement(props, "property", name=name, value=redact(value))
+
+
 def _scenario_suite(root: ET.Element, d: Mapping[str, Any], redact: Redact, *, hostname: str,
-                    run_id: str) -> list[str]:
-    """One scenario's testsuite: its case, then one case per recorded step; returns the cases' outcomes."""
+                    properties: Mapping[str, str]) -> list[str]:
+    """One scenario's testsuite: its case, then one case per recorded step; returns the cases' outcomes.
+    `properties`: the run's (run_id; a shard run's shard and partition; a merged set's runs)."""
     suite = ET.SubElement(root, "testsuite", name=redact(str(d.get("scenario"))),
                           time=f"{total_duration(d):.3f}")
     for key, value in (("timestamp", d.get("started_at")), ("hostname", hostname), ("file", d.get("scenario_file"))):
         if value:
             suite.set(key, redact(str(value)))
-    if run_id:
-        props = ET.SubElement(suite, "properties")
-        ET.SubElement(props, "property", name="run_id", value=redact(run_id))
+    _suite_properties(suite, properties, redact)
     outcomes = [_scenario_case(suite, d, redact)]
     for key, words in RUNS:
         outcomes += [_step_case(suite, d, step, words, redact) for step in d.get(key) or []]
@@ -254,25 +263,48 @@ def _scenario_suite(root: ET.Element, d: Mapping[str, Any], redact: Redact, *, h
 def _set_counts(element: ET.Element, outcomes: Sequence[str]) -> None:
     element.set("tests", str(len(outcomes)))
     element.set("failures", str(outcomes.count("failure")))
-    element.set("errors", "0")
+    element.set("errors", str(outcomes.count("error")))
     element.set("skipped", str(outcomes.count("skipped")))
 
 
+def _missing_suite(root: ET.Element, name: str, why: str, redact: Redact,
+                   properties: Mapping[str, str]) -> list[str]:
+    """A scenario a merged set has no result for: a case in error, never left out (a lost shard would
+    otherwise read as all ready)."""
+    suite = ET.SubElement(root, "testsuite", name=redact(name), time="0.000")
+    _suite_properties(suite, properties, redact)
+    case = ET.SubElement(suite, "testcase", classname=SUITE, name=redact(name), time="0.000")
+    ET.SubElement(case, "error", message=redact(f"no result: {why}"), type="missing").text = redact(why)
+    _set_counts(suite, ["error"])
+    return ["error"]
+
+
 def render_junit(journals: Sequence[Mapping[str, Any]], redact: Redact, *, timestamp: str = "",
-                 hostname: str = "", run_id: str = "") -> str:
-    """journals: redacted journal data (see common.journal_data)."""
+                 hostname: str = "", run_id: str = "", properties: Mapping[str, str] | None = None,
+                 missing: Mapping[str, str] | None = None) -> str:
+    """journals: redacted journal data (see common.journal_data). `properties`: more suite properties
+    after run_id (a shard run's shard and partition, a merged set's runs). `missing`: scenarios a merged
+    set has no result for, with why; each is a testcase in error, never left out."""
+    suite_props = {**({"run_id": run_id} if run_id else {}), **(properties or {})}
     total_time = sum(total_duration(d) for d in journals)
     root = ET.Element("testsuites", name=SUITE, time=f"{total_time:.3f}")
     if timestamp:
         root.set("timestamp", redact(timestamp))
-    outcomes = [o for d in journals for o in _scenario_suite(root, d, redact, hostname=hostname, run_id=run_id)]
+    outcomes = [o for d in journals
+                for o in _scenario_suite(root, d, redact, hostname=hostname, properties=suite_props)]
+    for name, why in (missing or {}).items():
+        outcomes += _missing_suite(root, name, why, redact, suite_props)
+    if not outcomes and suite_props:  # an empty shard still says which run and shard it was
+        empty = ET.SubElement(root, "testsuite", name=SUITE, time="0.000")
+        _suite_properties(empty, suite_props, redact)
+        _set_counts(empty, [])
     _set_counts(root, outcomes)
     _clean_tree(root, redact)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(journals: Sequence[Mapping[str, Any]], path: Path, redact: Redact, **kw: str) -> Path:
+def write_junit(journals: Sequence[Mapping[str, Any]], path: Path, redact: Redact, **kw: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_junit(journals, redact, **kw), encoding="utf-8")
     return path

@@ -75,19 +75,26 @@ def _notes(journals: Sequence[Mapping[str, Any]], redact: Redact) -> list[str]:
     return lines
 
 
-def render_summary(journals: Sequence[Mapping[str, Any]], redact: Redact, *, run_id: str = "") -> str:
+def render_summary(journals: Sequence[Mapping[str, Any]], redact: Redact, *, run_id: str = "", shard: str = "",
+                   notes: Sequence[str] = (), missing: int = 0) -> str:
+    """`shard`: this run's `--shard K/N`; `notes`: lines under the headline (an empty shard, a merge);
+    `missing`: scenarios a merged set has no result for, counted in every total (never as ready)."""
     ready = sum(1 for d in journals if d.get("verdict") == "READY")
     expected = sum(1 for d in journals if as_expected(d))
     risky = sum(1 for d in journals if d.get("risks"))
     skipped = sum(len(skipped_steps(d)) for d in journals)
+    total = len(journals) + missing
     lines = [
-        f"## Rollback readiness: {ready}/{len(journals)} ready",
+        f"## Rollback readiness: {ready}/{total} ready" + (f" ({missing} without a result)" if missing else ""),
         "",
-        f"{expected}/{len(journals)} verdicts as expected"
+        f"{expected}/{total} verdicts as expected"
         + (f" · {risky} with readiness risks" if risky else "")
         + (f" · {skipped} runbook step(s) skipped" if skipped else "")
-        + (f" · run `{_cell(redact(run_id))}`" if run_id else ""),
+        + (f" · run `{_cell(redact(run_id))}`" if run_id else "")
+        + (f" · shard {_cell(shard)}" if shard else ""),
         "",
+        *(f"- {_cell(redact(note), 600)}" for note in notes),
+        *([""] if notes else []),
         "| scenario | verdict | expect | risks | time to detect | time to recover | first reason |",
         "|---|---|---|---|---:|---:|---|",
     ]

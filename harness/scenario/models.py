@@ -513,11 +513,19 @@ RESERVED_VARIABLES = frozenset({
 })
 
 
+SCENARIO_NAME_LENGTH = 40
+
+
+def is_scenario_name(text: str) -> bool:
+    """The rule for `name` (it names a namespace, a database and a report directory)."""
+    return len(text) <= SCENARIO_NAME_LENGTH and re.fullmatch(_NAME_PATTERN, text) is not None
+
+
 class Scenario(Model):
     """A rollback rehearsal: scenarios/<name>/scenario.yaml."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    name: Annotated[str, Field(pattern=_NAME_PATTERN, max_length=40)]
+    name: Annotated[str, Field(pattern=_NAME_PATTERN, max_length=SCENARIO_NAME_LENGTH)]
     description: str = ""
     expect: Expect = Expect.READY
     expect_risks: Annotated[

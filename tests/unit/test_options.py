@@ -200,3 +200,16 @@ def test_jobs_is_a_whole_number_from_one_both_ways() -> None:
         with pytest.raises(options.OptionError, match="--jobs .* Fix: a whole number from 1 to 32"):
             session_options({"jobs": bad})
     assert session_options({"jobs": "4"}).jobs == 4  # as pytest-kind style string options arrive
+
+
+@pytest.mark.parametrize(("given", "host", "port"), [("db.internal", "db.internal", None), ("10.0.0.5:5432", "10.0.0.5", 5432),
+                                                     ("[fd00::5]:6543", "fd00::5", 6543)])
+def test_the_database_cluster_host_may_name_a_port(given: str, host: str, port: int | None) -> None:
+    assert session_options({"database_cluster_host": given}).database_cluster_host == given
+    assert options.split_host_port(given) == (host, port)
+
+
+@pytest.mark.parametrize("bad", ["db:x", "db:70000", ":5432", "u:p@db", "db/x", ""])
+def test_a_database_cluster_host_that_is_not_host_port_is_refused(bad: str) -> None:
+    with pytest.raises(options.OptionError, match="--database-cluster-host .* is not HOST or HOST:PORT. Fix: "):
+        session_options({"database_cluster_host": bad})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -245,6 +246,9 @@ def test_the_tables_make_the_real_providers(tmp_path: Path) -> None:
     assert isinstance(made, ExistingClusterProvider) and made.kubeconfig == tmp_path / "kc"
     dsn = factory.DATABASES[0].make(opts, where)
     assert isinstance(dsn, ExistingDsnProvider) and (dsn.admin_dsn, dsn.cluster_host) == (DSN, "10.1.2.3")
+    assert dsn.cluster_port == dsn.port  # no port given: the DSN's
+    ported = factory.DATABASES[0].make(replace(opts, database_cluster_host="10.1.2.3:5432"), where)
+    assert isinstance(ported, ExistingDsnProvider) and (ported.cluster_host, ported.cluster_port) == ("10.1.2.3", 5432)
     # The last choice of each table applies to anything: a session always gets a cluster and a database.
     assert factory.CLUSTERS[-1].applies(SessionOptions(), where) and factory.DATABASES[-1].applies(opts, where)
 
