@@ -19,6 +19,8 @@ from harness.preflight.ids import (
     DOUBLE_UNDO,
     DOWN_WITH_GOOD_IMAGE,
     FAILURE,
+    FRAMEWORK_DESTRUCTIVE,
+    FRAMEWORK_DOWN,
     HELM_CRDS,
     HELM_HISTORY,
     HELM_ROLLBACK_HOOKS,
@@ -55,6 +57,7 @@ from harness.preflight.shell import (
     simple_commands,
 )
 from harness.preflight.destructive import destructive_finding
+from harness.preflight.framework_checks import check_framework_destructive, check_framework_down
 from harness.preflight.sql import SCHEMA_CHANGING, is_noop, non_transactional, statement_hazards
 from harness.runbook_commands import Step
 from harness.scenario.models import Scenario
@@ -466,6 +469,8 @@ CHECKS: dict[str, Check] = {
     HELM_CRDS: check_helm_crds,
     HELM_ROLLBACK_SCHEMA: check_helm_rollback_schema,
     HELM_ROLLBACK_HOOKS: check_helm_rollback_hooks,
+    FRAMEWORK_DOWN: check_framework_down,
+    FRAMEWORK_DESTRUCTIVE: check_framework_destructive,
 }
 
 
