@@ -105,15 +105,31 @@ def _missing_down(inp: Inputs, m: FrameworkMigration) -> Finding | None:
     tool = _tool(m)
     if tool.missing is None:
         return _inferred_down(m)
-    severity, tail, fix_tail = (backup_advice(inp, backup_steps(inp.all_commands)) if m.tool == "Flyway"
-                                else (FAILURE, "", ""))
     return Finding(
-        check=FRAMEWORK_DOWN, severity=severity, file=str(m.file),
+        check=FRAMEWORK_DOWN, severity=FAILURE, file=str(m.file),
         message=f"{_subject(m)} has no {tool.down} while its up changes the schema ({first_change(m.up)}): "
-                f"{tool.missing.format(tool=m.tool)}{tail}",
-        fix=(f"write the {tool.down} that reverts the up" if m.tool != "Flyway" else
-             f"revert it in the runbook (a U{m.name}__<description>.sql with Flyway Teams, or SQL the runbook runs)")
-            + fix_tail)
+                f"{tool.missing.format(tool=m.tool)}",
+        fix=f"write the {tool.down} that reverts the up")
+
+
+def _flyway_order(version: str) -> tuple[int, ...]:
+    """Flyway's version order: 1.10 after 1.9 (versions are digits and dots or underscores, sql_migrations)."""
+    return tuple(int(part) for part in version.replace("_", ".").split("."))
+
+
+def _flyway_without_undo(inp: Inputs, versions: list[FrameworkMigration]) -> Finding:
+    """One finding for all of a Flyway directory's versioned migrations without an undo file: in Flyway's
+    free edition that is every migration, so one per file would drown the rest."""
+    newest = max(versions, key=lambda m: _flyway_order(m.name))
+    severity, tail, fix_tail = backup_advice(inp, backup_steps(inp.all_commands))
+    others = sorted((m.name for m in versions if m is not newest), key=_flyway_order)
+    also = f" (so do {len(others)} more: {', '.join(others[:5])}{', ...' if len(others) > 5 else ''})" if others else ""
+    return Finding(
+        check=FRAMEWORK_DOWN, severity=severity, file=str(newest.file),
+        message=f"Flyway migration {newest.name} changes the schema ({first_change(newest.up)}) and has no "
+                f"{TOOLS['Flyway'].down}{also}: {TOOLS['Flyway'].missing}{tail}",
+        fix=f"revert it in the runbook: SQL the runbook runs, a U{newest.name}__<description>.sql with Flyway "
+            "Teams, or a restore" + fix_tail)
 
 
 def _irreversible_down(inp: Inputs, m: FrameworkMigration) -> Finding:
@@ -133,10 +149,12 @@ _DOWN_FINDINGS: dict[State, Callable[[Inputs, FrameworkMigration], Finding | Non
 
 def check_framework_down(inp: Inputs) -> list[Finding]:
     """A framework migration whose up changes the schema and whose down is missing, does nothing, or is
-    declared irreversible (`exports.down = false`, `raise NotImplementedError`)."""
-    found = (_DOWN_FINDINGS[m.down.state](inp, m) for m in inp.framework
-             if m.down.state in _DOWN_FINDINGS and changes_schema(m.up))
-    return [f for f in found if f is not None]
+    declared irreversible (`exports.down = false`, `raise NotImplementedError`); Flyway's migrations
+    without an undo file, together."""
+    flagged = [m for m in inp.framework if m.down.state in _DOWN_FINDINGS and changes_schema(m.up)]
+    no_undo = [m for m in flagged if m.tool == "Flyway" and m.down.state == "missing"]
+    found = [_DOWN_FINDINGS[m.down.state](inp, m) for m in flagged if m not in no_undo]
+    return [f for f in found if f is not None] + ([_flyway_without_undo(inp, no_undo)] if no_undo else [])
 
 
 def _up_hazards(up: Direction) -> list[tuple[int, str, str, str]]:

@@ -384,10 +384,14 @@ def test_a_missing_down_is_a_failure(scenario, files: dict[str, str], says: str)
     assert says in findings[0].message
 
 
-def test_flyway_without_undo_says_undo_is_paid(scenario) -> None:
-    files = {"V2__add_nickname.sql": "ALTER TABLE users ADD COLUMN nickname text;\n"}
+def test_flyway_without_undo_says_undo_is_paid_once_per_directory(scenario) -> None:
+    files = {"V1__create_person.sql": "create table PERSON (ID int not null, NAME varchar(100) not null);\n",
+             "V1.9__add_email.sql": "ALTER TABLE person ADD COLUMN email text;\n",
+             "V1.10__add_nickname.sql": "ALTER TABLE person ADD COLUMN nickname text;\n",
+             "V2__add_people.sql": "insert into PERSON (ID, NAME) values (1, 'Axel');\n"}  # data: no down needed
     f = run(scenario(files))
     assert summary(f) == [(pf.FRAMEWORK_DOWN, "failure")]
+    assert f[0].file.endswith("V1.10__add_nickname.sql") and "(so do 2 more: 1, 1.9)" in f[0].message
     assert "Flyway Teams (paid) feature" in f[0].message and "no backup/restore step" in f[0].message
     assert summary(run(scenario(files, BACKUP_RUNBOOK))) == [(pf.FRAMEWORK_DOWN, "warning")]
 
