@@ -109,10 +109,11 @@ class _Walk:
                 self.receivers[item.optional_vars.id] = table
 
     def _record(self, node: ast.Call, method: str, table: str | None, receiver: str) -> None:
+        found = _sql_argument(node) if method in RAW_SQL_METHODS else None
         self.calls.append(Call(method, tuple(_value(self.source, a) for a in node.args), node.lineno,
                                _short(self.source, node), table, receiver,
-                               {k.arg: _value(self.source, k.value) for k in node.keywords if k.arg}))
-        found = _sql_argument(node) if method in RAW_SQL_METHODS else None
+                               {k.arg: _value(self.source, k.value) for k in node.keywords if k.arg},
+                               sql_read=found is not None))
         if found is not None:
             text, at = found
             self.sql.extend(replace(st, line=st.line + at.lineno - 1) for st in split_sql(text))

@@ -54,6 +54,7 @@ class Call:
     table: str | None = None
     receiver: str = ""  # the name the call is made on (`op`, `pgm`, `t`); "" for a plain function call
     keywords: Mapping[str, Value] = field(default_factory=dict)  # Python keyword arguments
+    sql_read: bool = False  # a raw-SQL call whose SQL text the reader could read (a literal)
 
     @property
     def options(self) -> Mapping[str, Value]:
@@ -239,24 +240,24 @@ def sql_changes_schema(statements: tuple[Statement, ...]) -> bool:
     return any(st.first in SCHEMA_CHANGING for st in statements)
 
 
+def _changes(c: Call) -> bool:
+    """A call that changes the schema as far as the reader can tell (raw SQL is judged by its statements)."""
+    return c.method not in DATA_METHODS and (c.method not in RAW_SQL_METHODS or not c.sql_read)
+
+
 def changes_schema(d: Direction) -> bool:
-    """Whether a direction (an up) changes the schema: a DSL call that is neither a data call nor raw SQL, or
-    raw SQL with DDL. A call that passes SQL the reader could not see (a variable) counts as a change."""
+    """Whether a direction (an up) changes the schema: a DSL call that is no data call, raw SQL with DDL, or
+    raw SQL the reader could not see (a variable), which counts as a change."""
     if d.state != "code":
         return False
-    opaque_sql = any(c.method in RAW_SQL_METHODS and not (c.args and c.args[0].string is not None)
-                     for c in d.calls)
-    return opaque_sql or sql_changes_schema(d.sql) or any(
-        c.method not in DATA_METHODS and c.method not in RAW_SQL_METHODS for c in d.calls)
+    return sql_changes_schema(d.sql) or any(_changes(c) for c in d.calls)
 
 
 def first_change(d: Direction) -> str:
     """The first thing an up does to the schema, for messages."""
-    ddl = next((st for st in d.sql if st.first in SCHEMA_CHANGING), None)
-    call = next((c for c in d.calls if c.method not in DATA_METHODS and c.method not in RAW_SQL_METHODS), None)
-    if ddl is not None and (call is None or ddl.line <= call.line):
-        return f"line {ddl.line}: `{ddl.text[:80]}`"
-    return f"line {call.line}: `{call.text}`" if call is not None else "its code"
+    found = [(st.line, st.text[:80]) for st in d.sql if st.first in SCHEMA_CHANGING]
+    found += [(c.line, c.text) for c in d.calls if _changes(c)]
+    return "line {}: `{}`".format(*min(found, key=lambda f: f[0])) if found else "its code"
 
 
 def sql_is_noop(statements: tuple[Statement, ...]) -> bool:

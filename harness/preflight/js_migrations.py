@@ -315,17 +315,18 @@ def _chain_root(node: Node) -> Node:
     return node
 
 
-def _raw_sql(arg: Value, node: Node) -> list[Statement]:
+def _raw_sql(arg: Value, node: Node) -> list[Statement] | None:
+    """The statements of a literal SQL argument at their lines in the file; None when it is no literal."""
     if arg.string is None:
-        return []
+        return None
     return [replace(st, line=st.line + _line(node) - 1) for st in split_sql(arg.string)]
 
 
 def _record(walk: _Walk, call: Node, method: str, args: list[Node], table: str | None, receiver: str) -> None:
     values = tuple(value(a) for a in args)
-    walk.calls.append(Call(method, values, _line(call), _short(call), table, receiver))
-    if method in RAW_SQL_METHODS and args:
-        walk.sql.extend(_raw_sql(values[0], _unwrap(args[0])))
+    sql = _raw_sql(values[0], _unwrap(args[0])) if method in RAW_SQL_METHODS and args else None
+    walk.calls.append(Call(method, values, _line(call), _short(call), table, receiver, sql_read=sql is not None))
+    walk.sql.extend(sql or [])
 
 
 def _walk(node: Node, scope: dict[str, str | None], walk: _Walk, in_op_args: bool = False) -> None:

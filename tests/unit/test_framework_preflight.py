@@ -358,6 +358,9 @@ def test_a_down_that_does_nothing_is_a_failure(scenario, files: dict[str, str], 
     # an up that changes no schema needs no down
     {"8e4b7c1d2a65_data.py": alembic("def upgrade():\n    op.execute(\"UPDATE account SET name = 'x'\")\n",
                                      "def downgrade():\n    pass\n")},
+    {"8e4b7c1d2a65_data.py": alembic("def upgrade():\n    conn = op.get_bind()\n"
+                                     "    conn.execute(sa.text(\"DELETE FROM account WHERE name = 'x'\"))\n",
+                                     "def downgrade():\n    pass\n")},
     {"20240101-seed.js": "module.exports = {\n  up: (queryInterface) => queryInterface.bulkInsert('users', "
                          "[{ email: 'a@b.c' }]),\n  down: () => Promise.resolve(),\n};\n"},
     {"20240101120000_noop.sql": goose(GOOSE_TEMPLATE_DOWN).replace(
@@ -595,6 +598,14 @@ def test_alembic_env_and_versions_directory(tmp_path: Path) -> None:
     assert [(m.tool, m.name, m.up.state, m.down.state) for m in loaded.migrations] == [
         ("Alembic", "8e4b7c1d2a65", "code", "code")]
     assert loaded.unreadable == []
+
+
+def test_sql_the_reader_cannot_see_counts_as_a_schema_change(scenario) -> None:
+    """`pgm.sql(statement)` with a variable: nothing says the up leaves the schema alone."""
+    f = run(scenario({"1700000000001_built.js": "const statement = require('./ddl');\n"
+                                                "exports.up = (pgm) => { pgm.sql(statement); };\n"
+                                                "exports.down = () => {};\n"}))
+    assert summary(f) == [(pf.FRAMEWORK_DOWN, "failure")] and "pgm.sql(statement)" in f[0].message
 
 
 def test_a_file_that_does_not_parse_is_an_inputs_warning(scenario) -> None:
