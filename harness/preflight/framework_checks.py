@@ -37,7 +37,7 @@ class _Tool:
     irreversible: str    # what migrating down does with a down declared impossible
 
 
-_DEFAULT = _Tool("down", "{tool} cannot migrate it down", "migrating it down fails")
+_DEFAULT = _Tool("down", "migrating it down fails: there is no down to run", "migrating it down fails")
 TOOLS: dict[str, _Tool] = {
     "Alembic": _Tool("downgrade()", "`alembic downgrade` fails on it (Alembic calls the revision's downgrade())",
                      "`alembic downgrade` stops on that raise"),
@@ -108,7 +108,7 @@ def _missing_down(inp: Inputs, m: FrameworkMigration) -> Finding | None:
     return Finding(
         check=FRAMEWORK_DOWN, severity=FAILURE, file=str(m.file),
         message=f"{_subject(m)} has no {tool.down} while its up changes the schema ({first_change(m.up)}): "
-                f"{tool.missing.format(tool=m.tool)}",
+                f"{tool.missing}",
         fix=f"write the {tool.down} that reverts the up")
 
 

@@ -41,7 +41,7 @@ _RECEIVER_TOOLS = {"pgm": "node-pg-migrate", "knex": "knex", "queryInterface": "
 _TYPE_TOOLS = {"MigrationBuilder": "node-pg-migrate", "Knex": "knex", "QueryInterface": "Sequelize",
                "QueryRunner": "TypeORM"}
 _EXPORT_TOOLS = {"shorthands": "node-pg-migrate", "_meta": "db-migrate", "setup": "db-migrate"}
-UNKNOWN_TOOL = "the migration library"
+UNKNOWN_TOOL = "JavaScript"  # the library could not be told: "JavaScript migration 20240101_x.js ..."
 _JS_GLOBALS = frozenset({"require", "Number", "String", "Boolean", "BigInt", "Symbol", "parseInt", "parseFloat",
                          "setTimeout", "Date"})
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}

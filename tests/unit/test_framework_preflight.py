@@ -600,6 +600,14 @@ def test_alembic_env_and_versions_directory(tmp_path: Path) -> None:
     assert loaded.unreadable == []
 
 
+def test_a_library_that_cannot_be_told_is_named_javascript(scenario) -> None:
+    f = run(scenario({"20240101_x.js": "exports.up = async (k) => {\n  await k.schema.dropTable('users');\n};\n"}))
+    assert sorted(summary(f)) == [(pf.FRAMEWORK_DESTRUCTIVE, "failure"), (pf.FRAMEWORK_DOWN, "failure")]
+    down = next(x for x in f if x.check == pf.FRAMEWORK_DOWN)
+    assert down.message.startswith("JavaScript migration 20240101_x.js has no down while its up changes the schema")
+    assert "migrating it down fails: there is no down to run" in down.message
+
+
 def test_sql_the_reader_cannot_see_counts_as_a_schema_change(scenario) -> None:
     """`pgm.sql(statement)` with a variable: nothing says the up leaves the schema alone."""
     f = run(scenario({"1700000000001_built.js": "const statement = require('./ddl');\n"
