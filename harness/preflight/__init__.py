@@ -4,7 +4,12 @@ The package, by layer (each imports only the ones above it):
 - `ids`: severities and check ids;
 - `sql`, `migrations`, `manifests`, `shell`: readers of SQL, the migrations
   directory, the Kubernetes manifests and the runbook's commands;
+- `dsl` (framework migrations as the checks see them, and the DSL calls' hazards), then its readers
+  `alembic` (Python `ast`), `js_migrations` (tree-sitter), `sql_migrations` (goose, node-pg-migrate
+  SQL, Flyway) and `frameworks`, which reads a directory with them;
 - `inputs`: what the checks read, gathered once per scenario;
+- `destructive` (a destructive change as a finding), `helm_checks`, `framework_checks`: checks that
+  live apart;
 - `checks`: the checks, the CHECKS table and `run_checks`.
 
 Callers (`rehearse check`, the preflight phase) need only what is exported here.
@@ -16,6 +21,8 @@ from harness.preflight.ids import (
     DOUBLE_UNDO,
     DOWN_WITH_GOOD_IMAGE,
     FAILURE,
+    FRAMEWORK_DESTRUCTIVE,
+    FRAMEWORK_DOWN,
     HELM_CRDS,
     HELM_HISTORY,
     HELM_ROLLBACK_HOOKS,
@@ -40,4 +47,5 @@ __all__ = [
     "MIGRATION_PAIRS", "NOOP_DOWN", "DESTRUCTIVE", "NON_TRANSACTIONAL", "REVISION_HISTORY", "RUNBOOK_OBJECTS",
     "RUNBOOK_NAMESPACE", "DOUBLE_UNDO", "DOWN_WITH_GOOD_IMAGE", "WORKLOADS", "INPUTS", "PLACEHOLDERS",
     "SKIPPED_STEP", "SHELLCHECK", "HELM_HISTORY", "HELM_CRDS", "HELM_ROLLBACK_SCHEMA", "HELM_ROLLBACK_HOOKS",
+    "FRAMEWORK_DOWN", "FRAMEWORK_DESTRUCTIVE",
 ]

@@ -19,6 +19,8 @@ from harness.preflight.ids import (
     DOUBLE_UNDO,
     DOWN_WITH_GOOD_IMAGE,
     FAILURE,
+    FRAMEWORK_DESTRUCTIVE,
+    FRAMEWORK_DOWN,
     HELM_CRDS,
     HELM_HISTORY,
     HELM_ROLLBACK_HOOKS,
@@ -54,6 +56,8 @@ from harness.preflight.shell import (
     restores_database,
     simple_commands,
 )
+from harness.preflight.destructive import destructive_finding
+from harness.preflight.framework_checks import check_framework_destructive, check_framework_down
 from harness.preflight.sql import SCHEMA_CHANGING, is_noop, non_transactional, statement_hazards
 from harness.runbook_commands import Step
 from harness.scenario.models import Scenario
@@ -112,60 +116,13 @@ def check_noop_down(inp: Inputs) -> list[Finding]:
     return out
 
 
-_HAZARD_WHY = {
-    "DROP COLUMN": "destroys the column's data, which no down migration can bring back",
-    "DROP TABLE": "destroys the table's data, which no down migration can bring back",
-    "TRUNCATE": "deletes every row, which no down migration can bring back",
-    "DELETE without WHERE": "deletes every row, which no down migration can bring back",
-    "ALTER COLUMN TYPE": "rewrites the column: a narrower type truncates or rejects values, "
-                         "and converting back cannot restore what was lost",
-    "SET NOT NULL": "makes the old version's inserts fail if it does not write the column",
-    "ADD COLUMN NOT NULL without DEFAULT": "fails on a table with rows, and makes the old version's "
-                                           "inserts fail since it does not write the column",
-    "RENAME COLUMN": "breaks the old version, which still uses the old name, until the down migration runs",
-    "RENAME TABLE": "breaks the old version, which still uses the old name, until the down migration runs",
-}
-_HAZARD_FIX = {
-    "ADD COLUMN NOT NULL without DEFAULT": "add a DEFAULT, or add the column nullable, backfill, and set "
-                                           "NOT NULL in a later release",
-    "SET NOT NULL": "set NOT NULL in a later release, once the old version can no longer come back",
-    "RENAME COLUMN": "expand/contract: add the new column, write both, drop the old one in a later release",
-    "RENAME TABLE": "expand/contract: create the new table (or a view with the old name), "
-                    "drop the old name in a later release",
-}
-
-
 def check_destructive(inp: Inputs) -> list[Finding]:
     """Destructive statements of up migrations: failure without a backup/restore step in the runbook."""
     backups = backup_steps(inp.all_commands)
-    out: list[Finding] = []
-    for mig in inp.migrations:
-        if mig.up is None:
-            continue
-        for st in inp.sql(mig.up):
-            for hz in statement_hazards(st):
-                why = _HAZARD_WHY[hz.kind]
-                base_fix = _HAZARD_FIX.get(hz.kind, "expand/contract: keep the old schema working for one "
-                                                    "more release and remove it in a later one")
-                sev: Severity
-                if backups:
-                    sev = WARNING
-                    tail = (f"; the runbook has a backup/restore step "
-                            f"(line {backups[0].line}: `{backups[0].command[:60]}`): rehearse the restore")
-                    fix = base_fix
-                else:
-                    sev = FAILURE
-                    tail = "; the runbook has no backup/restore step (pg_dump, pg_restore, psql -f)"
-                    fix = (f"{base_fix}; or take a backup before migrating and document the restore in "
-                           f"{inp.runbook_path.name if inp.runbook_path else 'the runbook'} "
-                           '(e.g. `pg_dump -Fc "$DATABASE_URL" > before.dump` / `pg_restore --clean -d "$DATABASE_URL" '
-                           "before.dump`)")
-                out.append(Finding(
-                    check=DESTRUCTIVE, severity=sev, file=str(mig.up),
-                    message=f"migration {mig.version} up (line {st.line}) runs {hz.kind} on {hz.target}: "
-                            f"{why}{tail}",
-                    fix=fix))
-    return out
+    return [destructive_finding(DESTRUCTIVE, inp, mig.up, f"migration {mig.version} up (line {st.line}) runs "
+                                f"{hz.kind} on {hz.target}", hz.kind, backups)
+            for mig in inp.migrations if mig.up is not None
+            for st in inp.sql(mig.up) for hz in statement_hazards(st)]
 
 
 def check_non_transactional(inp: Inputs) -> list[Finding]:
@@ -512,6 +469,8 @@ CHECKS: dict[str, Check] = {
     HELM_CRDS: check_helm_crds,
     HELM_ROLLBACK_SCHEMA: check_helm_rollback_schema,
     HELM_ROLLBACK_HOOKS: check_helm_rollback_hooks,
+    FRAMEWORK_DOWN: check_framework_down,
+    FRAMEWORK_DESTRUCTIVE: check_framework_destructive,
 }
 
 

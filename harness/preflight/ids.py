@@ -29,4 +29,6 @@ HELM_HISTORY = "helm-history"                  # --history-max leaves nothing fo
 HELM_CRDS = "helm-crd-in-templates"            # a CRD rendered from templates/: a rollback deletes or changes it
 HELM_ROLLBACK_SCHEMA = "helm-rollback-schema"  # helm rollback after an upgrade hook migrated, schema untouched
 HELM_ROLLBACK_HOOKS = "helm-rollback-hooks"    # rollback hooks run the target (older) release's image
+FRAMEWORK_DOWN = "framework-down"                # a framework migration's down missing, a no-op, or irreversible
+FRAMEWORK_DESTRUCTIVE = "framework-destructive"  # a destructive DSL call or SQL in a framework migration's up
 INPUTS = "inputs"  # the scenario's manifests or runbook could not be read

@@ -13,6 +13,8 @@ from harness.journal import Finding
 from harness.preflight.ids import INPUTS, WARNING
 from harness.preflight.chart import render_chart
 from harness.preflight.manifests import K8sObject, ManifestError, load_manifests
+from harness.preflight.dsl import FrameworkMigration
+from harness.preflight.frameworks import load_framework_migrations
 from harness.preflight.migrations import Migration, load_migrations
 from harness.placeholders import bind
 from harness.preflight.sql import Statement, split_sql
@@ -27,6 +29,7 @@ class Inputs:
 
     scenario: Scenario
     migrations: list[Migration] = field(default_factory=list)
+    framework: list[FrameworkMigration] = field(default_factory=list)  # Alembic, knex, goose, Flyway, ...
     manifests: list[K8sObject] | None = None  # None: could not be read
     manifests_path: Path | None = None
     runbook_path: Path | None = None
@@ -64,18 +67,31 @@ class Inputs:
         return f"runbook step {step.index} (line {step.line})"
 
 
+def _gather_migrations(inp: Inputs, d: Path) -> None:
+    """golang-migrate's pairs and the framework migrations of `migrations.files`."""
+    try:
+        inp.migrations = load_migrations(d) if d.is_dir() else []
+        loaded = load_framework_migrations(d) if d.is_dir() else None
+    except OSError as exc:
+        inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(d),
+                                    message=f"cannot list the migrations, migration checks skipped: {exc}",
+                                    fix="run `rehearse validate` and fix migrations.files"))
+        return
+    if loaded is None:
+        return
+    inp.framework = loaded.migrations
+    inp.problems.extend(Finding(check=INPUTS, severity=WARNING, file=str(path),
+                                message=f"cannot read the migration, its checks skipped: {why}",
+                                fix="correct the file so its framework can load it (UTF-8 text that parses)")
+                        for path, why in loaded.unreadable)
+
+
 def gather(scenario: Scenario) -> Inputs:
     """Read the scenario's migrations, manifests and runbook; what cannot be read becomes an `inputs` warning."""
     inp = Inputs(scenario)
     m = scenario.migrations
     if m is not None and m.files is not None:
-        d = scenario.path(m.files)
-        try:
-            inp.migrations = load_migrations(d) if d.is_dir() else []
-        except OSError as exc:
-            inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(d),
-                                        message=f"cannot list the migrations, migration checks skipped: {exc}",
-                                        fix="run `rehearse validate` and fix migrations.files"))
+        _gather_migrations(inp, scenario.path(m.files))
     helm = scenario.app.helm
     inp.manifests_path = scenario.path(helm.chart if helm is not None else scenario.app.manifests)  # type: ignore[arg-type]
     try:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_MIGRATION_FILE = re.compile(r"^(\d+)_(.+)\.(up|down)\.sql$")
+MIGRATION_FILE = re.compile(r"^(\d+)_(.+)\.(up|down)\.sql$")
 
 
 @dataclass
@@ -32,7 +32,7 @@ def load_migrations(directory: Path) -> list[Migration]:
     OSError when the directory cannot be listed."""
     by_version: dict[int, Migration] = {}
     for f in sorted(directory.iterdir()):
-        m = _MIGRATION_FILE.match(f.name)
+        m = MIGRATION_FILE.match(f.name)
         if not m or not f.is_file():
             continue
         mig = by_version.setdefault(int(m.group(1)), Migration(m.group(1)))

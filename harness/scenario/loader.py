@@ -16,6 +16,7 @@ from harness.scenario.reading import (
     ReadError,
     kind_of,
     kind_of_quietly,
+    migration_sources,
     load_yaml,
     os_error_words,
     path_problem,
@@ -120,7 +121,7 @@ def _texts_to_read(field: str, path: Path, kind: str) -> list[Path]:
             return [path]
         return sorted(f for f in path.iterdir() if f.suffix in _MANIFEST_SUFFIXES or f.name == "Kustomization")
     if field == "migrations.files":
-        return sorted(f for f in path.iterdir() if f.suffix == ".sql")
+        return migration_sources(path)
     return []
 
 

@@ -202,7 +202,10 @@ class Migrations(Model):
         MigrationPlace,
         Field(description="`job`: a Kubernetes Job using the version's image; `host`: run here."),
     ] = MigrationPlace.JOB
-    files: Annotated[Path | None, Field(description="Migration files, for preflight checks.")] = None
+    files: Annotated[Path | None, Field(description="Migration files, for preflight checks: golang-migrate's "
+                                                    ".up.sql/.down.sql, or a framework's (Alembic, knex, "
+                                                    "node-pg-migrate, db-migrate, Sequelize, TypeORM, goose, "
+                                                    "Flyway).")] = None
 
 
 class FailureMode(str, Enum):

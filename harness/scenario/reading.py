@@ -24,6 +24,13 @@ MAX_NAME_BYTES = 255  # one path component (NAME_MAX on Linux and macOS)
 MAX_PATH_BYTES = 4096  # PATH_MAX
 
 
+# The migration files the harness reads under `migrations.files` (validation decodes them, preflight parses
+# them): SQL, Alembic revisions, and JavaScript / TypeScript migrations (harness/preflight/frameworks.py).
+MIGRATION_SUFFIXES = frozenset({".sql", ".py", ".js", ".cjs", ".mjs", ".ts", ".mts", ".cts"})
+# Alembic keeps its revisions in versions/ beside env.py: `files` may name either directory.
+MIGRATION_SUBDIRECTORIES = ("versions",)
+
+
 class ReadError(Exception):
     """A file cannot be used; the message says why in words a user can act on."""
 
@@ -78,6 +85,14 @@ def kind_of_quietly(path: Path) -> str:
         return kind_of(path)
     except ReadError:
         return "other"
+
+
+def migration_sources(directory: Path) -> list[Path]:
+    """The migration files of a `migrations.files` directory (and of its Alembic versions/), sorted by path.
+    OSError when a directory cannot be listed."""
+    dirs = [directory, *(d for name in MIGRATION_SUBDIRECTORIES if (d := directory / name).is_dir())]
+    return sorted(f for d in dirs for f in d.iterdir() if f.suffix in MIGRATION_SUFFIXES
+                  and not f.name.endswith(".d.ts"))
 
 
 def read_text(path: Path, limit: int = MAX_TEXT_FILE_BYTES) -> str:

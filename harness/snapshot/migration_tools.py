@@ -21,7 +21,9 @@ so they are read (the order of application comes from them) but not compared. A 
 compared: another checksum is another script. ``presence`` columns are timestamps whose value
 is ignored but whose being set is state (Prisma's ``finished_at``, ``rolled_back_at``).
 
-The DDL each shape follows is cited next to it; the e2e test creates the tables with it.
+The DDL each shape follows, and the code that reads it back, are cited next to it (`source`), with
+the commit of the tool's repository they were checked against (a `# checked:` comment); the e2e test
+creates the tables with that DDL.
 """
 
 from __future__ import annotations
@@ -127,116 +129,182 @@ def _flyway_undo(r: Record) -> bool:
     return (r.get("type") or "").upper().startswith("UNDO")
 
 
-_LIQUIBASE_RAN = frozenset({"EXECUTED", "MARK_RAN", "RERAN"})  # FAILED / SKIPPED rows applied nothing
+def _flyway_delete(r: Record) -> bool:
+    return (r.get("type") or "").upper() == "DELETE"  # `flyway repair` marking a missing migration deleted
+
+
+def _flyway_applies(r: Record) -> bool:
+    # MigrationInfoServiceImpl.current(): any versioned row that is applied, failed ones included
+    # (MigrationState.FAILED is applied), is a candidate for the current version
+    return r.get("version") is not None and not _flyway_undo(r) and not _flyway_delete(r)
+
+
+def _flyway_reverts(r: Record) -> bool:
+    return r.get("success") == "true" and (_flyway_undo(r) or _flyway_delete(r))
+
+
+def _knex_version(applied: Sequence[str]) -> str | None:
+    """knex's Migrator.currentVersion: lodash max (string order) of each completed name's part before `_`."""
+    return max(name.split("_", 1)[0] for name in applied) if applied else None
 
 
 SHAPES: tuple[Shape, ...] = (
     # ---- Go
+    # checked: golang-migrate/migrate@18966c7 database/postgres/postgres.go (ensureVersionTable, SetVersion
+    # truncates and inserts the one row, Version reads it)
     Shape("golang-migrate", "schema_migrations", frozenset({"version", "dirty"}), "pointer",
           "golang-migrate/migrate: database/postgres/postgres.go (version bigint PRIMARY KEY, dirty boolean)",
           ident=_column("version"), dirty=lambda rows: _any(rows, lambda r: _is_true(r.get("dirty")))),
+    # checked: pressly/goose@520411a internal/dialects/postgres.go (CreateTable, ListMigrations ORDER BY id
+    # DESC, DeleteVersion), migrate.go (EnsureDBVersionContext, what `goose version` and `goose down` use)
     Shape("goose", "goose_db_version", frozenset({"id", "version_id", "is_applied", "tstamp"}), "history",
-          "pressly/goose: internal/dialect/dialectquery/postgres.go (id serial, version_id bigint, is_applied "
-          "boolean, tstamp timestamp DEFAULT now()); the current version is the last row by id, a false "
-          "is_applied row (older goose) undoing its version",
+          "pressly/goose: internal/dialects/postgres.go (id integer identity, serial before v3.17; version_id "
+          "bigint, is_applied boolean, tstamp timestamp DEFAULT now()); migrate.go EnsureDBVersionContext: the "
+          "current version is the newest row by id whose version's newest row is applied (not the highest "
+          "version: out-of-order migrations), a false is_applied row (older goose) undoing its version; a down "
+          "deletes the row",
           ignored=frozenset({"id", "tstamp"}), order_by=("id",), ident=_column("version_id"),
-          counts=lambda r: _is_true(r.get("is_applied")), reverts=lambda r: r.get("is_applied") == "false",
-          version_of=_max_version),
+          counts=lambda r: _is_true(r.get("is_applied")), reverts=lambda r: r.get("is_applied") == "false"),
     # ---- JVM
+    # checked: flyway/flyway@c5e20fc flyway-database/flyway-database-postgresql/.../PostgreSQLDatabase.java
+    # (getRawCreateScript, getSelectStatement ORDER BY installed_rank), flyway-core/.../info/
+    # MigrationInfoServiceImpl.java (current(), DELETE rows), flyway-core/.../api/MigrationState.java
     Shape("flyway", "flyway_schema_history",
           frozenset({"installed_rank", "version", "description", "type", "script", "checksum", "installed_by",
                      "installed_on", "execution_time", "success"}), "history",
-          "flyway/flyway: flyway-database-postgresql .../createMetaDataTable.sql; versioned rows apply, UNDO "
-          "rows revert, repeatable rows (no version) do not move the version, a failed row blocks migrate",
+          "flyway/flyway: flyway-database-postgresql PostgreSQLDatabase.java getRawCreateScript; "
+          "MigrationInfoServiceImpl.current(): the highest version applied (a failed row counts: FAILED is an "
+          "applied state), not undone (UNDO rows) nor deleted (DELETE rows); repeatable rows (no version) do "
+          "not move it; a failed row blocks migrate",
           ignored=frozenset({"installed_rank", "installed_by", "installed_on", "execution_time"}),
           order_by=("installed_rank",), ident=_column("version"),
-          counts=lambda r: r.get("success") == "true" and r.get("version") is not None and not _flyway_undo(r),
-          reverts=lambda r: r.get("success") == "true" and _flyway_undo(r),
+          counts=_flyway_applies, reverts=_flyway_reverts,
           dirty=lambda rows: _any(rows, lambda r: r.get("success") == "false"),
           dirty_means="has a failed migration (flyway migrate refuses to run until repair)",
           version_of=_max_version),
+    # checked: liquibase/liquibase@cdbdec7 liquibase-standard/src/main/java/liquibase/sqlgenerator/core/
+    # CreateDatabaseChangeLogTableGenerator.java, .../changelog/StandardChangeLogHistoryService.java
+    # (getRanChangeSets: ORDER BY DATEEXECUTED ASC, ORDEREXECUTED ASC), .../changelog/filter/
+    # ShouldRunChangeSetFilter.java (any row, whatever its EXECTYPE, is a changeset that ran)
     Shape("liquibase", "databasechangelog",
           frozenset({"id", "author", "filename", "dateexecuted", "orderexecuted", "exectype", "md5sum",
                      "description", "comments", "tag", "liquibase", "contexts", "labels", "deployment_id"}),
           "history",
-          "liquibase/liquibase: liquibase-standard/src/main/java/liquibase/changelog/"
-          "StandardChangeLogHistoryService.java; a changeset is filename::id::author, rolled back = row deleted",
+          "liquibase/liquibase: liquibase-standard CreateDatabaseChangeLogTableGenerator.java and "
+          "StandardChangeLogHistoryService.java (read ORDER BY DATEEXECUTED, ORDEREXECUTED); a changeset is "
+          "filename::id::author, every row is one that ran (EXECUTED, MARK_RAN, RERAN, FAILED, SKIPPED: "
+          "ShouldRunChangeSetFilter), rolled back = row deleted",
           ignored=frozenset({"dateexecuted", "orderexecuted", "liquibase", "deployment_id"}),
-          order_by=("orderexecuted", "dateexecuted"),
-          ident=lambda r: f"{r.get('filename')}::{r.get('id')}::{r.get('author')}",
-          counts=lambda r: (r.get("exectype") or "").upper() in _LIQUIBASE_RAN),
+          order_by=("dateexecuted", "orderexecuted"),
+          ident=lambda r: f"{r.get('filename')}::{r.get('id')}::{r.get('author')}"),
+    # checked: liquibase/liquibase@cdbdec7 .../sqlgenerator/core/CreateDatabaseChangeLogLockTableGenerator.java
     Shape("liquibase", "databasechangeloglock", frozenset({"id", "locked", "lockgranted", "lockedby"}), "lock",
-          "liquibase/liquibase: liquibase-standard/src/main/java/liquibase/lockservice/StandardLockService.java",
+          "liquibase/liquibase: liquibase-standard CreateDatabaseChangeLogLockTableGenerator.java (ID int PRIMARY "
+          "KEY, LOCKED boolean, LOCKGRANTED datetime, LOCKEDBY varchar(255)) and StandardLockService.java",
           ignored=frozenset({"lockgranted", "lockedby"}), ident=_column("id"),
           dirty=lambda rows: _any(rows, lambda r: _is_true(r.get("locked"))),
           dirty_means="is locked (liquibase waits for the lock, then fails)"),
     # ---- Python
+    # checked: sqlalchemy/alembic@20e58db alembic/ddl/impl.py (version_table_impl), alembic/runtime/migration.py
+    # (get_current_heads: every row is a head)
     Shape("alembic", "alembic_version", frozenset({"version_num"}), "pointer",
-          "sqlalchemy/alembic: alembic/runtime/migration.py (version_num varchar(32) PRIMARY KEY, one row per head)",
+          "sqlalchemy/alembic: alembic/ddl/impl.py version_table_impl (version_num varchar(32) NOT NULL, PRIMARY "
+          "KEY alembic_version_pkc); alembic/runtime/migration.py get_current_heads (one row per head)",
           ident=_column("version_num"), version_of=_heads),
+    # checked: django/django@01640c5 django/db/migrations/recorder.py (the Migration model, applied_migrations,
+    # record_unapplied deletes the row)
     Shape("django", "django_migrations", frozenset({"id", "app", "name", "applied"}), "history",
           "django/django: django/db/migrations/recorder.py (app, name, applied; a row is an applied migration, "
           "unapplying deletes it)",
           ignored=frozenset({"id", "applied"}), order_by=("id",),
           ident=lambda r: f"{r.get('app')}.{r.get('name')}", version_of=_last_per_app),
     # ---- Node.js / TypeScript
+    # checked: knex/knex@e25d54b lib/migrations/migrate/table-creator.js, migration-list-resolver.js
+    # (listCompleted orderBy id), Migrator.js (currentVersion)
     Shape("knex", "knex_migrations", frozenset({"id", "name", "batch", "migration_time"}), "history",
           "knex/knex: lib/migrations/migrate/table-creator.js (increments, name, batch, migration_time); "
-          "completed migrations are read ordered by id; batch is kept: migrate:rollback undoes the last batch",
-          ignored=frozenset({"id", "migration_time"}), order_by=("id",)),
+          "completed migrations are read ordered by id; the current version is Migrator.currentVersion, the "
+          "highest name prefix before `_`; batch is kept: migrate:rollback undoes the last batch",
+          ignored=frozenset({"id", "migration_time"}), order_by=("id",), version_of=_knex_version),
     Shape("knex", "knex_migrations_lock", frozenset({"index", "is_locked"}), "lock",
           "knex/knex: lib/migrations/migrate/table-creator.js (increments index, integer is_locked)",
           ident=_column("index"), dirty=lambda rows: _any(rows, lambda r: _is_true(r.get("is_locked"))),
           dirty_means="is locked (knex refuses to migrate: \"Migration table is already locked\")"),
+    # checked: salsita/node-pg-migrate@55b10c2 src/runner.ts (CREATE TABLE, ORDER BY run_on, id),
+    # src/migration.ts (the row inserted on up, deleted on down)
     Shape("node-pg-migrate", "pgmigrations", frozenset({"id", "name", "run_on"}), "history",
           "salsita/node-pg-migrate: src/runner.ts (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on "
           "timestamp NOT NULL; read ORDER BY run_on, id)",
           ignored=frozenset({"id", "run_on"}), order_by=("run_on", "id")),
+    # checked: db-migrate/pg@b43cef6 index.js (createMigrationsTable); db-migrate-base's driver
+    # (allLoadedMigrations ORDER BY run_on DESC, name DESC; deleteMigration). db-migrate 1.0's state table
+    # (migrations_state, a beta) is not covered
     Shape("db-migrate", "migrations", frozenset({"id", "name", "run_on"}), "history",
-          "db-migrate/pg: index.js createMigrationsTable (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, "
-          "run_on timestamp NOT NULL); allLoadedMigrations reads ORDER BY run_on DESC, name DESC",
+          "db-migrate/pg: index.js createMigrationsTable (id integer autoIncrement PRIMARY KEY, name varchar(255) "
+          "NOT NULL, run_on timestamp NOT NULL); db-migrate-base allLoadedMigrations reads ORDER BY run_on DESC, "
+          "name DESC: the first is the last applied",
           ignored=frozenset({"id", "run_on"}), order_by=("run_on", "name")),
+    # checked: typeorm/typeorm@281bfba src/migration/MigrationExecutor.ts (createMigrationsTableIfNotExist,
+    # loadExecutedMigrations ORDER BY id DESC, getLatestExecutedMigration: the first of those)
     Shape("typeorm", "migrations", frozenset({"id", "timestamp", "name"}), "history",
           "typeorm/typeorm: src/migration/MigrationExecutor.ts (id increment, timestamp bigint NOT NULL, name "
           "varchar NOT NULL; executed migrations read ORDER BY id; timestamp is the migration's own, from its "
           "class name, not when it ran)",
           ignored=frozenset({"id"}), order_by=("id",)),
+    # checked: typeorm/typeorm@281bfba src/schema-builder/RdbmsSchemaBuilder.ts (createTypeormMetadataTable)
     Shape("typeorm", "typeorm_metadata",
           frozenset({"type", "database", "schema", "table", "name", "value"}), "metadata",
-          "typeorm/typeorm: src/driver/postgres/PostgresQueryRunner.ts (view and generated-column definitions)",
+          "typeorm/typeorm: src/schema-builder/RdbmsSchemaBuilder.ts createTypeormMetadataTable (type, database, "
+          "schema, table, name, value: view and generated-column definitions)",
           ident=_column("name")),
+    # checked: sequelize/umzug@d79c19f src/storage/sequelize.ts (the model: name STRING primary key, the
+    # timestamps option; executed() findAll order name ASC)
     Shape("sequelize", "SequelizeMeta", frozenset({"name"}), "history",
           "sequelize/umzug: src/storage/sequelize.ts (one column, the migration name; executed() orders by name; "
           "the timestamps option adds createdAt and updatedAt)",
           optional=frozenset({"createdAt", "updatedAt"}), order_by=("name",)),
+    # checked: prisma/prisma-engines@1f7ff79 schema-engine/connectors/sql-schema-connector/src/flavour/postgres.rs
+    # (create_migrations_table), @27f25c6 .../src/flavour.rs (load_migrations_table ORDER BY started_at)
     Shape("prisma", "_prisma_migrations",
           frozenset({"id", "checksum", "finished_at", "migration_name", "logs", "rolled_back_at", "started_at",
                      "applied_steps_count"}), "history",
           "prisma/prisma-engines: schema-engine/connectors/sql-schema-connector/src/flavour/postgres.rs "
           "(id varchar(36) a random uuid, checksum, finished_at, migration_name, logs, rolled_back_at, "
-          "started_at, applied_steps_count)",
+          "started_at, applied_steps_count); read ORDER BY started_at (src/flavour.rs load_migrations_table)",
           ignored=frozenset({"id", "started_at", "logs"}), presence=frozenset({"finished_at", "rolled_back_at"}),
           order_by=("started_at",), ident=_column("migration_name"), counts=_prisma_applied,
           dirty=lambda rows: _any(rows, _prisma_failed),
           dirty_means="has a failed migration (prisma migrate deploy stops with P3009)"),
+    # checked: drizzle-team/drizzle-orm@00cbce5 drizzle-orm/src/pg-core/dialect.ts (migrate(): CREATE TABLE, the
+    # last row ORDER BY created_at DESC decides)
     Shape("drizzle", "__drizzle_migrations", frozenset({"id", "hash", "created_at"}), "history",
           "drizzle-team/drizzle-orm: drizzle-orm/src/pg-core/dialect.ts (schema drizzle; id SERIAL, hash text, "
           "created_at bigint = the migration's folderMillis from the journal, not when it ran; the last row by "
           "created_at decides what runs next)",
           ignored=frozenset({"id"}), order_by=("created_at",), ident=_column("created_at")),
     # ---- Ruby / Elixir
+    # checked: rails/rails@063db85 activerecord/lib/active_record/schema_migration.rb (create_table, versions
+    # ORDER BY version), @003bd6e activerecord/lib/active_record/migration.rb (current_version: the highest
+    # version as an integer)
     Shape("rails", "schema_migrations", frozenset({"version"}), "history",
-          "rails/rails: activerecord/lib/active_record/schema_migration.rb (version varchar PRIMARY KEY)",
+          "rails/rails: activerecord/lib/active_record/schema_migration.rb (version varchar PRIMARY KEY); "
+          "migration.rb current_version = the highest version",
           order_by=("version",), ident=_column("version"), version_of=_max_version),
+    # checked: rails/rails@0007501 activerecord/lib/active_record/internal_metadata.rb (create_table: key string
+    # primary key, value string, timestamps)
     Shape("rails", "ar_internal_metadata", frozenset({"key", "value", "created_at", "updated_at"}), "metadata",
           "rails/rails: activerecord/lib/active_record/internal_metadata.rb (key, value: the environment)",
           ignored=frozenset({"created_at", "updated_at"}), ident=_column("key")),
+    # checked: elixir-ecto/ecto_sql@015367b lib/ecto/migration/schema_migration.ex (ensure_schema_migrations_table!,
+    # up inserts, down deletes)
     Shape("ecto", "schema_migrations", frozenset({"version", "inserted_at"}), "history",
           "elixir-ecto/ecto_sql: lib/ecto/migration/schema_migration.ex (version bigint PRIMARY KEY, "
           "inserted_at naive_datetime)",
           ignored=frozenset({"inserted_at"}), order_by=("version",), ident=_column("version"),
           version_of=_max_version),
     # ---- sqitch (its registry schema, "sqitch" by default)
+    # checked: sqitchers/sqitch@0ab857e lib/App/Sqitch/Engine/pg.sql (changes, tags), lib/App/Sqitch/Role/
+    # DBIEngine.pm (current_state: ORDER BY committed_at DESC)
     Shape("sqitch", "changes",
           frozenset({"change_id", "script_hash", "change", "project", "note", "committed_at", "committer_name",
                      "committer_email", "planned_at", "planner_name", "planner_email"}), "history",

@@ -46,21 +46,22 @@ class Tool:
 
 TOOLS: tuple[Tool, ...] = (
     # knex/knex lib/migrations/migrate/table-creator.js: increments(), string('name'), integer('batch'),
-    # timestamp('migration_time') (timestamptz on Postgres); the lock table: increments('index'), integer('is_locked')
-    Tool("knex", "knex_migrations", "20240102_add_email.js",
+    # timestamp('migration_time') (timestamptz on Postgres); the lock table: increments('index'), integer('is_locked');
+    # the version is Migrator.currentVersion, the highest name prefix before `_`
+    Tool("knex", "knex_migrations", "20240102090000",
          """CREATE TABLE knex_migrations (id serial PRIMARY KEY, name varchar(255), batch integer,
                                           migration_time timestamptz);
             CREATE TABLE knex_migrations_lock (index serial PRIMARY KEY, is_locked integer);""",
          """INSERT INTO knex_migrations_lock (is_locked) VALUES (0);
             INSERT INTO knex_migrations (name, batch, migration_time) VALUES
-              ('20240101_create_users.js', 1, now()), ('20240102_add_email.js', 1, now());""",
-         "INSERT INTO knex_migrations (name, batch, migration_time) VALUES ('20240103_add_nickname.js', 2, now())",
-         "migration 20240103_add_nickname.js is still recorded as applied",
-         "DELETE FROM knex_migrations WHERE name = '20240102_add_email.js'",
-         "migration 20240102_add_email.js is no longer recorded as applied",
+              ('20240101090000_create_users.js', 1, now()), ('20240102090000_add_email.js', 1, now());""",
+         "INSERT INTO knex_migrations (name, batch, migration_time) VALUES ('20240103090000_add_nickname.js', 2, now())",
+         "migration 20240103090000_add_nickname.js is still recorded as applied",
+         "DELETE FROM knex_migrations WHERE name = '20240102090000_add_email.js'",
+         "migration 20240102090000_add_email.js is no longer recorded as applied",
          """DELETE FROM knex_migrations; INSERT INTO knex_migrations (name, batch, migration_time) VALUES
-              ('20240101_create_users.js', 1, now() + interval '1 day'),
-              ('20240102_add_email.js', 1, now() + interval '1 day');"""),
+              ('20240101090000_create_users.js', 1, now() + interval '1 day'),
+              ('20240102090000_add_email.js', 1, now() + interval '1 day');"""),
     # salsita/node-pg-migrate src/runner.ts: id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL
     Tool("node-pg-migrate", "pgmigrations", "1700000000001_add-email",
          "CREATE TABLE pgmigrations (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL)",
@@ -83,7 +84,8 @@ TOOLS: tuple[Tool, ...] = (
          "migration /20240102000000-add-email is no longer recorded as applied",
          "UPDATE migrations SET run_on = run_on + interval '30 days', id = id + 100"),
     # typeorm/typeorm src/migration/MigrationExecutor.ts createMigrationsTableIfNotExist: id (increment, primary),
-    # timestamp bigint NOT NULL, name varchar NOT NULL; the schema option puts it in the app's schema
+    # timestamp bigint NOT NULL, name varchar NOT NULL; typeorm_metadata: src/schema-builder/RdbmsSchemaBuilder.ts
+    # createTypeormMetadataTable; the schema option puts them in the app's schema
     Tool("typeorm", "app_ts.migrations", "AddEmail1700000000001",
          """CREATE SCHEMA app_ts;
             CREATE TABLE app_ts.migrations ("id" SERIAL NOT NULL, "timestamp" bigint NOT NULL,
@@ -154,8 +156,8 @@ TOOLS: tuple[Tool, ...] = (
          "DELETE FROM django_migrations WHERE app = 'shop' AND name = '0002_user_email'",
          "migration shop.0002_user_email is no longer recorded as applied",
          "UPDATE django_migrations SET applied = applied + interval '1 year'"),
-    # liquibase/liquibase liquibase-standard/.../changelog/StandardChangeLogHistoryService.java and
-    # .../lockservice/StandardLockService.java (Postgres folds the upper-case names)
+    # liquibase/liquibase liquibase-standard/.../sqlgenerator/core/CreateDatabaseChangeLogTableGenerator.java and
+    # CreateDatabaseChangeLogLockTableGenerator.java (Postgres folds the upper-case names)
     Tool("liquibase", "databasechangelog", "db/changelog.xml::2::ana",
          """CREATE TABLE databasechangelog (ID VARCHAR(255) NOT NULL, AUTHOR VARCHAR(255) NOT NULL,
                 FILENAME VARCHAR(255) NOT NULL, DATEEXECUTED TIMESTAMP WITHOUT TIME ZONE NOT NULL,
@@ -244,13 +246,14 @@ TOOLS: tuple[Tool, ...] = (
          "DELETE FROM app_rb.schema_migrations WHERE version = '20240102000000'",
          "migration 20240102000000 is no longer recorded as applied",
          "UPDATE app_rb.ar_internal_metadata SET updated_at = now() + interval '1 day'"),
-    # flyway/flyway flyway-database-postgresql .../createMetaDataTable.sql
+    # flyway/flyway flyway-database/flyway-database-postgresql/.../PostgreSQLDatabase.java getRawCreateScript
     Tool("flyway", "flyway_schema_history", "1.1",
          """CREATE TABLE flyway_schema_history (installed_rank INT NOT NULL, version VARCHAR(50),
                 description VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL,
                 checksum INT, installed_by VARCHAR(100) NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT now(),
-                execution_time INT NOT NULL, success BOOLEAN NOT NULL,
-                CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank))""",
+                execution_time INT NOT NULL, success BOOLEAN NOT NULL);
+            ALTER TABLE flyway_schema_history ADD CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank);
+            CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success)""",
          """INSERT INTO flyway_schema_history VALUES
               (1, '1', 'init', 'SQL', 'V1__init.sql', 11, 'app', now(), 12, true),
               (2, '1.1', 'email', 'SQL', 'V1.1__email.sql', 22, 'app', now(), 7, true)""",
@@ -261,11 +264,12 @@ TOOLS: tuple[Tool, ...] = (
          "migration 1.1 is no longer recorded as applied",
          """UPDATE flyway_schema_history SET installed_on = installed_on + interval '1 day', execution_time = 99,
                                             installed_by = 'ci'"""),
-    # pressly/goose internal/dialect/dialectquery/postgres.go: id serial, version_id bigint, is_applied boolean,
-    # tstamp timestamp default now(); goose inserts version 0 when it creates the table
+    # pressly/goose internal/dialects/postgres.go CreateTable: id integer identity, version_id bigint, is_applied
+    # boolean, tstamp timestamp NOT NULL default now(); goose inserts version 0 when it creates the table
     Tool("goose", "goose_db_version", "20240102000000",
-         """CREATE TABLE goose_db_version (id serial NOT NULL, version_id bigint NOT NULL, is_applied boolean NOT NULL,
-                                           tstamp timestamp NULL default now(), PRIMARY KEY(id))""",
+         """CREATE TABLE goose_db_version (id integer PRIMARY KEY GENERATED BY DEFAULT AS IDENTITY,
+                                           version_id bigint NOT NULL, is_applied boolean NOT NULL,
+                                           tstamp timestamp NOT NULL DEFAULT now())""",
          """INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (20240101000000, true),
                                                                          (20240102000000, true)""",
          "INSERT INTO goose_db_version (version_id, is_applied) VALUES (20240103000000, true)",
@@ -283,7 +287,8 @@ POINTERS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "INSERT INTO schema_migrations VALUES (20240102000000, false)",
      "UPDATE schema_migrations SET version = 20240103000000",
      "20240103000000 -> 20240102000000 expected"),
-    # sqlalchemy/alembic alembic/runtime/migration.py: version_num VARCHAR(32) NOT NULL, primary key alembic_version_pkc
+    # sqlalchemy/alembic alembic/ddl/impl.py version_table_impl: version_num VARCHAR(32) NOT NULL, primary key
+    # alembic_version_pkc
     ("alembic", "alembic_version",
      "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
      "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",

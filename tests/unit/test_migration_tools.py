@@ -47,11 +47,12 @@ class Case:
 T1, T2, T3 = "2024-01-01 10:00:00", "2024-01-02 10:00:00", "2024-01-03 10:00:00"
 
 HISTORY: tuple[Case, ...] = (
+    # knex names a migration <YYYYMMDDHHMMSS>_<name>.js (migrate:make); its currentVersion is that prefix
     Case("knex", "knex_migrations", ("id", "name", "batch", "migration_time"),
-         (("1", "20240101_create_users.js", "1", T1), ("2", "20240102_add_email.js", "1", T1),
-          ("3", "20240103_add_nickname.js", "2", T3)),
-         "20240103_add_nickname.js",
-         ("20240101_create_users.js", "20240102_add_email.js", "20240103_add_nickname.js")),
+         (("1", "20240101090000_create_users.js", "1", T1), ("2", "20240102090000_add_email.js", "1", T1),
+          ("3", "20240103090000_add_nickname.js", "2", T3)),
+         "20240103090000",
+         ("20240101090000_create_users.js", "20240102090000_add_email.js", "20240103090000_add_nickname.js")),
     Case("node-pg-migrate", "pgmigrations", ("id", "name", "run_on"),
          (("1", "1700000000000_create-users", T1), ("2", "1700000000001_add-nickname", T2)),
          "1700000000001_add-nickname", ("1700000000000_create-users", "1700000000001_add-nickname")),
@@ -210,8 +211,12 @@ def test_an_unknown_shape_under_a_known_name_is_kept_and_compared_as_data() -> N
         "these columns, so the table is compared as data)"]
 
 
+def _case(tool: str) -> Case:
+    return next(c for c in HISTORY if c.tool == tool)
+
+
 def test_what_the_tools_do_not_count() -> None:
-    prisma = next(c for c in HISTORY if c.tool == "prisma")
+    prisma = _case("prisma")
     failed = ("7e0c1c0e-77aa-4f0b-8f43-9d1c6b1e2f03", "c" * 64, None, "20240103000000_broken", "ERROR: boom",
               None, T3, "0")
     rolled_back = ("8e0c1c0e-77aa-4f0b-8f43-9d1c6b1e2f04", "d" * 64, None, "20240104000000_undone", None, T3, T3,
@@ -220,21 +225,55 @@ def test_what_the_tools_do_not_count() -> None:
     assert (table.applied, table.dirty) == (prisma.applied, True)
     assert _read(prisma, (*prisma.rows, rolled_back)).dirty is False
 
-    flyway = next(c for c in HISTORY if c.tool == "flyway")
+    flyway = _case("flyway")
     undo = ("3", "1.1", "nickname", "UNDO_SQL", "U1.1__nickname.sql", "33", "app", T3, "2", "true")
     repeatable = ("4", None, "views", "SQL", "R__views.sql", "44", "app", T3, "2", "true")
-    failed_v2 = ("5", "2", "broken", "SQL", "V2__broken.sql", "55", "app", T3, "2", "false")
-    table = _read(flyway, (*flyway.rows, undo, repeatable, failed_v2))
-    assert (table.version, table.applied, table.dirty) == ("1", ("1",), True)
+    table = _read(flyway, (*flyway.rows, undo, repeatable))
+    assert (table.version, table.applied, table.dirty) == ("1", ("1",), False)
+    deleted = ("3", "1.1", "nickname", "DELETE", "V1.1__nickname.sql", None, "app", T3, "0", "true")  # repair
+    assert _read(flyway, (*flyway.rows, deleted)).applied == ("1",)
 
-    goose = next(c for c in HISTORY if c.tool == "goose")
+    goose = _case("goose")
     down = ("4", "20240102000000", "false", T3)  # older goose records a down as a row
     assert _read(goose, (*goose.rows, down)).version == "20240101000000"
 
-    liquibase = next(c for c in HISTORY if c.tool == "liquibase")
+
+def test_flyway_counts_a_failed_migration_as_current_and_refuses_to_migrate() -> None:
+    """MigrationInfoServiceImpl.current() takes applied states, and MigrationState.FAILED is one."""
+    flyway = _case("flyway")
+    failed_v2 = ("3", "2", "broken", "SQL", "V2__broken.sql", "55", "app", T3, "2", "false")
+    table = _read(flyway, (*flyway.rows, failed_v2))
+    assert (table.version, table.applied, table.dirty) == ("2", ("1", "1.1", "2"), True)
+
+
+def test_liquibase_counts_every_row_as_ran_in_date_then_order() -> None:
+    """ShouldRunChangeSetFilter skips any changeset with a row, FAILED or SKIPPED too; getRanChangeSets
+    reads ORDER BY DATEEXECUTED, ORDEREXECUTED (ORDEREXECUTED restarts low after a table rebuild)."""
+    liquibase = _case("liquibase")
     failed_cs = ("3", "ana", "db/changelog.xml", T3, "3", "FAILED", "9:5e6f", "sql", "", None, "4.25.0", None, None,
                  "4000000003")
-    assert _read(liquibase, (*liquibase.rows, failed_cs)).applied == liquibase.applied
+    assert _read(liquibase, (*liquibase.rows, failed_cs)).applied == (*liquibase.applied, "db/changelog.xml::3::ana")
+    later_but_lower = ("4", "ana", "db/changelog.xml", T3, "1", "EXECUTED", "9:7a8b", "sql", "", None, "4.29.1", None,
+                       None, "5000000001")
+    table = _read(liquibase, (*liquibase.rows, later_but_lower))
+    assert table.version == "db/changelog.xml::4::ana"
+
+
+def test_goose_version_is_the_newest_row_not_the_highest_version() -> None:
+    """migrate.go EnsureDBVersionContext: rows by id, newest first; an out-of-order migration
+    (`goose up -allow-missing`) applied last is the current version although a higher one exists."""
+    goose = _case("goose")
+    out_of_order = ("4", "20240101120000", "true", T3)
+    table = _read(goose, (*goose.rows, out_of_order))
+    assert (table.version, table.applied[-1]) == ("20240101120000", "20240101120000")
+
+
+def test_knex_current_version_is_the_highest_name_prefix() -> None:
+    """Migrator.currentVersion: lodash max of name.split('_')[0] over the completed migrations, whatever
+    order they ran in."""
+    knex = _case("knex")
+    rows = (knex.rows[2], knex.rows[0], knex.rows[1])  # the newest migration recorded first
+    assert _read(knex, tuple((str(i), *r[1:]) for i, r in enumerate(rows, 1))).version == "20240103090000"
 
 
 def test_flyway_versions_order_naturally() -> None:
@@ -328,7 +367,7 @@ def test_the_report_page_names_each_table_with_its_tool() -> None:
     """report.html's version-table section: a history table by its version, a lock by its rows."""
     data = Path(__file__).resolve().parents[1] / "data" / "reports" / "rr3" / "bad-migration" / "report.json"
     journal = Journal.model_validate_json(data.read_text(encoding="utf-8"))
-    knex = next(c for c in HISTORY if c.tool == "knex")
+    knex = _case("knex")
     lock = migration_table("knex_migrations_lock", ("index", "is_locked"), (("1", "0"),))
     for stage in ("baseline", "after_bad_deploy", "after_rollback"):
         snapshot = getattr(journal, stage)
@@ -336,5 +375,5 @@ def test_the_report_page_names_each_table_with_its_tool() -> None:
         tables = (_read(knex, knex.rows if stage != "baseline" else knex.rows[:-1]), lock)
         snapshot["database"]["migrations"] = [t.model_dump(mode="json") for t in tables]
     page = render_html(journal, Redactor())
-    assert "knex_migrations (knex)" in page and "version 20240103_add_nickname.js" in page
+    assert "knex_migrations (knex)" in page and "version 20240103090000" in page
     assert "knex_migrations_lock (knex)" in page and "1 row<" in page

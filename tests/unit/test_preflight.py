@@ -558,7 +558,7 @@ def test_docs_name_every_check() -> None:
     ids = [pf.MIGRATION_PAIRS, pf.NOOP_DOWN, pf.DESTRUCTIVE, pf.NON_TRANSACTIONAL, pf.WORKLOADS,
            pf.REVISION_HISTORY, pf.RUNBOOK_OBJECTS, pf.RUNBOOK_NAMESPACE, pf.DOUBLE_UNDO, pf.DOWN_WITH_GOOD_IMAGE,
            pf.PLACEHOLDERS, pf.SKIPPED_STEP, pf.SHELLCHECK, pf.HELM_HISTORY, pf.HELM_CRDS, pf.HELM_ROLLBACK_SCHEMA,
-           pf.HELM_ROLLBACK_HOOKS]
+           pf.HELM_ROLLBACK_HOOKS, pf.FRAMEWORK_DOWN, pf.FRAMEWORK_DESTRUCTIVE]
     assert [i for i in ids if f"`{i}`" not in doc] == []
     assert set(pf.CHECKS) <= set(ids)
 
