@@ -22,8 +22,8 @@ class Framework:
     up_one: str | None   # None: it cannot apply only the next migration without naming it
     recognise: str       # a regular expression that finds the tool in a `migrations.up` command
     term: str = "migration"  # what the tool calls one migration
-    # What it prints when an up-one finds nothing to apply (a regular expression), when that is not
-    # obvious from a clean exit: only matched after an up-one that failed and changed nothing.
+    # What it prints when an up-one finds nothing to apply (a regular expression, ^ and $ per line): only
+    # read after an up-one that failed and changed nothing (one that succeeded and changed nothing is the end).
     nothing_left: str | None = None
 
 
@@ -53,7 +53,10 @@ FRAMEWORKS: tuple[Framework, ...] = (
               term="version", nothing_left=r"No migration necessary"),
     Framework("golang-migrate", "golang-migrate", "migrate -path DIR -database URL up",
               "migrate -path DIR -database URL down 1", "migrate -path DIR -database URL up 1",
-              r"(^|[\s/])migrate\b.*\bup\b", term="version", nothing_left=r"\bno change\b"),
+              r"(^|[\s/])migrate\b.*\bup\b", term="version",
+              # `up N` past the last migration: os.ErrNotExist (migrate.go, readUp: "reached end, and didn't
+              # apply any migrations"); the demo's own work-alike (demo/app/migrate.py, plan_up) says so itself.
+              nothing_left=r"^error: file does not exist$|cannot apply \d+ migration\(s\): only 0 pending"),
     Framework("goose", "goose", "goose up", "goose down", "goose up-by-one", r"\bgoose\b", term="version",
               nothing_left=r"no next version found"),
     Framework("ecto", "Ecto", "mix ecto.migrate", "mix ecto.rollback", "mix ecto.migrate --step 1",
@@ -65,7 +68,7 @@ FRAMEWORKS: tuple[Framework, ...] = (
 _BY_TOOL = {f.tool: f for f in FRAMEWORKS}
 # Every tool's "nothing left" message at once: after an up-one that failed and changed nothing, which tool
 # ran is not known for sure (no version table yet on an empty set), and these messages are specific.
-_NOTHING_LEFT = re.compile("|".join(f"(?:{f.nothing_left})" for f in FRAMEWORKS if f.nothing_left))
+_NOTHING_LEFT = re.compile("|".join(f"(?:{f.nothing_left})" for f in FRAMEWORKS if f.nothing_left), re.MULTILINE)
 
 
 def term(tool: str | None) -> str:

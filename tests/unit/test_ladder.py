@@ -255,6 +255,12 @@ MOVED = Comparison((), (Difference(area="migrations", object="x", message="moved
     (Outcome(0, ""), SAME, AfterUp.NOTHING_LEFT),                    # silent tools (rails db:forward)
     (Outcome(1, "Relative revision +1 didn't produce 1 migrations"), SAME, AfterUp.NOTHING_LEFT),  # alembic
     (Outcome(1, "goose run: no next version found"), SAME, AfterUp.NOTHING_LEFT),
+    (Outcome(1, "error: file does not exist\n"), SAME, AfterUp.NOTHING_LEFT),  # golang-migrate `up 1` at the end
+    (Outcome(1, "migrate up: cannot apply 1 migration(s): only 0 pending (database at version 2)"), SAME,
+     AfterUp.NOTHING_LEFT),  # the demo's migrate
+    (Outcome(1, "migrate up: cannot apply 2 migration(s): only 1 pending"), SAME, AfterUp.FAILED),
+    (Outcome(1, "error: no migration found for version 3: read down for version 3 .: file does not exist"), SAME,
+     AfterUp.FAILED),  # golang-migrate on a database at a version its directory does not have
     (Outcome(1, "password authentication failed"), SAME, AfterUp.FAILED),  # a real error changes nothing too
     (Outcome(1, "no change"), MOVED, AfterUp.FAILED),                # it failed AND moved the state
     (Outcome(1, "Dirty database version 3. Fix and force version."), SAME, AfterUp.FAILED),
