@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -213,38 +213,38 @@ def _failed(what: str, outcome: Outcome, limit: int = 1500) -> str:
 
 @dataclass
 class _Rung:
-    """One step's readings as it goes (before the up, after it)."""
+    """One step as it goes: the reading before its up, the reading after it, what it applied."""
 
     index: int
     before: Fingerprint
     started: float
+    after_up: Fingerprint | None = None
+    named: dict[str, Any] = field(default_factory=dict)  # migration (its label) and tool
+
+    def step(self, **fields: Any) -> LadderStep:
+        return LadderStep(index=self.index, seconds=round(time.monotonic() - self.started, 3), **self.named, **fields)
 
 
-def _step(rung: _Rung, **fields: Any) -> LadderStep:
-    return LadderStep(index=rung.index, seconds=round(time.monotonic() - rung.started, 3), **fields)
-
-
-def _down_and_up_again(rung: _Rung, run: Run, read: Read, down: str, up_one: str, after_up_fp: Fingerprint,
-                       named: dict[str, Any]) -> LadderStep:
+def _down_and_up_again(rung: _Rung, run: Run, read: Read, down: str, up_one: str) -> LadderStep:
     """Down one: must restore the reading before the up. Then up again: must reach the first up's."""
     down_outcome = run(down)
-    after_down = read()
-    back = compare(rung.before, after_down)
-    restored = {"down_ok": down_outcome.ok, "schema_restored": not back.schema, "version_restored": not back.versions,
-                "leftovers": back.differences}
+    back = compare(rung.before, read())
+    restored = {"up_ok": True, "down_ok": down_outcome.ok, "schema_restored": not back.schema,
+                "version_restored": not back.versions, "leftovers": back.differences}
     if not down_outcome.ok:
-        return _step(rung, **named, up_ok=True, **restored, error=_failed("down", down_outcome))
+        return rung.step(**restored, error=_failed("down", down_outcome))
     if not back.same:
-        return _step(rung, **named, up_ok=True, **restored)
+        return rung.step(**restored)
     again = run(up_one)
     if not again.ok:
-        return _step(rung, **named, up_ok=True, **restored, up_again_ok=False, error=_failed("up_one again", again))
-    drift = compare(after_up_fp, read())
+        return rung.step(**restored, up_again_ok=False, error=_failed("up_one again", again))
+    assert rung.after_up is not None
+    drift = compare(rung.after_up, read())
     if not drift.same:
         said = "; ".join(d.message for d in drift.differences[:5])
-        return _step(rung, **named, up_ok=True, **restored, up_again_ok=False,
-                     error=f"up_one again did not reach the state of the first up: {said}")
-    return _step(rung, **named, up_ok=True, **restored, up_again_ok=True)
+        return rung.step(**restored, up_again_ok=False,
+                         error=f"up_one again did not reach the state of the first up: {said}")
+    return rung.step(**restored, up_again_ok=True)
 
 
 class Climbed(NamedTuple):
@@ -262,32 +262,32 @@ def climb(run: Run, read: Read, up_one: str, down: str, say: Callable[[str], Non
     for index in range(1, max_steps + 1):
         rung = _Rung(index, before, time.monotonic())
         up = run(up_one)
-        after_up_fp = read()
-        decision = after_up(up, compare(before, after_up_fp))
+        rung.after_up = read()
+        decision = after_up(up, compare(before, rung.after_up))
         if decision is AfterUp.NOTHING_LEFT:
             if not steps:
                 return Climbed(steps, "up_one applied no migration on an empty database", (
                     "migrations.up_one applied no migration on an empty database, so nothing was checked: make it "
                     "apply the next pending migration, and check that the migrations are where it looks"))
             return Climbed(steps, f"no migration left after {len(steps)}", None)
-        names, tool = applied_between(before, after_up_fp)
-        named = {"migration": migration_label(names, tool, index), "tool": tool}
+        names, tool = applied_between(before, rung.after_up)
+        rung.named = {"migration": migration_label(names, tool, index), "tool": tool}
         if decision is AfterUp.FAILED:
-            steps.append(_step(rung, **named, up_ok=False, error=_failed("up_one", up)))
+            steps.append(rung.step(up_ok=False, error=_failed("up_one", up)))
             return Climbed(steps, f"step {index}: up_one failed", None)
         if len(names) > 1:
-            steps.append(_step(rung, **named, up_ok=True, bad_input=True,
-                               error=f"up_one applied {len(names)} migrations ({', '.join(names)}); it must apply "
-                                     "only the next one (e.g. `up 1`, `upgrade +1`), or the down after it undoes "
-                                     "just the last"))
+            steps.append(rung.step(up_ok=True, bad_input=True,
+                                   error=f"up_one applied {len(names)} migrations ({', '.join(names)}); it must "
+                                         "apply only the next one (e.g. `up 1`, `upgrade +1`), or the down after it "
+                                         "undoes just the last"))
             return Climbed(steps, f"step {index}: up_one applied several migrations", None)
-        step = _down_and_up_again(rung, run, read, down, up_one, after_up_fp, named)
+        step = _down_and_up_again(rung, run, read, down, up_one)
         steps.append(step)
         say(f"step {index}: {step.migration}: " + ("round-trips" if step.round_trips else "does NOT round-trip")
             + f" ({step.seconds:.1f}s)")
         if not step.round_trips:
             return Climbed(steps, f"step {index} ({step.migration}) does not round-trip", None)
-        before = after_up_fp
+        before = rung.after_up
     return Climbed(steps, f"more than {max_steps} migrations", (
         f"migrations.up_one still applied a migration after {max_steps} steps: it must apply the next pending "
         "migration and report nothing left at the end"))

@@ -119,7 +119,8 @@ class ContainerShell:
 
     def run(self, command: str) -> Outcome:
         try:
-            proc = subprocess.run(["docker", "exec", self.name, "sh", "-c", command], stdout=subprocess.PIPE,
+            proc = subprocess.run(["docker", "exec", self.name, "sh", "-c", command], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, timeout=self.timeout_s)
         except subprocess.TimeoutExpired as exc:
             self.remove()  # the command goes on inside the container otherwise; the ladder stops here anyway

