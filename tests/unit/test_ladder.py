@@ -163,7 +163,8 @@ def test_a_no_op_down_is_named_with_what_it_leaves() -> None:
     result, db = _climb(FakeDb(_migrations(4, **{"3": {"down_undoes": False}})))
     failed = result.failed_step
     assert failed is not None and failed.migration == "version 3 (golang-migrate)"
-    assert (failed.down_ok, failed.schema_restored, failed.version_restored, failed.up_again_ok) == (True, False, True, None)
+    assert (failed.down_ok, failed.schema_restored, failed.version_restored, failed.up_again_ok) \
+        == (True, False, True, None)
     assert [d.message for d in failed.leftovers] == ["column t.c3 is still present (added after baseline)"]
     assert result.exit_code == 1 and len(result.steps) == 3
     assert db.commands[-1] == "down"  # stopped there: no up again, no later migration
@@ -346,6 +347,18 @@ def test_command_output_is_redacted_before_it_is_cut() -> None:
     assert secret[-6:] not in ladder_run._outcome(1, long, Redactor([secret])).output
 
 
+def test_a_host_command_runs_in_the_scenario_directory_with_its_exit_code_and_no_secret(tmp_path: Path,
+                                                                                       kit: Any) -> None:
+    scenario = load_scenario(kit.write_scenario(tmp_path, "host", kit.minimal_doc()))
+    secret = "pw-0f3c9a77e1"
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": f"postgresql://rr_host:{secret}@127.0.0.1:5432/rr_host"}
+    shell = ladder_run.HostShell(env, scenario, Redactor([secret]))
+    outcome = shell.run('pwd; echo "$DATABASE_URL"; exit 3')
+    assert (outcome.exit_code, outcome.timed_out) == (3, False)
+    assert outcome.output.splitlines() == [str(scenario.directory), "postgresql://rr_host:***@127.0.0.1:5432/rr_host"]
+    assert shell.run("true").ok and not shell.run("exit 0").ok  # ending the shell is no success
+
+
 # ── the frameworks table ─────────────────────────────────────────────────────
 def test_every_tool_of_the_version_tables_has_its_commands() -> None:
     assert {f.tool for f in frameworks.FRAMEWORKS} == {s.tool for s in SHAPES}
@@ -372,10 +385,27 @@ def test_a_framework_is_recognised_in_migrations_up(up: str, tool: str | None) -
     assert (found.tool if found else None) == tool
 
 
-def test_the_fix_for_a_missing_up_one_gives_the_command_to_write() -> None:
-    assert "`alembic upgrade +1`" in frameworks.up_one_fix("alembic upgrade head")
+@pytest.mark.parametrize(("up", "up_one"), [
+    ("alembic upgrade head", "alembic upgrade +1"),
+    ("npm run migrate:up", "npm run migrate:up -- 1"),                       # the demo's package.json
+    ("node-pg-migrate up", "node-pg-migrate up 1"),
+    ('migrate -path /app/migrations -database "${DATABASE_URL}?sslmode=disable" up',
+     'migrate -path /app/migrations -database "${DATABASE_URL}?sslmode=disable" up 1'),
+    ("migrate up", "migrate up 1"),                                           # the demo's own migrate
+    ("npx knex migrate:latest", "npx knex migrate:up"),
+    ("goose -dir db postgres \"$DATABASE_URL\" up", "goose -dir db postgres \"$DATABASE_URL\" up-by-one"),
+    ("bin/rails db:migrate", "bin/rails db:forward"),
+    ("flyway -configFiles=conf/flyway.conf migrate", "flyway -configFiles=conf/flyway.conf migrate -target=next"),
+])
+def test_the_fix_for_a_missing_up_one_derives_the_command_from_up(up: str, up_one: str) -> None:
+    assert f"`{up_one}`" in frameworks.up_one_fix(up)
+
+
+def test_the_fix_says_when_a_framework_cannot_be_laddered_and_gives_examples_otherwise() -> None:
     assert "Prisma cannot apply only the next migration" in frameworks.up_one_fix("npx prisma migrate deploy")
     assert "`npm run migrate:up -- 1`" in frameworks.up_one_fix("./migrate.sh")
+    knex = frameworks.recognised("knex migrate:latest --env production")
+    assert knex is not None and frameworks.derived_up_one(knex, "make migrate-knex") == "knex migrate:up"
 
 
 # ── bad input ────────────────────────────────────────────────────────────────
@@ -414,7 +444,7 @@ def test_rehearse_ladder_exits_2_naming_the_field_and_the_fix(tmp_path: Path, ki
     d = kit.write_scenario(tmp_path, "node", kit.minimal_doc(migrations={"up": "npm run migrate:up"}))
     res = CliRunner().invoke(cli, ["ladder", str(d)])
     assert res.exit_code == 2, res.output
-    assert "migrations.up_one: missing" in res.output and "`node-pg-migrate up 1`" in res.output
+    assert "migrations.up_one: missing" in res.output and "`npm run migrate:up -- 1`" in res.output
 
 
 def test_rehearse_ladder_prints_the_table_or_json_and_exits_with_the_verdict(
