@@ -355,9 +355,10 @@ def run_step(step: Step, env: Mapping[str, str], cwd: Path, timeout_s: float) ->
 
 
 def run_commands(command: str, env: Mapping[str, str], cwd: Path, timeout_s: float) -> StepResult:
-    """A scenario's own command list (a host migration, `pre_release`), the way a runbook section runs:
-    one session, the commands cut where bash ends them and run in order until one fails. `timeout_s`
-    bounds the whole list; the result is the list's (its output, the last command's exit code)."""
+    """A scenario's own command list (a host migration, `pre_release`, a ladder's command), the way a runbook
+    section runs: one session (pipefail, its own process group, killed as a group on timeout or interrupt, so
+    a background child never outlives it), the commands cut where bash ends them and run in order until one
+    fails. `timeout_s` bounds the whole list; the result is the list's (its output, the last exit code)."""
     steps = [Step(index=i, command=c, line=n) for i, (c, n) in enumerate(split_commands(command, 1), 1)]
     whole = Step(index=0, command=command, line=0)
     t0 = time.monotonic()
