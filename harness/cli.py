@@ -9,6 +9,9 @@ equals its scenario's `expect`); 1 otherwise; 2 usage or scenario errors;
 3 the infrastructure (cluster, Postgres) could not be provided.
 `rehearse cleanup` exits 0 when every dead run's leftovers are gone, 1 when
 something could not be removed (listed, and kept in its run state).
+`rehearse ladder` exits 0 when every migration round-trips, 1 when one does
+not or a command fails, 2 for bad input, 3 when Docker or Postgres could not
+be provided (or a removal failed).
 
 Everything taken from scenarios, runbooks and commands is printed as plain
 text (rich markup off, Text cells in tables): `[/x]` in a description is text.
@@ -245,6 +248,48 @@ def finish_run(results: Sequence[Journal], report_dir: Path, written: RunReports
     else:
         ok = all(j.verdict == "READY" for j in results)
     return EXIT_OK if ok else EXIT_NOT_READY
+
+
+@cli.command()
+@click.argument("path", metavar="SCENARIO", type=SCENARIO_PATHS)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout (progress stays on stderr).")
+def ladder(path: Path, as_json: bool) -> None:
+    """Apply, undo and apply again each migration of SCENARIO, in order, on a scratch Postgres (no cluster).
+
+    Each down must restore the schema and the migration version table to what they were before its up.
+    Needs `migrations.up_one` (the command that applies only the next migration). Exit 0 when every
+    migration round-trips; 1 when one does not (named, with what its down leaves) or a command fails;
+    2 for bad input; 3 when Docker or Postgres could not be provided; 130 when interrupted.
+    """
+    from harness.ladder import ladder_json, ladder_table, verdict_lines  # noqa: PLC0415 (keeps `validate` fast)
+    from harness.ladder.run import LadderInputError, run_ladder  # noqa: PLC0415
+
+    scenarios = _load((path,))
+    if len(scenarios) != 1:
+        _print_problems([Problem(path, "(path)", f"{len(scenarios)} scenarios found; the ladder takes one",
+                                 "point at one scenario directory")])
+    try:
+        result = run_ladder(scenarios[0])
+    except LadderInputError as exc:
+        _print_problems(exc.problems)
+    except Interrupted as exc:  # after the cleanup: its message says what it could not remove
+        console.print(exc.message(), style="red")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # before anything was started: nothing to clean up
+        console.print("interrupted", style="red")
+        sys.exit(130)
+    except Exception as exc:  # Docker or Postgres could not be provided, or a removal failed: no verdict
+        console.print(Redactor()(f"infrastructure error: {type(exc).__name__}: {exc}"), style="red")
+        for note in getattr(exc, "__notes__", []):
+            console.print(Redactor()(f"  {note}"), style="red")
+        sys.exit(EXIT_INFRA)
+    if as_json:
+        click.echo(ladder_json(result))
+    else:
+        console.print(ladder_table(result))
+        for line in verdict_lines(result):
+            console.print(line, style="" if result.exit_code == EXIT_OK else "red")
+    sys.exit(result.exit_code)
 
 
 @cli.command()

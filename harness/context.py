@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import subprocess
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,23 @@ from harness.scenario.models import Scenario
 
 if TYPE_CHECKING:  # annotations only: harness.snapshot.state reads the context to take a snapshot
     from harness.snapshot.state import StateSnapshot
+
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def command_environment(scenario: Scenario, tool_dirs: Sequence[str], home: str, cluster: Mapping[str, str],
+                        variables: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the scenario's own commands on the host (runbook, `pre_release`, host migrations,
+    the ladder's): the tools, a throwaway HOME, the cluster's settings, the variables, the bound placeholders
+    and `pass_env`, in that order of precedence (last wins). Never the user's whole environment."""
+    env = {"PATH": ":".join([*tool_dirs, SYSTEM_PATH]), "HOME": home, **cluster, "LANG": "C.UTF-8"}
+    if os.environ.get("DOCKER_HOST"):
+        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    env.update(variables)
+    env.update(placeholders.exported(scenario.runbook.placeholders))  # `$N` of a bound placeholder
+    env.update({name: os.environ[name] for name in scenario.pass_env_names if name in os.environ})
+    return env
 
 
 @dataclass
@@ -100,21 +118,11 @@ class RehearsalContext:
 
     def runbook_env(self) -> dict[str, str]:
         """Only what the runbook is declared to see: never the user's whole environment."""
-        env = {
-            "PATH": ":".join([*self._tool_dirs(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]),
-            "HOME": self.runbook_home(),
+        cluster = {
             "KUBECONFIG": str(self.kubeconfig),
             "HELM_NAMESPACE": self.namespace,  # `helm rollback` acts on the scenario's namespace, as kubectl's -n would
-            "LANG": "C.UTF-8",
         }
-        if os.environ.get("DOCKER_HOST"):
-            env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-        env.update(self.variables())
-        env.update(placeholders.exported(self.scenario.runbook.placeholders))  # `$N` of a bound placeholder
-        for name in self.scenario.pass_env_names:
-            if name in os.environ:
-                env[name] = os.environ[name]
-        return env
+        return command_environment(self.scenario, self._tool_dirs(), self.runbook_home(), cluster, self.variables())
 
     def _tool_dirs(self) -> list[str]:
         """Where the runbook finds kubectl and helm (the built ones: `make env` links both into one directory).

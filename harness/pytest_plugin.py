@@ -61,9 +61,19 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
         pluginmanager.set_blocked(PYTEST_KIND_PLUGIN)
 
 
+LADDER_OPTION = "--ladder"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     # pytest-kind's own definitions of its options (same names and meaning) stand when it came first.
-    add_pytest_options(parser.getgroup("rollback-rehearsal"), _kind_options_present)
+    group = parser.getgroup("rollback-rehearsal")
+    add_pytest_options(group, _kind_options_present)
+    # Not a session option (harness/options.py): the ladder uses no cluster and no session, and
+    # `rehearse run` has no ladder; its CLI counterpart is the `rehearse ladder` command.
+    group.addoption(LADDER_OPTION, action="store_true", default=False,
+                    help="Also collect a `ladder` item for each scenario with migrations.up_one: every migration "
+                         "applied, undone and applied again on a scratch Postgres, no cluster (`-m ladder` for "
+                         "those alone).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,6 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.addinivalue_line("markers", "rehearsal: a rollback rehearsal collected from a scenario.yaml")
     config.addinivalue_line("markers", "e2e: needs the real environment built by `make env` (Docker, kind node image, Postgres, registry)")
+    config.addinivalue_line("markers", "ladder: every migration of a scenario round-tripped on a scratch Postgres "
+                                       "(`--ladder`; no cluster)")
 
 
 # ── fixtures ────────────────────────────────────────────────────────────
@@ -217,6 +229,11 @@ class ScenarioFile(pytest.File):
         item.add_marker(pytest.mark.rehearsal)
         item.add_marker(pytest.mark.e2e)
         yield item
+        if self.config.getoption("ladder") and loaded.migrations is not None and loaded.migrations.up_one:
+            ladder = LadderItem.from_parent(self, name="ladder", scenario=loaded)
+            ladder.add_marker(pytest.mark.ladder)
+            ladder.add_marker(pytest.mark.e2e)
+            yield ladder
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ScenarioError):  # the problems, not a traceback through the loader
@@ -292,3 +309,43 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"rehearsal: {self.name} (expect {self.scenario.expect.value})"
+
+
+class LadderFailed(Exception):
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+class LadderItem(pytest.Item):
+    """`rehearse ladder` for one scenario: passes when every migration round-trips. Needs Docker and the
+    Postgres image, no cluster: it requests no session fixture."""
+
+    def __init__(self, *, scenario: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def runtest(self) -> None:
+        # Imported here: plain pytest runs never load the ladder's containers and snapshot code.
+        from harness.ladder import verdict_lines  # noqa: PLC0415
+        from harness.ladder import run as ladder_run  # noqa: PLC0415
+
+        try:
+            result = ladder_run.run_ladder(self.scenario)
+        except ladder_run.LadderInputError as exc:
+            raise LadderFailed([f"cannot run the ladder ({len(exc.problems)} problems):", str(exc)]) from None
+        failed = result.failed_step
+        self.user_properties.append(("ladder", failed.migration if failed else f"{len(result.steps)} round-trip"))
+        if result.exit_code != 0:
+            steps = [f"  step {s.index} {s.migration}: " + ("round-trips" if s.round_trips else "does NOT round-trip")
+                     for s in result.steps]
+            raise LadderFailed([f"scenario {self.scenario.name}: ladder exit {result.exit_code}", *steps,
+                                *verdict_lines(result)])
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, LadderFailed):
+            return "\n".join(excinfo.value.lines)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"ladder: {self.scenario.name} (every migration up, down, up again)"

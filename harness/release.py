@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import replace
 
 import yaml
 
@@ -13,9 +12,9 @@ from harness import helm, runstate
 from harness.context import RehearsalContext
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
-from harness.runbook_commands import Step, StepResult, split_commands
-from harness.scenario.models import MigrationPlace, Version
-from harness.shell_session import ShellSession
+from harness.runbook_commands import StepResult
+from harness.scenario.models import MigrationPlace, Scenario, Version
+from harness.shell_session import run_commands
 from harness.wait import Wait
 
 DB_SECRET = "rehearsal-db"
@@ -32,14 +31,14 @@ class JobFailed(Exception):
     """A Job reported failure: waiting longer cannot help."""
 
 
-def ensure_image(ctx: RehearsalContext, version: Version) -> None:
+def ensure_image(scenario: Scenario, version: Version) -> None:
     """Build the version's image if the scenario says how, then check it exists."""
     if version.build is not None:
         b = version.build
         args = [f"--build-arg={k}={v}" for k, v in b.args.items()]
         say(f"building {version.image}")
-        docker("build", "-q", "-t", version.image, "-f", str(ctx.scenario.path(b.context) / b.dockerfile),
-               *args, str(ctx.scenario.path(b.context)), timeout=900)
+        docker("build", "-q", "-t", version.image, "-f", str(scenario.path(b.context) / b.dockerfile),
+               *args, str(scenario.path(b.context)), timeout=900)
     probe = subprocess.run(["docker", "image", "inspect", version.image], capture_output=True, timeout=30)
     if probe.returncode != 0:
         raise RuntimeError(f"image {version.image} not found locally. Hint: build it (`make env` builds the demo images)")
@@ -56,7 +55,7 @@ def deployed_image(ctx: RehearsalContext, version: Version) -> str:
 def publish(ctx: RehearsalContext, version: Version) -> None:
     """Make the version's image reachable by the cluster: kind load, or push
     to the rehearsal registry under its SHA tag and promote it to production."""
-    ensure_image(ctx, version)
+    ensure_image(ctx.scenario, version)
     s, reg = ctx.scenario, ctx.infra.registry
     if s.registry is not None and reg is not None:
         sha_ref = f"{reg.address}/{s.registry.repository}:{version.tag}"
@@ -93,23 +92,9 @@ def run_pre_release(ctx: RehearsalContext, version: Version, label: str) -> None
 
 
 def host_command(ctx: RehearsalContext, command: str, timeout_s: float) -> StepResult:
-    """A scenario's own command list on the host, the way a runbook section runs (harness.shell_session):
-    one bash session (pipefail, the runbook environment, its own process group, killed as a group on
-    timeout or interrupt, so a background child never outlives it), the commands cut where bash ends
-    them and run in order until one fails. `timeout_s` bounds the whole list; the result is the list's."""
-    steps = [Step(index=i, command=c, line=n) for i, (c, n) in enumerate(split_commands(command, 1), 1)]
-    t0 = time.monotonic()
-    deadline = t0 + timeout_s
-    outputs: list[str] = []
-    res = StepResult(Step(index=0, command=command, line=0), 0, 0.0, "", False)
-    with ShellSession(ctx.runbook_env(), ctx.scenario.directory) as shell:
-        for step in steps:
-            res = shell.run(step, max(deadline - time.monotonic(), 0.001))
-            outputs.append(res.output)
-            if not res.ok:
-                break
-    return replace(res, step=Step(index=0, command=command, line=0), output="".join(outputs),
-                   duration_s=time.monotonic() - t0)
+    """A scenario's own command list on the host (shell_session.run_commands): the runbook environment, in
+    the scenario directory, its own process group killed on timeout or interrupt."""
+    return run_commands(command, ctx.runbook_env(), ctx.scenario.directory, timeout_s)
 
 
 def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:

@@ -38,11 +38,12 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from harness.runbook_commands import Step, StepResult
+from harness.runbook_commands import Step, StepResult, split_commands
 from harness.teardown import check_stop
 
 IDLE_S = 0.5      # no output for this long before looking for a reader of stdin
@@ -351,3 +352,23 @@ def run_steps(steps: Sequence[Step], env: Mapping[str, str], cwd: Path, timeout_
 def run_step(step: Step, env: Mapping[str, str], cwd: Path, timeout_s: float) -> StepResult:
     """One command in a session of its own."""
     return run_steps([step], env, cwd, timeout_s)[0]
+
+
+def run_commands(command: str, env: Mapping[str, str], cwd: Path, timeout_s: float) -> StepResult:
+    """A scenario's own command list (a host migration, `pre_release`, a ladder's command), the way a runbook
+    section runs: one session (pipefail, its own process group, killed as a group on timeout or interrupt, so
+    a background child never outlives it), the commands cut where bash ends them and run in order until one
+    fails. `timeout_s` bounds the whole list; the result is the list's (its output, the last exit code)."""
+    steps = [Step(index=i, command=c, line=n) for i, (c, n) in enumerate(split_commands(command, 1), 1)]
+    whole = Step(index=0, command=command, line=0)
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
+    outputs: list[str] = []
+    res = StepResult(whole, 0, 0.0, "", False)
+    with ShellSession(env, cwd) as shell:
+        for step in steps:
+            res = shell.run(step, max(deadline - time.monotonic(), 0.001))
+            outputs.append(res.output)
+            if not res.ok:
+                break
+    return replace(res, step=whole, output="".join(outputs), duration_s=time.monotonic() - t0)

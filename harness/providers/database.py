@@ -32,6 +32,10 @@ class DatabaseHandle:
     host_dsn: str      # for the harness and host-side runbook commands
     cluster_dsn: str   # for pods (DATABASE_URL in the cluster)
 
+    def dsn_at(self, host: str, port: int) -> str:
+        """This database as reached at another address (a container sharing the server's network: 127.0.0.1)."""
+        return _dsn(self.role, self.password, host, port, self.name)
+
 
 @runtime_checkable
 class DatabaseProvider(Protocol):
@@ -55,6 +59,7 @@ def _dsn(user: str, password: str, host: str, port: int, db: str) -> str:
 def with_database(dsn: str, db: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path=f"/{db}"))
+
 
 
 class _ServerBase:

@@ -172,6 +172,18 @@ def start_database(options: SessionOptions, stack: ExitStack, owner: str, networ
     return started
 
 
+def start_scratch_postgres(major: str, stack: ExitStack, owner: str,
+                           run: runstate.RunState | None = None) -> PostgresContainerProvider:
+    """A Postgres container of this run on no cluster network (`rehearse ladder`): the host reaches it on its
+    published port, a container reaches it by sharing its network namespace. Removed by STACK, registered
+    before the start like the session's."""
+    database = PostgresContainerProvider(major, None, owner)
+    stack.callback(_stop_and_forget, database.stop, lambda: database.container_id, run)
+    started = database.start()
+    _record_container(run, started.container_id)
+    return started
+
+
 def _record_container(run: runstate.RunState | None, container_id: str | None) -> None:
     """A started container of this run (its owner label finds one killed before this line)."""
     if run is not None and container_id:

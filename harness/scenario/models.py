@@ -193,11 +193,26 @@ class MigrationPlace(str, Enum):
     HOST = "host"
 
 
+def _up_one_needs_down_schema(schema: dict) -> None:  # type: ignore[type-arg]
+    """JSON Schema twin of the rule `migrations.up_one` (CROSS_FIELD_RULES): the ladder runs `down` after each up."""
+    schema["if"] = {"required": ["up_one"], "properties": {"up_one": {"type": "string"}}}
+    schema["then"] = {"required": ["down"], "properties": {"down": {"type": "string"}}}
+
+
 class Migrations(Model):
+    model_config = ConfigDict(json_schema_extra=_up_one_needs_down_schema)
+
     up: Annotated[str | None, Field(min_length=1, description="Command that migrates up (shell syntax). Required "
                                                                "unless app.helm's chart migrates in a hook Job "
                                                                "(then `down` and `files` still serve the checks).")] = None
     down: Annotated[str | None, Field(description="Command that migrates down one step.")] = None
+    up_one: Annotated[
+        str | None,
+        Field(min_length=1,
+              description="Command that applies the next pending migration only (`alembic upgrade +1`, "
+                          "`migrate ... up 1`). Only `rehearse ladder` runs it, with `down`, once per migration; "
+                          "needs `down`."),
+    ] = None
     runs_in: Annotated[
         MigrationPlace,
         Field(description="`job`: a Kubernetes Job using the version's image; `host`: run here."),
@@ -491,6 +506,14 @@ def _up_unless_helm(doc: dict[str, Any]) -> str | None:
             "in for it, with app.helm)")
 
 
+def _up_one_needs_down(doc: dict[str, Any]) -> str | None:
+    migrations = doc.get("migrations")
+    if not isinstance(migrations, dict) or migrations.get("up_one") is None or migrations.get("down"):
+        return None
+    return ("migrations.up_one is set but migrations.down is not: the ladder undoes each migration with `down` "
+            "right after `up_one` applied it; add the command that migrates down one step")
+
+
 # field → rule over the raw document (None: the rule holds). The JSON Schema twin of the registry rule is in schema.py.
 CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "variables": _reserved_variables,
@@ -500,6 +523,7 @@ CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "app": _manifests_or_helm,
     "versions": _helm_values_need_helm,
     "migrations": _up_unless_helm,
+    "migrations.up_one": _up_one_needs_down,
 }
 
 

@@ -277,3 +277,66 @@ harness.session.open_session = fake_open_session
     result.stdout.fnmatch_lines(["*interrupted: resources cleaned up (SIGTERM, 2 more received during teardown; "
                                  "5 cleanup step(s), none failed)*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+# ── ladder items (`--ladder`), with run_ladder replaced by a recorder ────────
+FAKE_LADDER = '''
+import harness.ladder.run
+from harness.journal import Difference
+from harness.ladder.climb import LadderResult, LadderStep
+
+
+def fake_run_ladder(scenario):
+    log(f"ladder {scenario.name}")
+    ok = scenario.name != "leaky"
+    left = [] if ok else [Difference(area="schema", object="column orders.discount_cents",
+                                      message="column orders.discount_cents is still present (added after baseline)")]
+    first = LadderStep(index=1, migration="version 1 (golang-migrate)", up_ok=True, down_ok=True, schema_restored=True,
+                       version_restored=True, up_again_ok=True)
+    second = LadderStep(index=2, migration="version 2 (golang-migrate)", up_ok=True, down_ok=True, schema_restored=ok,
+                        version_restored=True, up_again_ok=True if ok else None, leftovers=left)
+    return LadderResult(scenario=scenario.name, runs_in="job", steps=[first, second], ended="done")
+
+
+harness.ladder.run.run_ladder = fake_run_ladder
+'''
+LADDER_MIGRATIONS = {"up": "migrate up", "down": "migrate down 1", "up_one": "migrate up 1"}
+
+
+def _ladder_scenarios(pytester: pytest.Pytester, kit: SimpleNamespace, fakes: bool = True) -> None:
+    """Three scenarios; with `fakes`, a conftest that replaces the session and the ladder (in its process:
+    only for a pytest run in a subprocess)."""
+    if fakes:
+        pytester.makeconftest(FAKE_SESSION_CONFTEST + FAKE_LADDER)
+    kit.write_scenario(pytester.path, "tight", kit.minimal_doc(migrations=LADDER_MIGRATIONS))
+    kit.write_scenario(pytester.path, "leaky", kit.minimal_doc(migrations=LADDER_MIGRATIONS))
+    kit.write_scenario(pytester.path, "no-up-one", kit.minimal_doc(migrations={"up": "migrate up"}))
+
+
+def test_ladder_option_and_marker(pytester: pytest.Pytester) -> None:
+    help_text = pytester.runpytest_subprocess("--help").stdout.str()
+    assert re.search(r"^\s+--ladder\b", help_text, re.MULTILINE)
+    pytester.runpytest_subprocess("--markers").stdout.re_match_lines([r"@pytest\.mark\.ladder: .+"], consecutive=False)
+
+
+def test_ladder_items_only_with_the_option_and_only_for_scenarios_with_up_one(
+        pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
+    _ladder_scenarios(pytester, kit, fakes=False)  # collection in this process: nothing replaced
+    items, _ = pytester.inline_genitems("-p", "no:cacheprovider")
+    assert sorted(i.nodeid for i in items) == ["leaky/scenario.yaml::leaky", "no-up-one/scenario.yaml::no-up-one",
+                                                "tight/scenario.yaml::tight"]
+    items, _ = pytester.inline_genitems("-p", "no:cacheprovider", "--ladder")
+    ladders = [i for i in items if i.name == "ladder"]
+    assert sorted(i.nodeid for i in ladders) == ["leaky/scenario.yaml::ladder", "tight/scenario.yaml::ladder"]
+    assert all({m.name for m in i.iter_markers()} == {"ladder", "e2e"} for i in ladders)
+
+
+def test_a_ladder_item_fails_naming_the_migration_and_what_its_down_leaves(
+        pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
+    _ladder_scenarios(pytester, kit)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ladder", "-m", "ladder")
+    result.assert_outcomes(passed=1, failed=1, deselected=3)
+    result.stdout.fnmatch_lines(["*scenario leaky: ladder exit 1*", "*step 1 version 1 (golang-migrate): round-trips*",
+                                 "*version 2 (golang-migrate) does not round-trip*",
+                                 "*- column orders.discount_cents is still present (added after baseline)*"])
+    assert sorted(_session_log(pytester)) == ["ladder leaky", "ladder tight"]  # no rehearsal session opened

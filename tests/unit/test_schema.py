@@ -108,6 +108,10 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
     ("registry: null needs no tags", _with(registry=None), True),
     ("expect NOT_READY", _with(expect="NOT_READY"), True),
     ("schema_version 2", _with(schema_version=2), False),
+    ("up_one with down", _with(migrations={"up": "m up", "down": "m down 1", "up_one": "m up 1"}), True),
+    ("up_one without down", _with(migrations={"up": "m up", "up_one": "m up 1"}), False),
+    ("up_one with a null down", _with(migrations={"up": "m up", "down": None, "up_one": "m up 1"}), False),
+    ("empty up_one", _with(migrations={"up": "m up", "down": "m down 1", "up_one": ""}), False),
 ]
 
 
