@@ -94,6 +94,19 @@ class RehearsalContext:
         return client.AppsV1Api(api_client), client.CoreV1Api(api_client), client.BatchV1Api(api_client)
 
     # ── Variables and the runbook's environment ──────────────────────────
+    @property
+    def registry_prefix(self) -> str:
+        """`$REGISTRY`: the session's registry and this scenario's own path in it (`127.0.0.1:<port>/<namespace>`),
+        as a scenario has its own namespace and database. Scenarios side by side (`-j N`) that promote
+        `demo:production` would otherwise move one another's production tag."""
+        assert self.infra.registry is not None
+        return f"{self.infra.registry.address}/{self.namespace}"
+
+    def registry_repository(self) -> str:
+        """The scenario's repository as the registry's API names it (under the scenario's own path)."""
+        assert self.scenario.registry is not None
+        return f"{self.namespace}/{self.scenario.registry.repository}"
+
     def variables(self, image: str = "") -> dict[str, str]:
         """Values available as ${NAME} in manifests and as env vars in runbooks."""
         assert self.db is not None
@@ -109,7 +122,7 @@ class RehearsalContext:
             out["APP_IMAGE"] = image
         reg = self.infra.registry
         if reg is not None and s.registry is not None:
-            out["REGISTRY"] = reg.address
+            out["REGISTRY"] = self.registry_prefix
             out["REPOSITORY"] = s.registry.repository
             out["GOOD_TAG"] = s.versions.good.tag or ""
             out["BAD_TAG"] = s.versions.bad.tag or ""

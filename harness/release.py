@@ -48,7 +48,7 @@ def deployed_image(ctx: RehearsalContext, version: Version) -> str:
     """The image reference the manifests use for this version."""
     s = ctx.scenario
     if s.registry is not None and ctx.infra.registry is not None:
-        return f"{ctx.infra.registry.address}/{s.registry.repository}:{s.registry.production_tag}"
+        return f"{ctx.registry_prefix}/{s.registry.repository}:{s.registry.production_tag}"
     return version.image
 
 
@@ -58,8 +58,8 @@ def publish(ctx: RehearsalContext, version: Version) -> None:
     ensure_image(ctx.scenario, version)
     s, reg = ctx.scenario, ctx.infra.registry
     if s.registry is not None and reg is not None:
-        sha_ref = f"{reg.address}/{s.registry.repository}:{version.tag}"
-        prod_ref = f"{reg.address}/{s.registry.repository}:{s.registry.production_tag}"
+        sha_ref = f"{ctx.registry_prefix}/{s.registry.repository}:{version.tag}"
+        prod_ref = f"{ctx.registry_prefix}/{s.registry.repository}:{s.registry.production_tag}"
         say(f"promoting {version.image} as {sha_ref} → {s.registry.production_tag}")
         for ref in (sha_ref, prod_ref):  # before tagging: the reaper untags them after a kill
             ctx.infra.record(runstate.IMAGE_TAG, ref)

@@ -35,7 +35,8 @@ def take_snapshot(ctx: RehearsalContext) -> StateSnapshot:
     registry: dict[str, str | None] = {}
     if s.registry is not None and ctx.infra.registry is not None:
         tag = s.registry.production_tag
-        registry[f"{s.registry.repository}:{tag}"] = ctx.infra.registry.digest(s.registry.repository, tag)
+        # Keyed by the repository as the scenario names it; read under the scenario's own path.
+        registry[f"{s.registry.repository}:{tag}"] = ctx.infra.registry.digest(ctx.registry_repository(), tag)
     return StateSnapshot(workloads=workload_states(ctx), database=db, registry=registry, helm=read_release(ctx))
 
 

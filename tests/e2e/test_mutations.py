@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ import mutations as mut  # tests/e2e/mutations.py (tests/e2e is on sys.path: no 
 import pytest
 
 from harness import runstate
+from harness.options import session_options_from_pytest
 from harness.scenario import load_scenario
 
 pytestmark = pytest.mark.e2e
@@ -114,21 +116,61 @@ def test_catalogue_is_well_formed(tmp_path: Path) -> None:
             assert (made.path / "runbook.md").read_text() == (mut.SCENARIOS / m.base / "runbook.md").read_text()
 
 
+def _selected_here(session: pytest.Session, test_name: str) -> list[mut.Mutation]:
+    """The mutations of TEST_NAME's items that this session will run (after -k, --lf, deselection)."""
+    return [item.callspec.params["mutation"] for item in session.items
+            if isinstance(item, pytest.Function) and item.originalname == test_name
+            and item.module is not None and item.module.__name__ == __name__]
+
+
+def _rehearse_batch(request: pytest.FixtureRequest, test_name: str, session: Any,
+                    node_images: list[str]) -> Iterator[dict[str, mut.Outcome]]:
+    """Every selected mutation of TEST_NAME rehearsed on the session, `--jobs` at a time (they are
+    independent scenarios, each in its own namespace and database, as the demo batch is); each test
+    item then judges its own outcome. Mutated images are removed from Docker when the module ends."""
+    jobs = session_options_from_pytest(request.config).jobs
+    workdir = request.getfixturevalue("tmp_path_factory").mktemp(test_name)
+    outcomes: dict[str, mut.Outcome] = {}
+    with ExitStack() as stack:
+        made: dict[str, tuple[mut.Mutation, Path]] = {}
+        for m in _selected_here(request.session, test_name):
+            try:
+                built = stack.enter_context(mut.mutated_scenario(m, workdir))
+            except Exception as exc:  # a build failure is that mutation's error, not the batch's
+                outcomes[m.name] = mut.Outcome(m, "ERROR", None, [], 0.0, error=f"{type(exc).__name__}: {exc}"[:500])
+                continue
+            if built.image:
+                node_images.append(built.image)  # `kind load` puts it on the nodes during the rehearsal
+            made[m.name] = (m, built.path)
+        errors: dict[str, Exception] = {}
+        journals = session.rehearse_all([load_scenario(path) for _, path in made.values()], jobs, errors=errors)
+        for journal in journals:
+            m = made[journal.scenario][0]
+            outcomes[m.name] = mut.judge(m, journal, sum(p.duration_s for p in journal.phases))
+        for name, exc in errors.items():
+            outcomes[name] = mut.Outcome(made[name][0], "ERROR", None, [], 0.0,
+                                         error=f"{type(exc).__name__}: {exc}"[:500])
+        yield outcomes
+
+
+@pytest.fixture(scope="module")
+def detected_batch(request: pytest.FixtureRequest, rehearsal_session: Any,
+                   node_images: list[str]) -> Iterator[dict[str, mut.Outcome]]:
+    yield from _rehearse_batch(request, "test_mutation_is_detected", rehearsal_session, node_images)
+
+
+def _outcome_of(batch: dict[str, mut.Outcome], mutation: mut.Mutation) -> mut.Outcome:
+    outcome = batch.get(mutation.name)
+    if outcome is None:  # only a bug gets here: the batch covers every selected item
+        raise RuntimeError(f"mutation {mutation.name} was not rehearsed in its batch")
+    return outcome
+
+
 @pytest.mark.parametrize("mutation", mut.selected(), ids=str)
-def test_mutation_is_detected(mutation: mut.Mutation, tmp_path: Path, rehearsal: Any,
-                              node_images: list[str]) -> None:
-    t0 = time.monotonic()
-    try:
-        with mut.mutated_scenario(mutation, tmp_path) as made:
-            if made.image:
-                node_images.append(made.image)  # `kind load` puts it on the nodes during the rehearsal
-            journal = rehearsal(made.path)
-    except Exception as exc:
-        TALLY[mutation.name] = mut.Outcome(mutation, "ERROR", None, [], time.monotonic() - t0,
-                                           error=f"{type(exc).__name__}: {exc}"[:500])
-        raise
-    outcome = mut.judge(mutation, journal, time.monotonic() - t0)
+def test_mutation_is_detected(mutation: mut.Mutation, detected_batch: dict[str, mut.Outcome]) -> None:
+    outcome = _outcome_of(detected_batch, mutation)
     TALLY[mutation.name] = outcome
+    assert not outcome.error, outcome.explain()
     assert outcome.detected, outcome.explain()
 
 
@@ -136,17 +178,17 @@ def test_mutation_is_detected(mutation: mut.Mutation, tmp_path: Path, rehearsal:
 # when there are any (a skip, or an empty parameter set, would count as a
 # skipped e2e test, which `make test` rejects).
 if os.environ.get("REHEARSAL_MUTATIONS", "") == "all" and mut.BLIND_SPOTS:
+    @pytest.fixture(scope="module")
+    def blind_spot_batch(request: pytest.FixtureRequest, rehearsal_session: Any,
+                         node_images: list[str]) -> Iterator[dict[str, mut.Outcome]]:
+        yield from _rehearse_batch(request, "test_known_blind_spot", rehearsal_session, node_images)
+
     @pytest.mark.xfail(strict=True, reason="known blind spot of the harness (see mutations.BLIND_SPOTS)")
     @pytest.mark.parametrize("mutation", mut.BLIND_SPOTS, ids=str)
-    def test_known_blind_spot(mutation: mut.Mutation, tmp_path: Path, rehearsal: Any, node_images: list[str]) -> None:
+    def test_known_blind_spot(mutation: mut.Mutation, blind_spot_batch: dict[str, mut.Outcome]) -> None:
         """Not counted in the detection rate. Strict: once the harness detects it,
         this XPASSes and fails, and the mutation moves to the catalogue."""
-        t0 = time.monotonic()
-        with mut.mutated_scenario(mutation, tmp_path) as made:
-            if made.image:
-                node_images.append(made.image)
-            journal = rehearsal(made.path)
-        outcome = mut.judge(mutation, journal, time.monotonic() - t0)
+        outcome = _outcome_of(blind_spot_batch, mutation)
         print(outcome.explain())
         assert outcome.detected, outcome.explain()
 

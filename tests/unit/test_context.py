@@ -54,7 +54,10 @@ def test_variables_with_a_registry(tmp_path: Path, kit: Any) -> None:
                           versions={"good": {"image": "demo:v1", "tag": "abc"}, "bad": {"image": "demo:v2", "tag": "def"}})
     ctx = _ctx(kit.write_scenario(tmp_path, "reg", doc), registry=SimpleNamespace(address="127.0.0.1:5001"))
     v = ctx.variables()
-    assert (v["REGISTRY"], v["REPOSITORY"], v["GOOD_TAG"], v["BAD_TAG"]) == ("127.0.0.1:5001", "demo", "abc", "def")
+    # The scenario's own path in the shared registry (its namespace): side by side, two scenarios never share a tag.
+    assert (v["REGISTRY"], v["REPOSITORY"], v["GOOD_TAG"], v["BAD_TAG"]) == (
+        f"127.0.0.1:5001/{ctx.namespace}", "demo", "abc", "def")
+    assert ctx.registry_repository() == f"{ctx.namespace}/demo"
     # A registry running for another scenario of the session is not this scenario's business.
     assert "REGISTRY" not in _ctx(kit.write_scenario(tmp_path, "noreg"), registry=ctx.infra.registry).variables()
 
