@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 test: env venv
-	REHEARSAL_REQUIRE_E2E=1 $(VENV)/bin/pytest tests scenarios --jobs $(JOBS) --durations=25
+	JOBS=$(JOBS) PYTEST=$(VENV)/bin/pytest tools/test.sh
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite as two pytest processes side by side.
+#   - the cluster tests: every test that uses the session's kind cluster or makes one (ownership, cleanup,
+#     interrupts, mutations) and the demo scenarios, `--jobs N` at a time on the one cluster;
+#   - the tests that need no cluster: the unit tests (CPU) and the Postgres/Docker-only e2e tests
+#     (pg_dump fidelity, version tables, ladder, images, report browser, actionlint).
+# Most of the cluster tests' time is waiting on the kubelet, so the second process costs them little; run
+# one after the other they took about 3 minutes more. Both must pass; each prints its own summary.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+PYTEST=${PYTEST:-.venv/bin/pytest}
+JOBS=${JOBS:-3}
+export REHEARSAL_REQUIRE_E2E=1
+NO_CLUSTER=(tests/unit tests/e2e/test_actionlint.py tests/e2e/test_db_snapshot.py tests/e2e/test_fidelity.py
+            tests/e2e/test_images.py tests/e2e/test_ladder.py tests/e2e/test_migration_tables.py
+            tests/e2e/test_report_browser.py)
+ignore=()
+for path in "${NO_CLUSTER[@]}"; do
+  [[ $path == tests/e2e/* ]] && ignore+=(--ignore "$path")
+done
+
+log=$(mktemp -t rr-test-no-cluster.XXXXXX)
+# Job control: each pytest runs in its own process group with SIGINT not ignored (a non-interactive shell
+# would start background jobs with SIGINT ignored), and this script hands Ctrl-C and SIGTERM on to both;
+# each then tears down what it made and ends with 130.
+set -m
+"$PYTEST" "${NO_CLUSTER[@]}" -p no:cacheprovider --durations=10 >"$log" 2>&1 &
+local_pid=$!
+"$PYTEST" tests/e2e scenarios "${ignore[@]}" --jobs "$JOBS" --durations=25 &
+cluster_pid=$!
+trap 'kill -INT "$cluster_pid" "$local_pid" 2>/dev/null' INT
+trap 'kill -TERM "$cluster_pid" "$local_pid" 2>/dev/null' TERM
+trap 'rm -f "$log"' EXIT
+
+ended() {  # the exit status of process $1, once it has ended (a trapped signal interrupts `wait`)
+  local rc
+  while :; do
+    wait "$1"; rc=$?
+    kill -0 "$1" 2>/dev/null || return "$rc"
+  done
+}
+ended "$cluster_pid"; cluster=$?
+ended "$local_pid"; no_cluster=$?
+echo
+echo "════ tests without a cluster (ran alongside) ════"
+cat "$log"
+echo "make test: cluster tests exit $cluster, tests without a cluster exit $no_cluster"
+[ "$cluster" -eq 0 ] && [ "$no_cluster" -eq 0 ]
