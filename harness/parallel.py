@@ -31,7 +31,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TypeVar
 
-from harness.progress import scenario_prefix
+from harness.progress import board_row, live_board, scenario_prefix
 from harness.scenario.models import FaultKind, Scenario
 from harness.teardown import Interrupted, check_stop, request_stop
 
@@ -115,7 +115,7 @@ def run_all(items: Sequence[T], jobs: int, work: Callable[[T], object], name: Ca
     def run_one(item: T) -> object:
         if failed.is_set():  # an item before it failed: as if cancelled (a free worker may get here first)
             return None
-        with scenario_prefix(name(item)):
+        with scenario_prefix(name(item)), board_row(name(item)):
             try:
                 return work(item)
             except BaseException:
@@ -123,19 +123,20 @@ def run_all(items: Sequence[T], jobs: int, work: Callable[[T], object], name: Ca
                 raise
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="rehearse")
-    futures = [pool.submit(run_one, item) for item in items]
-    try:
-        failed = _wait_all(futures)
-    except BaseException as exc:  # the main thread was interrupted (Ctrl-C, SIGTERM, SIGHUP)
-        _cancel(futures)
-        request_stop(exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT))
-        pool.shutdown(wait=True)  # every worker unwinds through its scenario's cleanup
-        raise
-    if failed is not None:
+    with live_board(enabled=jobs > 1):
+        futures = [pool.submit(run_one, item) for item in items]
+        try:
+            first_failure = _wait_all(futures)  # not `failed`: the workers still read that Event
+        except BaseException as exc:  # the main thread was interrupted (Ctrl-C, SIGTERM, SIGHUP)
+            _cancel(futures)
+            request_stop(exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT))
+            pool.shutdown(wait=True)  # every worker unwinds through its scenario's cleanup
+            raise
+    if first_failure is not None:
         _cancel(futures)
     pool.shutdown(wait=True)
-    if failed is not None:
-        failed.result()  # raises the worker's exception
+    if first_failure is not None:
+        first_failure.result()  # raises the worker's exception
 
 
 def _wait_all(futures: Sequence[Future[object]]) -> Future[object] | None:
