@@ -12,7 +12,7 @@ PYTEST=${PYTEST:-.venv/bin/pytest}
 JOBS=${JOBS:-3}
 export REHEARSAL_REQUIRE_E2E=1
 NO_CLUSTER=(tests/unit tests/e2e/test_actionlint.py tests/e2e/test_db_snapshot.py tests/e2e/test_fidelity.py
-            tests/e2e/test_images.py tests/e2e/test_ladder.py tests/e2e/test_migration_tables.py
+            tests/e2e/test_images.py tests/e2e/test_ladder_e2e.py tests/e2e/test_migration_tables.py
             tests/e2e/test_report_browser.py)
 ignore=()
 for path in "${NO_CLUSTER[@]}"; do

@@ -3,7 +3,7 @@
 `climb` runs here against a fake database whose readings are built from the snapshot's own models
 (SchemaFingerprint objects, and version tables read by `migration_table` with each tool's real
 columns), so the comparison under test is the real one (diff_schema, diff_migrations). No container,
-no Postgres: tests/e2e/test_ladder.py runs the ladder for real.
+no Postgres: tests/e2e/test_ladder_e2e.py runs the ladder for real.
 """
 
 from __future__ import annotations
