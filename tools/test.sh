@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite as two pytest processes side by side.
-#   - the cluster tests: every test that uses the session's kind cluster or makes one (ownership, cleanup,
-#     interrupts, mutations) and the demo scenarios, `--jobs N` at a time on the one cluster;
-#   - the tests that need no cluster: the unit tests (CPU) and the Postgres/Docker-only e2e tests
-#     (pg_dump fidelity, version tables, ladder, images, report browser, actionlint).
-# Most of the cluster tests' time is waiting on the kubelet, so the second process costs them little; run
-# one after the other they took about 3 minutes more. Both must pass; each prints its own summary.
+#   - the session-cluster tests: every test that uses the session's kind cluster (environment, cleanup,
+#     interrupts, mutations, steady state, shards) and the demo scenarios, `--jobs N` at a time on it;
+#   - the others: the unit tests (CPU), the Postgres/Docker-only e2e tests (pg_dump fidelity, version
+#     tables, ladder, images, report browser, actionlint) and the ownership tests, which make clusters of
+#     their own under other names (and check that a live session's cluster is left alone: this one's is).
+# Most of the cluster tests' time is waiting on the kubelet, so the second process costs them little.
+# Both must pass; each prints its own summary.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 PYTEST=${PYTEST:-.venv/bin/pytest}
@@ -13,7 +14,7 @@ JOBS=${JOBS:-3}
 export REHEARSAL_REQUIRE_E2E=1
 NO_CLUSTER=(tests/unit tests/e2e/test_actionlint.py tests/e2e/test_db_snapshot.py tests/e2e/test_fidelity.py
             tests/e2e/test_images.py tests/e2e/test_ladder_e2e.py tests/e2e/test_migration_tables.py
-            tests/e2e/test_report_browser.py)
+            tests/e2e/test_report_browser.py tests/e2e/test_ownership.py)
 ignore=()
 for path in "${NO_CLUSTER[@]}"; do
   [[ $path == tests/e2e/* ]] && ignore+=(--ignore "$path")
@@ -42,7 +43,7 @@ ended() {  # the exit status of process $1, once it has ended (a trapped signal 
 ended "$cluster_pid"; cluster=$?
 ended "$local_pid"; no_cluster=$?
 echo
-echo "════ tests without a cluster (ran alongside) ════"
+echo "════ tests without the session cluster (ran alongside) ════"
 cat "$log"
-echo "make test: cluster tests exit $cluster, tests without a cluster exit $no_cluster"
+echo "make test: session-cluster tests exit $cluster, the others exit $no_cluster"
 [ "$cluster" -eq 0 ] && [ "$no_cluster" -eq 0 ]
