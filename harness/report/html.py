@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.journal import Journal, SteadyStateRecord
+from harness.journal import Journal, SteadyStateRecord, fault_moment
 from harness.judge import as_expected
 from harness.report.common import (
     Redact,
@@ -754,7 +754,7 @@ def _fault_rows(h: _Html, data: Mapping[str, Any]) -> None:
     if not faults:
         h.add('<p class="muted">No fault was recorded.</p>')
         return
-    h.add('<div class="scroll"><table class="faults"><thead><tr><th>fault</th><th>before step</th><th>status</th>'
+    h.add('<div class="scroll"><table class="faults"><thead><tr><th>fault</th><th>when</th><th>status</th>'
           "<th>applied → removed</th><th>hits</th><th>detail</th></tr></thead><tbody>")
     for f in faults:
         status = str(f.get("status") or "")
@@ -762,7 +762,7 @@ def _fault_rows(h: _Html, data: Mapping[str, Any]) -> None:
         row_open = '<tr class="diff">' if _fault_missed(f) else "<tr>"
         h.add(f"{row_open}"
               f'<td>{h.e(f.get("kind"))} <span class="muted">faults[{h.e(f.get("index"))}]</span></td>'
-              f'<td class="num">{h.e(f.get("at_step") or 1)}</td>'
+              f'<td>{h.e(fault_moment(f))}</td>'
               f'<td><span class="pill {h.e(status)}">{h.e(status)}</span></td>'
               f'<td class="num">{h.e(_fault_window(data, f))}</td>'
               f'<td class="num{" diff" if hits == 0 else ""}">{h.e("–" if hits is None else hits)}</td>'
