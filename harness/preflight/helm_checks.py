@@ -413,7 +413,7 @@ def check_helm_rollback_schema(inp: Inputs) -> list[Finding]:
         return []
     names = ", ".join(o.name for o in hooks)
     how = (f"{back[0].where} rolls back with `{back[0].written}` only" if back else
-           "the runbook relies on --atomic (app.helm.atomic), which rolls back the release only")
+           "the runbook relies on --atomic (app.helm.atomic or rollback_on_failure), which rolls back the release only")
     again = (f"; that `helm upgrade` runs {names} again, the good release's migration, which cannot migrate down"
              if back and back[0].kind == "upgrade" else "")
     return [Finding(

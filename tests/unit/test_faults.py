@@ -749,3 +749,21 @@ def test_only_runbook_faults_make_the_runbook_run_twice(tmp_path: Path, kit) -> 
         return SimpleNamespace(scenario=SimpleNamespace(faults=[Fault.model_validate(fault)]))
     assert RerunPhase().applies(scenario({"kind": "kill_helm", "during": "runbook"}))  # type: ignore[arg-type]
     assert not RerunPhase().applies(scenario({"kind": "kill_helm", "during": "deploy_bad"}))  # type: ignore[arg-type]
+
+
+def test_kill_helm_kills_a_real_process_named_helm_of_its_namespace_only() -> None:
+    """Real processes, real /proc, real SIGKILL: `exec -a helm` makes argv[0] "helm", as the built helm's is."""
+    import os
+    ns = f"rr-killtest-{os.getpid()}"
+    ours = subprocess.Popen(["bash", "-c", "exec -a helm sleep 30"], env={"HELM_NAMESPACE": ns, "PATH": "/usr/bin:/bin"})
+    theirs = subprocess.Popen(["bash", "-c", "exec -a helm sleep 30"],
+                              env={"HELM_NAMESPACE": f"{ns}-other", "PATH": "/usr/bin:/bin"})
+    try:
+        action = faults.KillHelm(ns, wait_s=5)
+        detail = action.apply()
+        assert ours.wait(timeout=5) == -9 and action.hits == 1
+        assert detail == f"killed (SIGKILL) pid {ours.pid}: helm 30" and theirs.poll() is None
+    finally:
+        for p in (ours, theirs):
+            p.kill()
+            p.wait()
