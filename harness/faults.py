@@ -290,6 +290,11 @@ def _read_nul_separated(path: Path) -> list[str]:
         return []
 
 
+def _helm_words(argv: list[str]) -> str:
+    """`helm upgrade demo /chart`: the process's name and first words, its flags (kubeconfig paths) left out."""
+    return " ".join([Path(argv[0]).name, *[a for a in argv[1:] if not a.startswith("-")][:3]])
+
+
 class KillHelm:
     """SIGKILL this rehearsal's helm processes, as a CI runner that dies mid-release (OOM, an eviction, a job
     cancelled past its grace period) kills them: helm never gets to mark its release failed, so the release stays
@@ -330,7 +335,7 @@ class KillHelm:
                 continue
         if not self.hits:
             return f"no helm process of namespace {self.namespace} ran within {self.wait_s:g}s: nothing killed"
-        return "killed (SIGKILL) " + "; ".join(f"pid {pid}: {' '.join(argv[:4])}" for pid, argv in found)
+        return "killed (SIGKILL) " + "; ".join(f"pid {pid}: {_helm_words(argv)}" for pid, argv in found)
 
     def revert(self) -> str:
         return ""  # nothing to undo: what helm left behind is the point
@@ -476,7 +481,8 @@ class FaultInjector:
             except Exception as exc:  # noqa: BLE001 (a fault that cannot be applied is recorded, never fatal)
                 detail, status = f"{type(exc).__name__}: {exc}", "failed"
             st.applied_mono = self._clock()
-            self._record(st, applied_at=at, status=status, detail=detail)
+            # An instant fault is never reverted: what it hit is known now (a lasting one's again at its removal).
+            self._record(st, applied_at=at, status=status, detail=detail, hits=getattr(st.action, "hits", None))
             lasting = status == "applied" and f.kind not in INSTANT_FAULTS
             style = {"applied": "magenta", "unsupported": "yellow", "skipped": "yellow"}.get(status, "red")
             say(f"  fault {f.kind.value}: {status} — {self.redact(detail)[:200]}", style=style)

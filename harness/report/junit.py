@@ -96,9 +96,10 @@ def _fault_lines(data: Mapping[str, Any]) -> list[str]:
     def yes_no(value: Any) -> str:
         return "not recorded" if value is None else ("yes" if value else "no")
 
-    lines.append(f"runbook converged despite the faults: {yes_no(data.get('runbook_converged'))}; "
-                 f"second run idempotent: {yes_no(data.get('idempotent'))}; "
-                 f"fault cost {fmt_s(data.get('fault_cost_s'))}")
+    if data.get("rerun_steps") or data.get("runbook_converged") is not None:  # the runbook's faults: a second run
+        lines.append(f"runbook converged despite the faults: {yes_no(data.get('runbook_converged'))}; "
+                     f"second run idempotent: {yes_no(data.get('idempotent'))}; "
+                     f"fault cost {fmt_s(data.get('fault_cost_s'))}")
     step = next((s for s in data.get("rerun_steps") or [] if step_failed(s)), None)
     if step is not None:
         lines.append("second run: " + step_sentence(step))

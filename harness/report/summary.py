@@ -47,9 +47,10 @@ def _fault_note(d: Mapping[str, Any]) -> str:
     for f in d.get("faults") or []:
         hits = "" if f.get("hits") is None else f", hits {f.get('hits')}"
         faults.append(f"{f.get('kind')} {fault_moment(f)}: {f.get('status')}{hits}")
-    parts = ["; ".join(faults) or "no fault recorded",
-             f"converged despite the faults: {_yes_no(d.get('runbook_converged'))}",
-             f"second run idempotent: {_yes_no(d.get('idempotent'))}"]
+    parts = ["; ".join(faults) or "no fault recorded"]
+    if d.get("rerun_steps") or d.get("runbook_converged") is not None:  # the runbook's faults: a second run
+        parts += [f"converged despite the faults: {_yes_no(d.get('runbook_converged'))}",
+                  f"second run idempotent: {_yes_no(d.get('idempotent'))}"]
     if d.get("fault_cost_s") is not None:
         parts.append(f"fault cost {fmt_s(d.get('fault_cost_s'))}")
     return " · ".join(parts)

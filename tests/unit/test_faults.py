@@ -701,7 +701,7 @@ def test_kill_helm_kills_this_rehearsals_helm_and_counts_it(tmp_path: Path) -> N
     (tmp_path / "self").mkdir()
     killed: list[tuple[int, int]] = []
     action = faults.KillHelm("rr-h-1", proc=tmp_path, kill=lambda pid, sig: killed.append((pid, sig)))
-    assert action.apply() == "killed (SIGKILL) pid 101: /bin/helm --namespace=rr-h-1 upgrade --install"
+    assert action.apply() == "killed (SIGKILL) pid 101: helm upgrade demo /chart"
     assert killed == [(101, 9)] and action.hits == 1 and action.revert() == ""
 
 
@@ -767,3 +767,26 @@ def test_kill_helm_kills_a_real_process_named_helm_of_its_namespace_only() -> No
         for p in (ours, theirs):
             p.kill()
             p.wait()
+
+
+def test_an_instant_fault_records_what_it_hit_when_applied(tmp_path: Path, monkeypatch) -> None:
+    """kill_helm is never reverted: its hits are recorded when it is applied, so a miss is a difference."""
+    monkeypatch.setattr(faults.time, "sleep", lambda s: None)
+    journal = Journal(scenario="s", expect="NOT_READY")
+    fault = Fault(kind="kill_helm", during="deploy_bad")
+    inj = FaultInjector([fault], lambda f: faults.KillHelm("rr-x", wait_s=0.01, proc=tmp_path), journal, indexes=[3])
+    inj.arm_all()
+    (rec,) = journal.faults
+    assert (rec.index, rec.status, rec.hits, rec.during) == (3, "applied", 0, "deploy_bad")
+    assert [d.object for d in faults.missed(journal.faults, "deploy_bad")] == ["kill_helm"]
+    assert faults.missed(journal.faults, "runbook") == []
+
+
+def test_reports_of_a_fault_of_the_bad_release_say_when_and_claim_no_second_run() -> None:
+    from harness.report.junit import _fault_lines
+    from harness.report.summary import render_summary
+    data = {"scenario": "p", "verdict": "NOT_READY", "expect": "NOT_READY", "faults": [
+        FaultRecord(kind="kill_helm", index=0, during="deploy_bad", status="applied", hits=1).model_dump()]}
+    text = render_summary([data], str)
+    assert "- p: kill_helm during the bad release: applied, hits 1" in text and "converged" not in text
+    assert _fault_lines(data) == ["faults during the rollback:", "  kill_helm during the bad release: applied, hits 1"]
