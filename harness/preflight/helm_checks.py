@@ -75,28 +75,6 @@ def parse_helm(words: list[str]) -> HelmCommand | None:
     return HelmCommand(positionals[0], positionals[1:], flags) if positionals else None
 
 
-@dataclass(frozen=True)
-class HelmRollback:
-    """One `helm rollback RELEASE [REVISION]` of the runbook; revision None: the previous one (also for 0)."""
-
-    step: Step
-    release: str
-    revision: int | None
-    revision_text: str  # as written (a placeholder or variable is not a number: left unchecked)
-
-
-def helm_rollbacks(steps: list[Step]) -> list[HelmRollback]:
-    out: list[HelmRollback] = []
-    for step in steps:
-        for words in simple_commands(step.command):
-            cmd = parse_helm(words)
-            if cmd is None or cmd.subcommand != "rollback" or not cmd.args:
-                continue
-            text = cmd.args[1] if len(cmd.args) > 1 else ""
-            out.append(HelmRollback(step, cmd.args[0], (int(text) or None) if text.isdigit() else None, text))
-    return out
-
-
 # ── the release history, as helm's storage keeps it ──────────────────────────
 @dataclass(frozen=True)
 class Operation:
@@ -146,7 +124,7 @@ class History:
         return ", ".join(f"{r} ({st})" for r, st in sorted(self.revisions.items())) or "none"
 
 
-def _helm_operations(text: str | None, release: str, where: str, default_max: int,
+def helm_operations(text: str | None, release: str, where: str, default_max: int,
                      step: Step | None = None) -> list[Operation]:
     """The revision-writing helm commands of a command text on the release, with their own --history-max."""
     out = []
@@ -176,13 +154,13 @@ def rehearsal_operations(inp: Inputs) -> list[Operation]:
     killed = any(f.kind is FaultKind.KILL_HELM and f.during == "deploy_bad" for f in s.faults)
     fails = (h.wait or h.rolls_back_on_failure) and s.failure.mode is not FailureMode.SMOKE
     bad_ends = "pending-upgrade" if killed else "failed" if fails else "deployed"
-    ops = _helm_operations(s.versions.good.pre_release, h.release, "versions.good.pre_release", runbook_max)
+    ops = helm_operations(s.versions.good.pre_release, h.release, "versions.good.pre_release", runbook_max)
     ops.append(Operation("the good release", "upgrade", pipeline_max))
-    ops += _helm_operations(s.versions.bad.pre_release, h.release, "versions.bad.pre_release", runbook_max)
+    ops += helm_operations(s.versions.bad.pre_release, h.release, "versions.bad.pre_release", runbook_max)
     ops.append(Operation("the bad release", "upgrade", pipeline_max, ends=bad_ends,
                          atomic=h.rolls_back_on_failure and bad_ends == "failed"))
     for step in inp.steps:
-        ops += _helm_operations(step.command, h.release, inp.step_where(step), runbook_max, step)
+        ops += helm_operations(step.command, h.release, inp.step_where(step), runbook_max, step)
     return ops
 
 
@@ -400,7 +378,7 @@ def _helm_back(inp: Inputs) -> list[Operation]:
     of the release (a pipeline re-run with the good version), which runs the chart's upgrade hooks again."""
     h = inp.scenario.app.helm
     assert h is not None, "only for app.helm"
-    return [op for step in inp.steps for op in _helm_operations(step.command, h.release, inp.step_where(step), 0, step)]
+    return [op for step in inp.steps for op in helm_operations(step.command, h.release, inp.step_where(step), 0, step)]
 
 
 def check_helm_rollback_schema(inp: Inputs) -> list[Finding]:

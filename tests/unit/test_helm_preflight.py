@@ -10,7 +10,8 @@ import pytest
 
 from harness import preflight as pf
 from harness.preflight.checks import CHECKS
-from harness.preflight.helm_checks import Operation, helm_rollbacks, simulate
+from harness.preflight.helm_checks import Operation, helm_operations, parse_helm, simulate
+from harness.preflight.shell import simple_commands
 from harness.preflight.inputs import Inputs
 from harness.preflight.manifests import K8sObject
 from harness.runbook_commands import parse_runbook
@@ -50,11 +51,16 @@ def found(inp: Inputs, check: str) -> list[str]:
     return [f"{f.severity}: {f.message}" for f in CHECKS[check](inp)]
 
 
-def test_rollbacks_are_read_with_their_revision_past_flags() -> None:
+def test_helm_commands_are_read_past_their_flags() -> None:
     steps = parse_runbook("## R\n\n```sh\nhelm rollback --namespace x demo 1 --wait --timeout 5m\n"
-                          "/usr/bin/helm -n x rollback demo\nhelm rollback demo \"$REV\"\nhelm history demo\n```\n", "R")
-    got = [(r.release, r.revision, r.revision_text) for r in helm_rollbacks(steps)]
-    assert got == [("demo", 1, "1"), ("demo", None, ""), ("demo", None, "$REV")]
+                          "/usr/bin/helm -n x rollback demo\nhelm rollback demo \"$REV\"\nhelm history demo\n"
+                          "helm upgrade -f v.yaml --set a=b demo ./chart --history-max=3\n```\n", "R")
+    got = [(c.subcommand, c.args, c.flags.get("--history-max")) for s in steps for w in simple_commands(s.command)
+           if (c := parse_helm(w)) is not None]
+    assert got == [("rollback", ["demo", "1"], None), ("rollback", ["demo"], None), ("rollback", ["demo", "$REV"], None),
+                   ("history", ["demo"], None), ("upgrade", ["demo", "./chart"], "3")]
+    ops = helm_operations(steps[0].command + "\n" + steps[2].command, "demo", "here", 10)
+    assert [(o.kind, o.target, o.target_known) for o in ops] == [("rollback", 1, True), ("rollback", None, False)]
 
 
 # ── the history helm keeps: the simulation against what helm v3.19.5 did on a kind cluster ──────────────
