@@ -234,10 +234,9 @@ def check_helm_history(inp: Inputs) -> list[Finding]:
     if inp.scenario.app.helm is None:
         return []
     _, refused = simulate(rehearsal_operations(inp))
-    return [Finding(check=r.check, severity=FAILURE, file=str(inp.runbook_path),
-                    message=f"{r.op.where if r.op.step is None else inp.step_where(r.op.step)}: {r.why}",
+    return [Finding(check=r.check, severity=FAILURE, file=str(inp.runbook_path), message=f"{r.op.where}: {r.why}",
                     fix=FIXES[r.check])
-            for r in refused if r.op.step is not None]
+            for r in refused if r.op.step is not None]  # the runbook's: the pipeline's steps are the scenario's
 
 
 FIXES = {
