@@ -403,3 +403,12 @@ def test_no_secret_in_fault_risk_or_compat_text(tmp_path: Path) -> None:
         text = path.read_text(encoding="utf-8")
         assert not [f for f in forms if f in text], path.name
         assert MASK in text or html.escape(MASK) in text, path.name
+
+
+def test_a_fault_of_the_bad_release_shows_no_second_run() -> None:
+    j = Journal(scenario="p", expect="NOT_READY", faults=[
+        FaultRecord(kind="kill_helm", index=0, during="deploy_bad", status="applied", hits=1)])
+    page = render_html(j, Redactor())
+    faults = section(page, "faults")
+    assert "during the bad release" in faults and "Convergence under the faults" not in faults
+    assert 'id="rerun"' not in page
