@@ -286,3 +286,32 @@ def test_demo_helm_scenarios_through_helm_template() -> None:
     findings = pf.run_checks(load_scenario(EXAMPLES / "helm-rollback-forgets-schema"))
     assert [(f.check, f.severity) for f in findings] == [(pf.HELM_ROLLBACK_SCHEMA, "warning")]
     assert "upgrade hook Job demo-migrate migrates the database" in findings[0].message
+
+
+def test_a_real_chart_rendered_for_each_release_shows_what_only_the_bad_one_adds(tmp_path: Path, kit: Any) -> None:
+    """The real `helm template`, twice: the bad version's values add a CRD and a pre-rollback "migrate down" hook,
+    which the good release's rendering does not have."""
+    from harness import tools
+    try:
+        tools.tool("helm")
+    except tools.ToolMissing:
+        pytest.skip("helm is not built (make env builds it)")
+    md = "# r\n\n## Rollback\n\n```sh\nhelm rollback demo 1 --wait\n```\n"
+    d = kit.write_scenario(tmp_path, "h", helm_doc(), runbook=md, manifest=False)
+    write_chart(d)
+    (d / "bad.yaml").write_text("widgets: true\n")
+    (d / "chart" / "templates" / "extra.yaml").write_text(
+        "{{- if .Values.widgets }}\n"
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: widgets.example.com}\n"
+        "spec: {group: example.com, names: {kind: Widget, plural: widgets}, scope: Namespaced, versions: []}\n"
+        "---\n"
+        "apiVersion: batch/v1\nkind: Job\n"
+        "metadata: {name: demo-down, annotations: {helm.sh/hook: pre-rollback}}\n"
+        "spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: x, command: [migrate, down]}]}}}\n"
+        "{{- end }}\n")
+    findings = {f.check: f.message for f in pf.run_checks(load_scenario(d), only=[pf.HELM_CRDS,
+                                                                                  pf.HELM_ROLLBACK_HOOKS])}
+    assert findings[pf.HELM_CRDS].startswith("the bad release adds CustomResourceDefinition widgets.example.com")
+    assert findings[pf.HELM_ROLLBACK_HOOKS].startswith("the bad release's hook Job demo-down runs on pre-rollback, "
+                                                       "but it never runs")
