@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import placeholders, runstate, tools
 from harness.faults import FaultInjector
+from harness.helm import UpgradeOutcome
 from harness.journal import Journal
 from harness.providers.database import DatabaseHandle
 from harness.providers.factory import Infrastructure
@@ -55,6 +56,10 @@ class RehearsalContext:
     cleanup: ExitStack = field(default_factory=ExitStack)
     # Filled by phases.
     bad_deployed_at: float | None = None
+    # With app.helm: the bad release's `helm upgrade` as helm answered it, and when it returned (phase detect
+    # takes helm's own failure and rollback, --atomic, as the detection).
+    bad_upgrade: UpgradeOutcome | None = None
+    bad_upgrade_ended_at: float | None = None
     pods_before_bad: set[str] = field(default_factory=set)
     _home: str = ""
     runbook_started_at: float | None = None

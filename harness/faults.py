@@ -18,17 +18,21 @@ Everything that happens goes to the journal (`faults`, `events`).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from psycopg import sql
 
 from harness import runstate
-from harness.journal import FaultRecord, Journal, now_iso
+from harness.journal import Difference, FaultRecord, Journal, fault_moment, now_iso
 from harness.progress import current_prefix, say, scenario_prefix
 from harness.providers.database import with_database
 from harness.providers.factory import Infrastructure
@@ -269,6 +273,74 @@ class NetworkLatency:
         return "removed the netem qdisc"
 
 
+def helm_of_namespace(argv: list[str], environ: dict[str, str], namespace: str) -> bool:
+    """Whether a process is a helm working on `namespace`: the harness passes `--namespace=NS`, a runbook's helm
+    has HELM_NAMESPACE=NS in its environment (both unique per rehearsal: parallel rehearsals are never hit)."""
+    if not argv or Path(argv[0]).name != "helm":
+        return False
+    if environ.get("HELM_NAMESPACE") == namespace or f"--namespace={namespace}" in argv:
+        return True
+    return any(a in ("-n", "--namespace") and b == namespace for a, b in zip(argv, argv[1:]))
+
+
+def _read_nul_separated(path: Path) -> list[str]:
+    try:
+        return [w.decode(errors="replace") for w in path.read_bytes().split(b"\0") if w]
+    except OSError:  # gone, or another user's process: not ours
+        return []
+
+
+def _helm_words(argv: list[str]) -> str:
+    """`helm upgrade demo /chart`: the process's name and first words, its flags (kubeconfig paths) left out."""
+    return " ".join([Path(argv[0]).name, *[a for a in argv[1:] if not a.startswith("-")][:3]])
+
+
+class KillHelm:
+    """SIGKILL this rehearsal's helm processes, as a CI runner that dies mid-release (OOM, an eviction, a job
+    cancelled past its grace period) kills them: helm never gets to mark its release failed, so the release stays
+    pending-upgrade (pending-rollback, pending-install) and refuses the next `helm upgrade`. Instantaneous.
+
+    helm may not have started yet when the fault comes due: it waits up to `wait_s` for one. `hits` counts the
+    processes killed; 0 means the release was never interrupted, and the rehearsal says so."""
+
+    def __init__(self, namespace: str, wait_s: float = 5, poll_s: float = 0.1, proc: Path = Path("/proc"),
+                 kill: Callable[[int, int], None] = os.kill, too_late: Callable[[], bool] = lambda: False) -> None:
+        self.namespace, self.wait_s, self.poll_s, self.proc = namespace, wait_s, poll_s, proc
+        self.kill, self.too_late = kill, too_late
+        self.hits = 0
+
+    def find(self) -> list[tuple[int, list[str]]]:
+        """(pid, argv) of every helm process of the namespace."""
+        out = []
+        for d in self.proc.iterdir():
+            if not d.name.isdigit():
+                continue
+            argv = _read_nul_separated(d / "cmdline")
+            env = dict(e.split("=", 1) for e in _read_nul_separated(d / "environ") if "=" in e)
+            if helm_of_namespace(argv, env, self.namespace):
+                out.append((int(d.name), argv))
+        return out
+
+    def apply(self) -> str:
+        deadline = time.monotonic() + self.wait_s
+        found = self.find()
+        while not found and time.monotonic() < deadline and not self.too_late():
+            time.sleep(self.poll_s)
+            found = self.find()
+        for pid, _ in found:
+            try:
+                self.kill(pid, signal.SIGKILL)
+                self.hits += 1
+            except ProcessLookupError:  # it ended between the scan and the kill
+                continue
+        if not self.hits:
+            return f"no helm process of namespace {self.namespace} ran within {self.wait_s:g}s: nothing killed"
+        return "killed (SIGKILL) " + "; ".join(f"pid {pid}: {_helm_words(argv)}" for pid, argv in found)
+
+    def revert(self) -> str:
+        return ""  # nothing to undo: what helm left behind is the point
+
+
 def _terminate_db_connections(ctx: RehearsalContext, fault: Fault) -> Action:
     assert ctx.db is not None
     return TerminateDbConnections(ctx.infra.database.admin_dsn, ctx.db.name, fault.duration_s,
@@ -307,12 +379,17 @@ def _network_latency(ctx: RehearsalContext, fault: Fault) -> Action:
     return NetworkLatency(nodes, fault.latency_ms, state=ctx.infra.run)
 
 
+def _kill_helm(ctx: RehearsalContext, fault: Fault) -> Action:
+    return KillHelm(ctx.namespace, too_late=lambda: phase_over(ctx.journal, fault.during))
+
+
 ACTIONS: dict[FaultKind, Callable[[RehearsalContext, Fault], Action]] = {
     FaultKind.TERMINATE_DB_CONNECTIONS: _terminate_db_connections,
     FaultKind.PAUSE_POSTGRES: _pause_postgres,
     FaultKind.DELETE_APP_POD: _delete_app_pod,
     FaultKind.PAUSE_CONTROL_PLANE: _pause_control_plane,
     FaultKind.NETWORK_LATENCY: _network_latency,
+    FaultKind.KILL_HELM: _kill_helm,
 }
 
 
@@ -340,12 +417,20 @@ class FaultInjector:
     def __init__(self, faults: list[Fault], make_action: Callable[[Fault], Action], journal: Journal,
                  redact: Callable[[str], str] = str, timer: Callable[..., Any] = threading.Timer,
                  clock: Callable[[], float] = time.monotonic,
-                 too_late: Callable[[], bool] = lambda: False) -> None:
-        self.states = [_State(i, f) for i, f in enumerate(faults)]
+                 too_late: Callable[[], bool] = lambda: False, indexes: list[int] | None = None) -> None:
+        """`indexes`: each fault's position in the scenario's `faults` (default: their order here); an injector
+        holds the faults of one phase, and the journal keeps the records of the others."""
+        self.states = [_State(i, f) for i, f in zip(indexes or range(len(faults)), faults)]
         self.make_action, self.journal, self.redact, self.too_late = make_action, journal, redact, too_late
         self._timer, self._clock = timer, clock
         self._publish_lock = threading.Lock()
         self.closed = False
+
+    def arm_all(self) -> None:
+        """Arm every fault now (a phase without steps: deploy_bad); each applies after its delay."""
+        for st in self.states:
+            if not st.armed and not self.closed:
+                self._arm(st)
 
     # the runbook phase's hook
     def before_step(self, n: int) -> None:
@@ -379,8 +464,9 @@ class FaultInjector:
             if st.ended:
                 return
             if f.delay_s > 0 and self.too_late():  # a fault "during the runbook" must not hit verify
-                self._record(st, status="skipped", detail=f"the runbook finished before its delay ({f.delay_s:g}s) "
-                                                          "elapsed: it would have hit verify, not the rollback")
+                ended, instead = TOO_LATE[f.during]
+                self._record(st, status="skipped", detail=f"{ended} before its delay ({f.delay_s:g}s) elapsed: it "
+                                                          f"would have hit {instead}")
                 return
             st.started = True  # from here on, the end reverts (also if apply is interrupted halfway)
             at = None
@@ -395,7 +481,8 @@ class FaultInjector:
             except Exception as exc:  # noqa: BLE001 (a fault that cannot be applied is recorded, never fatal)
                 detail, status = f"{type(exc).__name__}: {exc}", "failed"
             st.applied_mono = self._clock()
-            self._record(st, applied_at=at, status=status, detail=detail)
+            # An instant fault is never reverted: what it hit is known now (a lasting one's again at its removal).
+            self._record(st, applied_at=at, status=status, detail=detail, hits=getattr(st.action, "hits", None))
             lasting = status == "applied" and f.kind not in INSTANT_FAULTS
             style = {"applied": "magenta", "unsupported": "yellow", "skipped": "yellow"}.get(status, "red")
             say(f"  fault {f.kind.value}: {status} — {self.redact(detail)[:200]}", style=style)
@@ -457,11 +544,14 @@ class FaultInjector:
                    for k, v in changes.items() if v is not None}
         if st.record is None:
             st.record = FaultRecord(kind=st.fault.kind.value, index=st.index, at_step=st.fault.at_step,
-                                    **changes)
+                                    during=st.fault.during, **changes)
         else:
             st.record = st.record.model_copy(update=changes)
         with self._publish_lock:
-            self.journal.faults = [s.record for s in self.states if s.record is not None]
+            mine = {s.index for s in self.states}
+            others = [r for r in self.journal.faults if r.index not in mine]
+            self.journal.faults = sorted([*others, *(s.record for s in self.states if s.record is not None)],
+                                         key=lambda r: r.index)
 
     @property
     def active(self) -> list[str]:
@@ -487,19 +577,67 @@ def leftovers(infra: Infrastructure, run: Run = _run) -> list[str]:
     return problems
 
 
-# ── one injector per rehearsal (ctx.fault_injector) ─────────────────────────
+# ── one injector per phase with faults (ctx.fault_injector while the runbook runs) ─────────────
+# A delayed fault that comes due after its phase is skipped: (what ended, what it would have hit instead).
+TOO_LATE = {"runbook": ("the runbook finished", "verify, not the rollback"),
+            "deploy_bad": ("the bad release's `helm upgrade` ended", "the next phase, not the release")}
+# What a fault that hit nothing failed to rehearse, by the phase it was meant for.
+MISSED = {
+    "runbook": ("the rollback was not rehearsed under it. Hint: pin the migration with hold_lock_on (a table it "
+                "touches) or move the fault to the step that opens connections"),
+    "deploy_bad": "the bad release was not interrupted. Hint: lower delay_s so it comes while `helm upgrade` runs",
+}
+
+
+def phase_over(journal: Journal, phase: str) -> bool:
+    """The phase has ended (the pipeline records a phase when it ends)."""
+    return any(p.name == phase for p in journal.phases)
+
+
 def runbook_over(journal: Journal) -> bool:
-    """The runbook phase has ended (the pipeline records a phase when it ends)."""
-    return any(p.name == "runbook" for p in journal.phases)
+    return phase_over(journal, "runbook")
+
+
+def missed(records: list[FaultRecord], phase: str) -> list[Difference]:
+    """A `fault` difference for each fault of `phase` that was applied and hit nothing: READY under a fault that
+    never hit would be a false claim."""
+    return [Difference(area="fault", object=r.kind, message=f"fault {r.kind} ({fault_moment(r)}) hit nothing: "
+                                                            f"{MISSED[phase]}")
+            for r in records if r.during == phase and r.status == "applied" and r.hits == 0]
+
+
+def _phase_faults(ctx: RehearsalContext, phase: str) -> tuple[list[int], list[Fault]]:
+    pairs = [(i, f) for i, f in enumerate(ctx.scenario.faults) if f.during == phase]
+    return [i for i, _ in pairs], [f for _, f in pairs]
+
+
+@contextmanager
+def during_bad_release(ctx: RehearsalContext) -> Iterator[None]:
+    """The faults `during: deploy_bad` around the bad release's `helm upgrade`: armed when it starts, each applied
+    after its delay, the ones not yet due skipped when it ends (a kill must hit helm, not the next phase)."""
+    indexes, faults = _phase_faults(ctx, "deploy_bad")
+    if not faults:
+        yield
+        return
+    ended = threading.Event()
+    injector = FaultInjector(faults, lambda f: action_for(ctx, f), ctx.journal, ctx.redactor,
+                             too_late=ended.is_set, indexes=indexes)
+    ctx.cleanup.callback(injector.close)  # before anything is applied: errors and Ctrl-C end them too
+    injector.arm_all()
+    try:
+        yield
+    finally:
+        ended.set()
+        injector.close(f"{TOO_LATE['deploy_bad'][0]} before its delay elapsed")
 
 
 def runbook_hook(ctx: RehearsalContext) -> Callable[[int], None]:
     """The runbook phase's "before step N" callback: arms the scenario's faults (a no-op without any)."""
-    faults = [f for f in ctx.scenario.faults if f.during == "runbook"]
+    indexes, faults = _phase_faults(ctx, "runbook")
     if not faults:
         return lambda n: None
     injector = FaultInjector(faults, lambda f: action_for(ctx, f), ctx.journal, ctx.redactor,
-                             too_late=lambda: runbook_over(ctx.journal))
+                             too_late=lambda: runbook_over(ctx.journal), indexes=indexes)
 
     def close() -> None:
         try:

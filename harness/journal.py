@@ -7,6 +7,7 @@ One journal per scenario run. It is the single source of every report
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -75,6 +76,7 @@ class FaultRecord(Record):
     kind: str
     index: int  # position in the scenario's `faults`
     at_step: int | None = None
+    during: str = "runbook"  # the phase it hits: runbook, or deploy_bad (the bad release's `helm upgrade`)
     applied_at: str | None = None
     reverted_at: str | None = None
     # applied: it really happened (and was removed); unsupported: this environment cannot do it (detail
@@ -87,6 +89,14 @@ class FaultRecord(Record):
     hits: int | None = None
 
 
+def fault_moment(record: FaultRecord | Mapping[str, Any]) -> str:
+    """When a fault was meant to hit, for every report: "before step 2", or "during the bad release"."""
+    data = record.model_dump() if isinstance(record, FaultRecord) else record
+    if data.get("during") == "deploy_bad":
+        return "during the bad release"
+    return f"before step {data.get('at_step') or 1}"
+
+
 class Risk(Record):
     """A readiness risk seen on the real environment that the verdict does not cover.
 
@@ -95,11 +105,14 @@ class Risk(Record):
     the good version, started against the bad release's schema before the
     rollback, did not become ready, so any rollback that puts the old code back
     before the schema (or a migrate down that fails) leaves the app down:
-    expand/contract is broken. Like findings, risks never change the verdict;
-    the scenario's `expect_risks` states which ones the harness must report.
+    expand/contract is broken. `helm_release_pending` (phase runbook, before its
+    first step): the Helm release is stuck in pending-* when the runbook starts,
+    so the next `helm upgrade` is refused until someone repairs it. Like findings,
+    risks never change the verdict; the scenario's `expect_risks` states which
+    ones the harness must report.
     """
 
-    kind: Literal["old_version_on_new_schema"]
+    kind: Literal["old_version_on_new_schema", "helm_release_pending"]
     object: str  # e.g. deployment demo
     message: str
     evidence: str = ""  # probe events and log lines, redacted

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from contextlib import nullcontext
+from dataclasses import replace
 
 import yaml
 
-from harness import helm, runstate
+from harness import faults, helm, runstate, tools
 from harness.context import RehearsalContext
 from harness.progress import say
 from harness.redact import redact_head, redact_tail
@@ -156,16 +158,33 @@ def deploy_app(ctx: RehearsalContext, version: Version, label: str) -> None:
 
 
 def helm_upgrade(ctx: RehearsalContext, version: Version, label: str, image: str) -> None:
-    """`helm upgrade --install` of the version (its hooks, e.g. a pre-upgrade migration Job, run inside);
-    the release history goes to the journal whether helm succeeded or not."""
-    argv = helm.upgrade_argv(ctx.scenario, version, ctx.variables(image))
+    """`helm upgrade --install` of the version (its hooks, e.g. a pre-upgrade migration Job, run inside), with
+    the bad release's faults (`during: deploy_bad`) around it; what helm answered and the release history go to
+    the journal whether helm succeeded or not, and the bad release's to the context (phase detect reads it)."""
+    release = ctx.scenario.app.helm.release  # type: ignore[union-attr]
+    major = 4 if tools.helm_version().startswith("v4") else 3
+    argv = helm.upgrade_argv(ctx.scenario, version, ctx.variables(image), major)
+    before = _history(ctx, release)
     say(f"helm upgrade --install of the {label} release ({version.image})")
-    proc = ctx.helm(*argv, timeout=helm.upgrade_timeout_s(ctx.scenario), check=False)
-    history = ctx.helm("history", ctx.scenario.app.helm.release, "-o", "json", check=False)  # type: ignore[union-attr]
-    revisions = helm.parse_history(history.stdout) if history.returncode == 0 else []
-    ctx.journal.event("helm", redact_head(ctx.redactor, f"{label}: helm upgrade exit {proc.returncode}; history: "
-                                          + (", ".join(f"{r.revision} {r.status} {r.chart}" for r in revisions)
-                                             or "none"), 600))
-    if proc.returncode != 0:
+    with faults.during_bad_release(ctx) if label == "bad" else nullcontext():
+        proc = ctx.helm(*argv, timeout=helm.upgrade_timeout_s(ctx.scenario), check=False)
+    ended = time.monotonic()
+    outcome = helm.UpgradeOutcome(
+        release=release, label=label, exit_code=proc.returncode, history=_history(ctx, release),
+        error=redact_tail(ctx.redactor, proc.stderr.strip(), 2000) if proc.returncode != 0 else "",
+        before=max((r.revision for r in before), default=None))
+    said = f"; helm said: {outcome.error_line}" if outcome.failed else ""
+    ctx.journal.event("helm", redact_head(ctx.redactor, f"{label}: helm upgrade exit {proc.returncode}{said}; "
+                                                        f"history: {outcome.history_text()}", 900))
+    if label == "bad":
+        ctx.bad_upgrade, ctx.bad_upgrade_ended_at = outcome, ended
+        ctx.journal.differences.extend(faults.missed(ctx.journal.faults, "deploy_bad"))
+    if outcome.failed:
         raise RuntimeError(f"helm upgrade of the {label} release failed ({proc.returncode}): "
-                           + redact_tail(ctx.redactor, proc.stderr.strip(), 2000))
+                           f"{outcome.error or outcome.error_line}")
+
+
+def _history(ctx: RehearsalContext, release: str) -> list[helm.HelmRevision]:
+    """`helm history` of the release (empty when there is none yet)."""
+    proc = ctx.helm("history", release, "-o", "json", check=False)
+    return helm.parse_history(proc.stdout) if proc.returncode == 0 else []

@@ -30,8 +30,9 @@ class RerunPhase(Phase):
     on_failure = OnFailure.EVIDENCE  # a runbook that is not idempotent is reported, never a harness error
 
     def applies(self, ctx: RehearsalContext) -> bool:
-        """Only scenarios with faults run the runbook twice (the pipeline skips this phase otherwise)."""
-        return bool(ctx.scenario.faults)
+        """Only scenarios with faults during the runbook run it twice (the pipeline skips this phase otherwise);
+        a fault of the bad release (deploy_bad) is the state the runbook starts from, not a fault it meets."""
+        return any(f.during == "runbook" for f in ctx.scenario.faults)
 
     def execute(self, ctx: RehearsalContext) -> str:
         j = ctx.journal
@@ -75,13 +76,7 @@ def _end_faults(ctx: RehearsalContext) -> None:
     removed = faults.settle(ctx, "not applied before the second run of the runbook began")
     if removed:
         j.event("rerun", f"faults still in place after verify were removed before the second run: {', '.join(removed)}")
-    for r in j.faults:
-        if r.status == "applied" and r.hits == 0:  # READY under a fault that never hit would be a false claim
-            j.differences.append(Difference(
-                area="fault", object=r.kind,
-                message=(f"fault {r.kind} (before runbook step {r.at_step or 1}) hit nothing: the rollback was "
-                         "not rehearsed under it. Hint: pin the migration with hold_lock_on "
-                         "(a table it touches) or move the fault to the step that opens connections")))
+    j.differences.extend(faults.missed(j.faults, "runbook"))
 
 
 def _failed_step(ctx: RehearsalContext, bad: StepResult | None) -> str:

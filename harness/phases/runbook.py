@@ -7,9 +7,11 @@ import time
 
 from harness import faults
 from harness.context import RehearsalContext
+from harness.helm import history_line, pending_risk
 from harness.journal import Difference
 from harness.phases import OnFailure, Phase
 from harness.runbook_commands import StepResult
+from harness.snapshot.state import read_release
 from harness.steps import failure_sentence, run_runbook_section
 
 
@@ -19,6 +21,7 @@ class RunbookPhase(Phase):
 
     def execute(self, ctx: RehearsalContext) -> str:
         s = ctx.scenario
+        release_before_runbook(ctx)
         ctx.runbook_started_at = time.monotonic()  # time to recover counts from here (phase verify)
         run = run_runbook_section(ctx, ctx.journal.runbook_steps,
                                   intro=f"running runbook {s.path(s.runbook.file).name} § {s.runbook.section}",
@@ -30,6 +33,20 @@ class RunbookPhase(Phase):
                                else f"step {failed.step.index} failed ({_why(ctx, failed)})")
         skipped = f", {len(run.skipped)} skipped as the runbook marks them" if run.skipped else ""
         return f"{len(run.results)} steps ran{skipped}"
+
+
+def release_before_runbook(ctx: RehearsalContext) -> None:
+    """With app.helm: the release as the runbook finds it, in the journal; stuck in pending-* (a release step that
+    died mid-way), the risk `helm_release_pending`, naming the repair teams use."""
+    if ctx.scenario.app.helm is None:
+        return
+    state = read_release(ctx)
+    assert state is not None, "read for app.helm"
+    ctx.journal.event("helm", ctx.redactor(f"before the runbook: {state.release} revision {state.revision} "
+                                           f"{state.status or '-'}; history: {history_line(state)}"))
+    risk = pending_risk(state)
+    if risk is not None:
+        ctx.journal.risks.append(risk.model_copy(update={"message": ctx.redactor(risk.message)}))
 
 
 def _why(ctx: RehearsalContext, res: StepResult) -> str:

@@ -4,11 +4,14 @@ nothing differs, watch that it stays so for `checks.stable_for_s` (harness/stead
 from __future__ import annotations
 
 from harness.context import RehearsalContext
-from harness.helm import history_line
+from harness.helm import history_line, schema_after_own_rollback
 from harness.phases import OnFailure, Phase
 from harness.scenario.models import INSTANT_FAULTS, FaultKind
 from harness.steady import watch_after_verify
 from harness.steps import objective_differences, outcome_decided, verify_against_baseline
+
+
+SCHEMA_AREAS = ("schema", "migrations")  # the differences of the database's structure (snapshot.state.schema_differences)
 
 
 class VerifyPhase(Phase):
@@ -29,6 +32,11 @@ class VerifyPhase(Phase):
         j.after_rollback = v.after.model_dump(mode="json")
         j.differences.extend(v.differences)
         j.differences.extend(objective_differences(ctx))
+        migrations = ctx.scenario.migrations
+        lead = schema_after_own_rollback(ctx.bad_upgrade, [d for d in v.differences if d.area in SCHEMA_AREAS],
+                                         hook_migrates=migrations is None or migrations.up is None)
+        if lead is not None:  # helm rolled back by itself (--atomic), the schema stayed: the verdict's first reason
+            j.differences.insert(0, lead)
         release = v.after.helm
         if release is not None:  # the history, and the hook Jobs nothing deleted (hook-delete-policy), for the report
             j.event("helm", f"after the rollback: {release.release} revision {release.revision} {release.status or '-'}; "

@@ -465,7 +465,7 @@ CHECKS: dict[str, Check] = {
     PLACEHOLDERS: check_placeholders,
     SKIPPED_STEP: check_skipped_steps,
     SHELLCHECK: check_shellcheck,
-    HELM_HISTORY: check_helm_history,
+    HELM_HISTORY: check_helm_history,  # also reports HELM_PENDING
     HELM_CRDS: check_helm_crds,
     HELM_ROLLBACK_SCHEMA: check_helm_rollback_schema,
     HELM_ROLLBACK_HOOKS: check_helm_rollback_hooks,

@@ -26,6 +26,7 @@ PLACEHOLDERS = "placeholders"
 SKIPPED_STEP = "skipped-step"
 SHELLCHECK = "shellcheck"
 HELM_HISTORY = "helm-history"                  # --history-max leaves nothing for the runbook's helm rollback
+HELM_PENDING = "helm-pending-release"          # the runbook's helm upgrade meets a release stuck in pending-*
 HELM_CRDS = "helm-crd-in-templates"            # a CRD rendered from templates/: a rollback deletes or changes it
 HELM_ROLLBACK_SCHEMA = "helm-rollback-schema"  # helm rollback after an upgrade hook migrated, schema untouched
 HELM_ROLLBACK_HOOKS = "helm-rollback-hooks"    # rollback hooks run the target (older) release's image

@@ -31,6 +31,9 @@ class Inputs:
     migrations: list[Migration] = field(default_factory=list)
     framework: list[FrameworkMigration] = field(default_factory=list)  # Alembic, knex, goose, Flyway, ...
     manifests: list[K8sObject] | None = None  # None: could not be read
+    # With app.helm: the chart rendered with the bad version's values (what a rollback from it removes or reverts);
+    # None: not a chart, or it could not be rendered.
+    bad_manifests: list[K8sObject] | None = None
     manifests_path: Path | None = None
     runbook_path: Path | None = None
     steps: list[Step] = field(default_factory=list)           # what the rehearsal runs: not skipped, bound
@@ -96,6 +99,7 @@ def gather(scenario: Scenario) -> Inputs:
     inp.manifests_path = scenario.path(helm.chart if helm is not None else scenario.app.manifests)  # type: ignore[arg-type]
     try:
         inp.manifests = render_chart(scenario) if helm is not None else load_manifests(inp.manifests_path)
+        inp.bad_manifests = render_chart(scenario, scenario.versions.bad) if helm is not None else None
     except ManifestError as exc:
         inp.problems.append(Finding(check=INPUTS, severity=WARNING, file=str(inp.manifests_path),
                                     message=f"cannot read the manifests, manifest checks skipped: {exc}",

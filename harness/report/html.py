@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.journal import Journal, SteadyStateRecord
+from harness.journal import Journal, SteadyStateRecord, fault_moment
 from harness.judge import as_expected
 from harness.report.common import (
     Redact,
@@ -715,8 +715,15 @@ def _steps(h: _Html, steps: Sequence[Mapping[str, Any]], empty: str) -> None:
 
 
 def has_faults(data: Mapping[str, Any]) -> bool:
-    """Whether the scenario had faults: only then are the faults and the second run shown."""
+    """Whether the scenario had faults: only then are the faults shown."""
     return bool(data.get("faults") or data.get("rerun_steps"))
+
+
+def has_rerun(data: Mapping[str, Any]) -> bool:
+    """Whether the runbook met faults (and so ran a second time): a fault of the bad release (deploy_bad) is the
+    state the runbook starts from, with no second run to show."""
+    return bool(data.get("rerun_steps")) or any(f.get("during", "runbook") == "runbook"
+                                                 for f in data.get("faults") or [])
 
 
 def _since_runbook(data: Mapping[str, Any], at: str | None) -> str:
@@ -725,7 +732,7 @@ def _since_runbook(data: Mapping[str, Any], at: str | None) -> str:
         return "–"
     rb = next((p for p in data.get("phases") or [] if p.get("name") == "runbook"), None)
     try:
-        return f"+{parse_ts(at) - parse_ts(rb['started_at']):.2f}s" if rb is not None else at
+        return f"{parse_ts(at) - parse_ts(rb['started_at']):+.2f}s" if rb is not None else at
     except ValueError:
         return at
 
@@ -754,7 +761,7 @@ def _fault_rows(h: _Html, data: Mapping[str, Any]) -> None:
     if not faults:
         h.add('<p class="muted">No fault was recorded.</p>')
         return
-    h.add('<div class="scroll"><table class="faults"><thead><tr><th>fault</th><th>before step</th><th>status</th>'
+    h.add('<div class="scroll"><table class="faults"><thead><tr><th>fault</th><th>when</th><th>status</th>'
           "<th>applied → removed</th><th>hits</th><th>detail</th></tr></thead><tbody>")
     for f in faults:
         status = str(f.get("status") or "")
@@ -762,7 +769,7 @@ def _fault_rows(h: _Html, data: Mapping[str, Any]) -> None:
         row_open = '<tr class="diff">' if _fault_missed(f) else "<tr>"
         h.add(f"{row_open}"
               f'<td>{h.e(f.get("kind"))} <span class="muted">faults[{h.e(f.get("index"))}]</span></td>'
-              f'<td class="num">{h.e(f.get("at_step") or 1)}</td>'
+              f'<td>{h.e(fault_moment(f))}</td>'
               f'<td><span class="pill {h.e(status)}">{h.e(status)}</span></td>'
               f'<td class="num">{h.e(_fault_window(data, f))}</td>'
               f'<td class="num{" diff" if hits == 0 else ""}">{h.e("–" if hits is None else hits)}</td>'
@@ -807,7 +814,8 @@ def _fault_outcome(h: _Html, data: Mapping[str, Any]) -> None:
 
 def _faults(h: _Html, data: Mapping[str, Any]) -> None:
     _fault_rows(h, data)
-    _fault_outcome(h, data)
+    if has_rerun(data):
+        _fault_outcome(h, data)
 
 
 def _rerun(h: _Html, data: Mapping[str, Any]) -> None:
@@ -987,7 +995,7 @@ SECTIONS: tuple[Section, ...] = (
     ("timeline", "Timeline", _timeline, _always),
     ("runbook", "Runbook steps", _runbook, _always),
     ("faults", "Faults during the rollback", _faults, has_faults),
-    ("rerun", "Second run of the runbook", _rerun, has_faults),
+    ("rerun", "Second run of the runbook", _rerun, has_rerun),
     ("workloads", "Workloads", _workloads, _always),
     ("registry", "Registry tags", _registry, _always),
     ("helm", "Helm release", _helm, has_helm),

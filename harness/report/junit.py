@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.journal import SteadyStateRecord
+from harness.journal import SteadyStateRecord, fault_moment
 from harness.judge import as_expected
 from harness.report.common import (
     Redact,
@@ -106,14 +106,15 @@ def _fault_lines(data: Mapping[str, Any]) -> list[str]:
     lines = ["faults during the rollback:"]
     for f in data.get("faults") or []:
         hits = "" if f.get("hits") is None else f", hits {f.get('hits')}"
-        lines.append(f"  {f.get('kind')} before step {f.get('at_step') or 1}: {f.get('status')}{hits}")
+        lines.append(f"  {f.get('kind')} {fault_moment(f)}: {f.get('status')}{hits}")
 
     def yes_no(value: Any) -> str:
         return "not recorded" if value is None else ("yes" if value else "no")
 
-    lines.append(f"runbook converged despite the faults: {yes_no(data.get('runbook_converged'))}; "
-                 f"second run idempotent: {yes_no(data.get('idempotent'))}; "
-                 f"fault cost {fmt_s(data.get('fault_cost_s'))}")
+    if data.get("rerun_steps") or data.get("runbook_converged") is not None:  # the runbook's faults: a second run
+        lines.append(f"runbook converged despite the faults: {yes_no(data.get('runbook_converged'))}; "
+                     f"second run idempotent: {yes_no(data.get('idempotent'))}; "
+                     f"fault cost {fmt_s(data.get('fault_cost_s'))}")
     step = next((s for s in data.get("rerun_steps") or [] if step_failed(s)), None)
     if step is not None:
         lines.append("second run: " + step_sentence(step))

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from harness.journal import Difference
+from harness.journal import Difference, fault_moment
 from harness.report.common import failing_step, step_failed, step_sentence
 from harness.snapshot.diff_db import rows_lost
 
@@ -83,7 +83,7 @@ def _hit_nothing(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         kind = str(f.get("kind"))
         if f.get("status") == "applied" and f.get("hits") == 0 and kind not in said:
             said.add(kind)
-            out.append((kind, f"fault {kind} (before runbook step {f.get('at_step') or 1}) hit nothing"))
+            out.append((kind, f"fault {kind} ({fault_moment(f)}) hit nothing"))
     return out
 
 

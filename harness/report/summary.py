@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.journal import fault_moment
 from harness.judge import as_expected
 from harness.report.common import Redact, first_reason, fmt_s, skip_sentence, skipped_steps
 
@@ -45,17 +46,35 @@ def _fault_note(d: Mapping[str, Any]) -> str:
     faults = []
     for f in d.get("faults") or []:
         hits = "" if f.get("hits") is None else f", hits {f.get('hits')}"
-        faults.append(f"{f.get('kind')} before step {f.get('at_step') or 1}: {f.get('status')}{hits}")
-    parts = ["; ".join(faults) or "no fault recorded",
-             f"converged despite the faults: {_yes_no(d.get('runbook_converged'))}",
-             f"second run idempotent: {_yes_no(d.get('idempotent'))}"]
+        faults.append(f"{f.get('kind')} {fault_moment(f)}: {f.get('status')}{hits}")
+    parts = ["; ".join(faults) or "no fault recorded"]
+    if d.get("rerun_steps") or d.get("runbook_converged") is not None:  # the runbook's faults: a second run
+        parts += [f"converged despite the faults: {_yes_no(d.get('runbook_converged'))}",
+                  f"second run idempotent: {_yes_no(d.get('idempotent'))}"]
     if d.get("fault_cost_s") is not None:
         parts.append(f"fault cost {fmt_s(d.get('fault_cost_s'))}")
     return " · ".join(parts)
 
 
+# The snapshots whose Helm release history the summary shows, in order.
+_HELM_STAGES = (("baseline", "baseline"), ("after_bad_deploy", "after the bad release"),
+                ("after_rollback", "after the rollback"))
+
+
+def _helm_note(d: Mapping[str, Any]) -> str:
+    """The release history at each snapshot: `baseline: 1 deployed · after the bad release: ...` ('' without helm)."""
+    parts = []
+    for key, label in _HELM_STAGES:
+        release = (d.get(key) or {}).get("helm")
+        if release:
+            revisions = ", ".join(f"{r.get('revision')} {r.get('status')}" for r in release.get("history") or [])
+            parts.append(f"{label}: {revisions or 'no history'}")
+    return " · ".join(parts)
+
+
 def _notes(journals: Sequence[Mapping[str, Any]], redact: Redact) -> list[str]:
-    """Lines under the table: readiness risks, then faults and the second run, per scenario."""
+    """Lines under the table: readiness risks, skipped steps, faults and the second run, Helm release histories,
+    per scenario."""
     lines: list[str] = []
     risky = [(d, r) for d in journals for r in d.get("risks") or []]
     if risky:
@@ -72,6 +91,10 @@ def _notes(journals: Sequence[Mapping[str, Any]], redact: Redact) -> list[str]:
         lines += ["", "**Faults during the rollback:**", ""]
         lines += [f"- {_cell(redact(str(d.get('scenario'))))}: {_cell(redact(_fault_note(d)), 400)}"
                   for d in faulted]
+    helm = [(d, note) for d in journals if (note := _helm_note(d))]
+    if helm:
+        lines += ["", "**Helm release history** (`helm history`):", ""]
+        lines += [f"- {_cell(redact(str(d.get('scenario'))))}: {_cell(redact(note), 400)}" for d, note in helm]
     return lines
 
 

@@ -85,8 +85,15 @@ class Helm(Model):
                                                                         "default: 300).")] = None
     atomic: Annotated[bool, Field(description="`--atomic` (helm v4: `--rollback-on-failure`): a failed upgrade "
                                               "rolls itself back; implies `--wait`.")] = False
+    rollback_on_failure: Annotated[bool, Field(description="helm v4's name of `--atomic`: the same setting; set "
+                                                           "either.")] = False
     history_max: Annotated[int | None, Field(ge=0, description="`--history-max`: revisions helm keeps per "
                                                                "release (0: no limit; helm's default: 10).")] = None
+
+    @property
+    def rolls_back_on_failure(self) -> bool:
+        """`--atomic` / `--rollback-on-failure`, whichever spelling the scenario uses."""
+        return self.atomic or self.rollback_on_failure
 
 
 class App(Model):
@@ -373,6 +380,7 @@ class Checks(Model):
 
 class RiskKind(str, Enum):
     OLD_VERSION_ON_NEW_SCHEMA = "old_version_on_new_schema"
+    HELM_RELEASE_PENDING = "helm_release_pending"
 
 
 class Objectives(Model):
@@ -385,32 +393,52 @@ class FaultKind(str, Enum):
     DELETE_APP_POD = "delete_app_pod"
     PAUSE_CONTROL_PLANE = "pause_control_plane"
     NETWORK_LATENCY = "network_latency"
+    KILL_HELM = "kill_helm"
 
 
 # Faults that happen once: `duration_s` does not apply to them.
-INSTANT_FAULTS = frozenset({FaultKind.DELETE_APP_POD})
+INSTANT_FAULTS = frozenset({FaultKind.DELETE_APP_POD, FaultKind.KILL_HELM})
+# The phases a fault may hit, and the kinds each allows: kill_helm is the only one that can interrupt the bad
+# release's `helm upgrade` (a CI runner that dies mid-release); the others are about the rollback.
+FAULT_PHASES: dict[str, frozenset[FaultKind]] = {
+    "runbook": frozenset(FaultKind),
+    "deploy_bad": frozenset({FaultKind.KILL_HELM}),
+}
 MAX_FAULT_DURATION_S = 120
 
 
-def _latency_only_for_network_latency(schema: dict) -> None:  # type: ignore[type-arg]
-    """JSON Schema twin of Fault._latency: latency_ms is required by, and only allowed for, network_latency."""
-    schema["if"] = {"required": ["kind"], "properties": {"kind": {"const": "network_latency"}}}
-    schema["then"] = {"required": ["latency_ms"], "properties": {"latency_ms": {"type": "integer"}}}
-    schema["else"] = {"properties": {"latency_ms": {"type": "null"}}}
+def _fault_rules(schema: dict) -> None:  # type: ignore[type-arg]
+    """JSON Schema twin of Fault._latency: latency_ms is required by, and only allowed for, network_latency; a
+    phase other than the runbook takes only the kinds FAULT_PHASES allows it."""
+    schema["allOf"] = [
+        {"if": {"required": ["kind"], "properties": {"kind": {"const": "network_latency"}}},
+         "then": {"required": ["latency_ms"], "properties": {"latency_ms": {"type": "integer"}}},
+         "else": {"properties": {"latency_ms": {"type": "null"}}}},
+        *({"if": {"required": ["during"], "properties": {"during": {"const": phase}}},
+           "then": {"properties": {"kind": {"enum": sorted(k.value for k in kinds)}}}}
+          for phase, kinds in FAULT_PHASES.items() if kinds != frozenset(FaultKind)),
+    ]
 
 
 class Fault(Model):
     """A fault injected for real while the rollback runs (harness/faults.py); always removed afterwards."""
 
-    model_config = ConfigDict(json_schema_extra=_latency_only_for_network_latency)
+    model_config = ConfigDict(json_schema_extra=_fault_rules)
 
     kind: Annotated[FaultKind, Field(description="What breaks (see docs/scenario-format.md#faults).")]
-    during: Annotated[Literal["runbook"], Field(description="The phase the fault hits.")] = "runbook"
+    during: Annotated[
+        Literal["runbook", "deploy_bad"],
+        Field(description="The phase the fault hits: the runbook (the rollback), or deploy_bad (the bad release's "
+                          "`helm upgrade`; kill_helm only)."),
+    ] = "runbook"
     at_step: Annotated[
         int | None,
-        Field(ge=1, description="Apply just before this runbook step starts (1-based; null: when the runbook starts)."),
+        Field(ge=1, description="Apply just before this runbook step starts (1-based; null: when the runbook starts). "
+                                "during deploy_bad: not used (the fault is armed when the bad release starts)."),
     ] = 1
-    delay_s: Annotated[float, Field(ge=0, le=600, description="Wait this long after that point, then apply.")] = 0
+    delay_s: Annotated[float, Field(ge=0, le=600, description="Wait this long after that point, then apply "
+                                                              "(during deploy_bad: after the bad `helm upgrade` "
+                                                              "started).")] = 0
     duration_s: Annotated[
         float,
         Field(ge=0, le=MAX_FAULT_DURATION_S,
@@ -437,6 +465,10 @@ class Fault(Model):
         if self.hold_lock_on and self.kind is not FaultKind.TERMINATE_DB_CONNECTIONS:
             raise ValueError(f"hold_lock_on only applies to terminate_db_connections, not to {self.kind.value}; "
                              "remove it")
+        if self.kind not in FAULT_PHASES[self.during]:
+            raise ValueError(f"{self.kind.value} cannot hit {self.during}: only "
+                             f"{', '.join(sorted(k.value for k in FAULT_PHASES[self.during]))} can; use "
+                             "during: runbook")
         return self
 
 
@@ -514,6 +546,15 @@ def _up_one_needs_down(doc: dict[str, Any]) -> str | None:
             "right after `up_one` applied it; add the command that migrates down one step")
 
 
+def _kill_helm_needs_helm(doc: dict[str, Any]) -> str | None:
+    app, faults = doc.get("app"), doc.get("faults")
+    if (isinstance(app, dict) and app.get("helm") is not None) or not isinstance(faults, list):
+        return None
+    kills = [i for i, f in enumerate(faults) if isinstance(f, dict) and f.get("kind") == FaultKind.KILL_HELM.value]
+    return (f"faults[{kills[0]}] is kill_helm but app.helm is not set: there is no helm release to interrupt; "
+            "add app.helm or remove the fault" if kills else None)
+
+
 # field → rule over the raw document (None: the rule holds). The JSON Schema twin of the registry rule is in schema.py.
 CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "variables": _reserved_variables,
@@ -524,6 +565,9 @@ CROSS_FIELD_RULES: dict[str, Callable[[dict[str, Any]], str | None]] = {
     "versions": _helm_values_need_helm,
     "migrations": _up_unless_helm,
     "migrations.up_one": _up_one_needs_down,
+
+
+    "faults": _kill_helm_needs_helm,
 }
 
 

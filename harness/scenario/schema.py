@@ -97,6 +97,14 @@ def _manifests_or_helm(schema: dict[str, Any]) -> None:
                                        {"required": ["helm"], "not": {"required": ["manifests"]}}]
 
 
+def _kill_helm_needs_helm(schema: dict[str, Any]) -> None:
+    """A kill_helm fault needs a Helm release (a rule of the raw document in Python)."""
+    kill = {"required": ["kind"], "properties": {"kind": {"const": "kill_helm"}}}
+    schema.setdefault("allOf", []).append({
+        "if": {"required": ["faults"], "properties": {"faults": {"contains": kill}}},
+        "then": {"properties": {"app": {"required": ["helm"]}}}})
+
+
 def json_schema() -> dict[str, Any]:
     """The scenario.yaml schema: a plain, JSON-serialisable dict (no $id)."""
     schema = Scenario.model_json_schema(mode="validation")
@@ -107,6 +115,7 @@ def json_schema() -> dict[str, Any]:
     _placeholders_numbers(schema)
     _promotion_needs_tags(schema)
     _manifests_or_helm(schema)
+    _kill_helm_needs_helm(schema)
     schema.pop("title", None)
     return {
         "$schema": DIALECT,

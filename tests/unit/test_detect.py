@@ -80,7 +80,7 @@ def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
     return SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "d", doc)), kubectl=kubectl,
                            journal=Journal(scenario="d", expect="READY"), namespace="rr-d", cleanup=ExitStack(),
                            pods_before_bad={"demo-good"}, bad_deployed_at=time.monotonic() - 2,
-                           after_bad_deploy=None, redactor=str)
+                           after_bad_deploy=None, redactor=str, bad_upgrade=None, bad_upgrade_ended_at=None)
 
 
 def test_checks_read_only_the_bad_releases_pods(ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,3 +128,69 @@ def test_not_detected_is_a_difference_and_a_failure(ctx: Any, monkeypatch: pytes
                          "last state: no crashing container yet")
     assert ctx.journal.events[-1].message == "not detected: no crashing container yet"
     assert ctx.journal.time_to_detect_s is None and ctx.after_bad_deploy is None
+
+
+# ── helm rolled the bad release back by itself (--atomic) ──────────────────────
+def _own_rollback(error: str) -> Any:
+    from harness.helm import HelmRevision, UpgradeOutcome
+    return UpgradeOutcome(release="demo", label="bad", exit_code=1, error=error, before=1, history=[
+        HelmRevision(revision=1, status="superseded", description="Install complete"),
+        HelmRevision(revision=2, status="failed", description='Upgrade "demo" failed: context deadline exceeded'),
+        HelmRevision(revision=3, status="deployed", description="Rollback to 1")])
+
+
+ATOMIC_ERROR = ("Error: UPGRADE FAILED: release demo failed, and has been rolled back due to atomic being set: "
+                "context deadline exceeded")
+
+
+def _gone_pod_event(pod: str, reason: str = "Unhealthy") -> dict[str, Any]:
+    event = _unhealthy(pod) if reason == "Unhealthy" else {
+        "reason": "BackOff", "message": "Back-off restarting failed container app", "involvedObject": {"name": pod}}
+    event["involvedObject"]["kind"] = "Pod"
+    return event
+
+
+def test_helms_own_rollback_is_the_detection_when_the_events_show_the_failure(ctx: Any, monkeypatch) -> None:
+    """The bad pods are gone (helm rolled back); their readiness failures stay in the events. No waiting."""
+    monkeypatch.setattr(detect, "app_pods", lambda c: pytest.fail("nothing to wait for after helm's own rollback"))
+    monkeypatch.setattr(detect, "namespace_events", lambda c: [_gone_pod_event("demo-good"), _gone_pod_event("demo-v2")])
+    ctx.scenario = ctx.scenario.model_copy(update={"failure": ctx.scenario.failure.model_copy(
+        update={"mode": FailureMode.READINESS})})
+    ctx.bad_upgrade, ctx.bad_upgrade_ended_at = _own_rollback(ATOMIC_ERROR), ctx.bad_deployed_at + 31.5
+    detail = DetectPhase().execute(ctx)
+    assert ctx.journal.time_to_detect_s == 31.5 and ctx.journal.after_bad_deploy == {"bad": True}
+    assert detail.startswith("readiness detected when helm's upgrade failed, after 31.5s (demo-v2: Readiness probe")
+    assert "revision 2 failed, then helm's own rollback: revision 3 deployed (Rollback to 1)" in detail
+    event = ctx.journal.events[-1].message
+    assert event.startswith("helm failed the bad release and rolled it back by itself: revision 2 failed")
+    assert event.endswith(f"helm said: {ATOMIC_ERROR}") and ctx.journal.differences == []
+
+
+@pytest.mark.parametrize(("mode", "events", "error", "seen"), [
+    (FailureMode.CRASHLOOP, [_gone_pod_event("demo-v2", "BackOff")], ATOMIC_ERROR, True),
+    (FailureMode.CRASHLOOP, [_gone_pod_event("demo-good", "BackOff")], ATOMIC_ERROR, False),
+    (FailureMode.ROLLOUT_DEADLINE, [], ATOMIC_ERROR, True),
+    (FailureMode.ROLLOUT_DEADLINE, [], "Error: UPGRADE FAILED: pre-upgrade hooks failed: job failed: "
+                                       "BackoffLimitExceeded", False),
+    (FailureMode.SMOKE, [_gone_pod_event("demo-v2")], ATOMIC_ERROR, False),
+])
+def test_each_failure_mode_after_helms_own_rollback(mode: FailureMode, events: list[dict[str, Any]], error: str,
+                                                    seen: bool) -> None:
+    assert detect.AFTER_OWN_ROLLBACK[mode](events, detect.pods_since_bad(events, {"demo-good"}),
+                                           _own_rollback(error))[0] is seen
+
+
+def test_helm_failing_for_another_reason_is_not_the_described_failure(ctx: Any, monkeypatch) -> None:
+    """A hook Job that failed before any pod of the bad release ran: never READY on the claim of a readiness bug."""
+    monkeypatch.setattr(detect, "namespace_events", lambda c: [])
+    ctx.scenario = ctx.scenario.model_copy(update={"failure": ctx.scenario.failure.model_copy(
+        update={"mode": FailureMode.READINESS})})
+    ctx.bad_upgrade = _own_rollback("Error: UPGRADE FAILED: pre-upgrade hooks failed: job failed: BackoffLimitExceeded")
+    ctx.bad_upgrade_ended_at = time.monotonic()
+    with pytest.raises(detect.NotAsDescribed):
+        DetectPhase().execute(ctx)
+    (d,) = ctx.journal.differences
+    assert (d.area, d.object) == ("detect", "failure mode readiness")
+    assert d.message.startswith("the bad version did not fail as described (readiness) before helm rolled it back by "
+                                "itself (no readiness failure yet); helm said: Error: UPGRADE FAILED: pre-upgrade hooks")
+    assert ctx.journal.time_to_detect_s is None

@@ -7,6 +7,7 @@ faults are rehearsed by the scenarios/fault-* scenarios.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import time
@@ -96,13 +97,20 @@ def test_loader_reports_a_fault_at_a_step_that_never_starts(tmp_path: Path, kit)
     ({"kind": "pause_postgres", "latency_ms": 100}, False),
     ({"kind": "pause_postgres", "duration_s": 500}, False),
     ({"kind": "pause_postgres", "during": "deploy"}, False),
+    ({"kind": "pause_postgres", "during": "deploy_bad"}, False),
+    ({"kind": "kill_helm", "during": "deploy_bad", "delay_s": 5}, True),
+    ({"kind": "kill_helm"}, True),
 ])
 def test_committed_schema_agrees_on_faults(doc: dict[str, Any], valid: bool) -> None:
     schema = json.loads((REPO / "docs" / "scenario.schema.json").read_text(encoding="utf-8"))
-    scenario = {"app": {"manifests": "k.yaml", "workloads": [{"deployment": "demo"}]},
+    release = {"helm": {"chart": "c", "release": "demo"}} if doc["kind"] == "kill_helm" else {"manifests": "k.yaml"}
+    scenario = {"app": {**release, "workloads": [{"deployment": "demo"}]},
                 "versions": {"good": {"image": "a"}, "bad": {"image": "b"}}, "failure": {"mode": "crashloop"},
                 "faults": [doc]}
     assert (list(Draft202012Validator(schema).iter_errors(scenario)) == []) is valid
+    if doc["kind"] == "kill_helm":  # the twin of the rule that kill_helm needs a chart
+        without = {**scenario, "app": {"manifests": "k.yaml", "workloads": [{"deployment": "demo"}]}}
+        assert list(Draft202012Validator(schema).iter_errors(without)) != []
     try:
         Fault.model_validate(doc)
         assert valid
@@ -653,3 +661,132 @@ def test_a_qdisc_that_was_never_added_leaves_nothing_in_the_run_record(tmp_path:
     assert run.record.resources == []
     run.end()
     assert not (tmp_path / "runs" / "rehearsal-0000f00d.json").exists()
+
+
+# ── kill_helm: a release step that dies mid-way ─────────────────────────────
+def test_kill_helm_only_during_the_runbook_or_the_bad_release_and_only_with_a_chart(kit, tmp_path: Path) -> None:
+    assert Fault(kind="kill_helm", during="deploy_bad", delay_s=5).during == "deploy_bad"
+    with pytest.raises(pydantic.ValidationError, match="pause_postgres cannot hit deploy_bad: only kill_helm can"):
+        Fault(kind="pause_postgres", during="deploy_bad")
+    d = kit.write_scenario(tmp_path, "k", kit.minimal_doc(faults=[{"kind": "kill_helm"}]))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(d)
+    (p,) = err.value.problems
+    assert p.field == "faults" and "kill_helm but app.helm is not set" in p.message
+
+
+@pytest.mark.parametrize(("argv", "env", "ours"), [
+    (["/cache/bin/helm", "--kubeconfig=/k", "--namespace=rr-h-1", "upgrade", "--install", "demo"], {}, True),
+    (["helm", "rollback", "demo", "1", "-n", "rr-h-1"], {}, True),
+    (["helm", "history", "demo"], {"HELM_NAMESPACE": "rr-h-1"}, True),  # a runbook's helm: its environment
+    (["helm", "upgrade", "demo", "-n", "rr-h-2"], {"HELM_NAMESPACE": "rr-h-2"}, False),  # another rehearsal's
+    (["bash", "-c", "helm upgrade demo --namespace=rr-h-1"], {}, False),  # not helm itself
+    ([], {}, False),
+])
+def test_a_helm_process_is_ours_by_its_namespace(argv: list[str], env: dict[str, str], ours: bool) -> None:
+    assert faults.helm_of_namespace(argv, env, "rr-h-1") is ours
+
+
+def _fake_process(root: Path, pid: int, argv: list[str], env: dict[str, str]) -> None:
+    d = root / str(pid)
+    d.mkdir(parents=True)
+    (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (d / "environ").write_bytes(b"\0".join(f"{k}={v}".encode() for k, v in env.items()))
+
+
+def test_kill_helm_kills_this_rehearsals_helm_and_counts_it(tmp_path: Path) -> None:
+    _fake_process(tmp_path, 101, ["/bin/helm", "--namespace=rr-h-1", "upgrade", "--install", "demo", "/chart"], {})
+    _fake_process(tmp_path, 102, ["/bin/helm", "--namespace=rr-other", "upgrade", "demo"], {})
+    _fake_process(tmp_path, 103, ["sleep", "10"], {"HELM_NAMESPACE": "rr-h-1"})
+    (tmp_path / "self").mkdir()
+    killed: list[tuple[int, int]] = []
+    action = faults.KillHelm("rr-h-1", proc=tmp_path, kill=lambda pid, sig: killed.append((pid, sig)))
+    assert action.apply() == "killed (SIGKILL) pid 101: helm upgrade demo /chart"
+    assert killed == [(101, 9)] and action.hits == 1 and action.revert() == ""
+
+
+def test_kill_helm_that_finds_no_helm_hits_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(faults.time, "sleep", lambda s: None)
+    action = faults.KillHelm("rr-h-1", wait_s=0.01, proc=tmp_path, kill=lambda pid, sig: None)
+    assert action.apply().startswith("no helm process of namespace rr-h-1 ran within 0.01s") and action.hits == 0
+    assert [d.message for d in faults.missed([FaultRecord(kind="kill_helm", index=0, during="deploy_bad",
+                                                          status="applied", hits=0)], "deploy_bad")] == [
+        "fault kill_helm (during the bad release) hit nothing: the bad release was not interrupted. Hint: lower "
+        "delay_s so it comes while `helm upgrade` runs"]
+
+
+def test_the_bad_releases_faults_are_armed_with_it_and_ended_with_it(tmp_path: Path, kit, monkeypatch) -> None:
+    """during_bad_release: applied after its delay while helm runs; one not due yet when helm returns is skipped;
+    the journal keeps the records of both phases' injectors, by their index in the scenario."""
+    monkeypatch.setattr(faults, "FaultInjector", functools.partial(FaultInjector, timer=FakeTimer))
+    FakeTimer.made = []
+    doc = {"app": {"helm": {"chart": "chart", "release": "demo"}, "workloads": [{"deployment": "demo"}]},
+           "versions": {"good": {"image": "a"}, "bad": {"image": "b"}}, "failure": {"mode": "readiness"},
+           "faults": [{"kind": "delete_app_pod"}, {"kind": "kill_helm", "during": "deploy_bad", "delay_s": 4},
+                      {"kind": "kill_helm", "during": "deploy_bad", "delay_s": 60}]}
+    d = kit.write_scenario(tmp_path, "kh", doc, manifest=False)
+    (d / "chart").mkdir()
+    (d / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    ctx = _fake_ctx(load_scenario(d))
+    ctx.journal.faults = [FaultRecord(kind="delete_app_pod", index=0, status="applied")]  # the runbook's, kept
+    log: list[str] = []
+    monkeypatch.setattr(faults, "action_for", lambda c, f: FakeAction(log, f"{f.kind.value} {f.delay_s:g}"))
+    with faults.during_bad_release(ctx):
+        first, second = FakeTimer.made
+        assert (first.delay, second.delay) == (4, 60)
+        first.fire()
+        assert log == ["apply kill_helm 4"]
+    second.fn(*second.args)  # came due after helm returned: nothing happens
+    assert log == ["apply kill_helm 4"]
+    assert [(r.index, r.kind, r.during, r.status) for r in ctx.journal.faults] == [
+        (0, "delete_app_pod", "runbook", "applied"), (1, "kill_helm", "deploy_bad", "applied"),
+        (2, "kill_helm", "deploy_bad", "skipped")]
+    assert ctx.journal.faults[2].detail == "the bad release's `helm upgrade` ended before its delay elapsed"
+
+
+def test_only_runbook_faults_make_the_runbook_run_twice(tmp_path: Path, kit) -> None:
+    def scenario(fault: dict[str, Any]) -> Any:
+        return SimpleNamespace(scenario=SimpleNamespace(faults=[Fault.model_validate(fault)]))
+    assert RerunPhase().applies(scenario({"kind": "kill_helm", "during": "runbook"}))  # type: ignore[arg-type]
+    assert not RerunPhase().applies(scenario({"kind": "kill_helm", "during": "deploy_bad"}))  # type: ignore[arg-type]
+
+
+def test_kill_helm_kills_a_real_process_named_helm_of_its_namespace_only() -> None:
+    """Real processes, real /proc, real SIGKILL: `exec -a helm` makes argv[0] "helm", as the built helm's is."""
+    import os
+    ns = f"rr-killtest-{os.getpid()}"
+    ours = subprocess.Popen(["bash", "-c", "exec -a helm sleep 30"], env={"HELM_NAMESPACE": ns, "PATH": "/usr/bin:/bin"})
+    theirs = subprocess.Popen(["bash", "-c", "exec -a helm sleep 30"],
+                              env={"HELM_NAMESPACE": f"{ns}-other", "PATH": "/usr/bin:/bin"})
+    try:
+        action = faults.KillHelm(ns, wait_s=5)
+        detail = action.apply()
+        assert ours.wait(timeout=5) == -9 and action.hits == 1
+        assert detail == f"killed (SIGKILL) pid {ours.pid}: helm 30" and theirs.poll() is None
+    finally:
+        for p in (ours, theirs):
+            p.kill()
+            p.wait()
+
+
+def test_an_instant_fault_records_what_it_hit_when_applied(tmp_path: Path, monkeypatch) -> None:
+    """kill_helm is never reverted: its hits are recorded when it is applied, so a miss is a difference."""
+    monkeypatch.setattr(faults.time, "sleep", lambda s: None)
+    journal = Journal(scenario="s", expect="NOT_READY")
+    fault = Fault(kind="kill_helm", during="deploy_bad")
+    inj = FaultInjector([fault], lambda f: faults.KillHelm("rr-x", wait_s=0.01, proc=tmp_path), journal, indexes=[3])
+    inj.arm_all()
+    (rec,) = journal.faults
+    assert (rec.index, rec.status, rec.hits, rec.during) == (3, "applied", 0, "deploy_bad")
+    assert [d.object for d in faults.missed(journal.faults, "deploy_bad")] == ["kill_helm"]
+    assert faults.missed(journal.faults, "runbook") == []
+
+
+def test_reports_of_a_fault_of_the_bad_release_say_when_and_claim_no_second_run() -> None:
+    from harness.report.junit import _fault_lines
+    from harness.report.summary import render_summary
+    data = {"scenario": "p", "verdict": "NOT_READY", "expect": "NOT_READY", "faults": [
+        FaultRecord(kind="kill_helm", index=0, during="deploy_bad", status="applied", hits=1).model_dump()]}
+    text = render_summary([data], str)
+    assert "- p: kill_helm during the bad release: applied, hits 1" in text and "converged" not in text
+    assert _fault_lines(data) == ["faults during the rollback:", "  kill_helm during the bad release: applied, hits 1"]

@@ -204,7 +204,8 @@ def test_release_state_reads_helms_json() -> None:
     assert [(r.revision, r.status, r.description) for r in st.history] == [
         (1, "superseded", "Install complete"), (2, "superseded", "Upgrade complete"), (3, "deployed", "Rollback to 1")]
     assert st.hook_jobs == ["demo-migrate"]  # the harness's own migration Job is no hook
-    assert helm.history_line(st) == "1 superseded demo-0.1.0, 2 superseded demo-0.1.0, 3 deployed demo-0.1.0"
+    assert helm.history_line(st) == ("1 superseded demo-0.1.0 (Install complete), 2 superseded demo-0.1.0 (Upgrade "
+                                     "complete), 3 deployed demo-0.1.0 (Rollback to 1)")
 
 
 def test_values_hash_ignores_key_order_and_never_holds_the_values() -> None:
@@ -223,7 +224,8 @@ def test_a_release_not_deployed_is_a_difference(status: str) -> None:
     diffs = helm.diff_release(state(revision=1), state(revision=3, status=status))
     assert [d.area for d in diffs] == ["helm"]
     assert f"is {status} at revision 3, not deployed" in diffs[0].message
-    assert ("refuses another upgrade or rollback" in diffs[0].message) == status.startswith("pending")
+    assert ("refuses the next upgrade until it is repaired: `helm rollback demo 3`" in diffs[0].message) == \
+        status.startswith("pending")
 
 
 def test_other_values_or_chart_after_the_rollback_are_differences() -> None:
@@ -289,14 +291,123 @@ def test_helm_upgrade_records_the_history_and_fails_with_helms_words(helm_dir, r
             run()
     else:
         run()
-    (upgrade, timeout), (history, _) = ctx.calls
+    (before, _), (upgrade, timeout), (history, _) = ctx.calls
     assert upgrade[:3] == ("upgrade", "--install", "demo") and "image.tag=v2" in upgrade
     assert timeout == 240  # helm's --timeout (100) or timeouts.migrate_s (180), the larger, plus 60
-    assert history == ("history", "demo", "-o", "json")
+    assert before == history == ("history", "demo", "-o", "json")
     event = ctx.journal.events[-1]
-    assert f"bad: helm upgrade exit {rc}; history: 1 superseded demo-0.1.0" in event.message
+    said = "; helm said: Error: hook failed: password ***" if rc else ""
+    assert f"bad: helm upgrade exit {rc}{said}; history: 1 superseded demo-0.1.0 (Install complete)" in event.message
+    assert ctx.bad_upgrade.exit_code == rc and ctx.bad_upgrade.before == 3 and ctx.bad_upgrade_ended_at is not None
     assert "s3cret" not in str(ctx.journal.model_dump())
     if rc:  # the error names helm's failure, masked
         with pytest.raises(RuntimeError) as exc:
             run()
         assert "s3cret" not in str(exc.value) and "hook failed: password" in str(exc.value)
+
+
+# ── what helm did with the bad release: its answers as helm v3.19.5 printed them on a kind cluster ──
+# `helm history -o json` after `helm upgrade --atomic --timeout 5s` whose own rollback's wait failed too.
+ATOMIC_ROLLBACK_FAILED = json.dumps([
+    {"revision": 1, "updated": "2026-12-02T11:33:58.973012052Z", "status": "deployed", "chart": "demo-0.1.0",
+     "app_version": "1", "description": "Install complete"},
+    {"revision": 2, "updated": "2026-12-02T11:33:59.180357776Z", "status": "failed", "chart": "demo-0.1.0",
+     "app_version": "1", "description": "Upgrade \"r4\" failed: context deadline exceeded"},
+    {"revision": 3, "updated": "2026-12-02T11:34:04.408285053Z", "status": "failed", "chart": "demo-0.1.0",
+     "app_version": "1", "description": "Release \"r4\" failed: context deadline exceeded"}])
+ATOMIC_ROLLBACK_FAILED_ERROR = ("Error: UPGRADE FAILED: an error occurred while rolling back the release. original "
+                                "upgrade error: context deadline exceeded: release r4 failed: context deadline exceeded")
+# ... after `helm upgrade --wait` killed (SIGKILL) 4 s in, and `helm get metadata -o json` then.
+PENDING_HISTORY = json.dumps([
+    {"revision": 1, "updated": "2026-12-02T11:33:54.107969497Z", "status": "deployed", "chart": "demo-0.1.0",
+     "app_version": "1", "description": "Install complete"},
+    {"revision": 2, "updated": "2026-12-02T11:33:54.409086119Z", "status": "pending-upgrade", "chart": "demo-0.1.0",
+     "app_version": "1", "description": "Preparing upgrade"}])
+PENDING_METADATA = json.dumps({"name": "r3", "chart": "demo", "version": "0.1.0", "appVersion": "1", "namespace": "exp",
+                               "revision": 2, "status": "pending-upgrade", "deployedAt": "2026-12-02T11:33:54Z"})
+
+
+def outcome(history: str, rc: int = 1, error: str = "", before: int | None = 1) -> helm.UpgradeOutcome:
+    return helm.UpgradeOutcome(release="demo", label="bad", exit_code=rc, error=error, before=before,
+                               history=helm.parse_history(history))
+
+
+def test_helms_own_rollback_is_the_revision_after_the_failed_upgrade() -> None:
+    done = outcome(HISTORY, error="Error: UPGRADE FAILED: release demo failed, and has been rolled back due to "
+                                   "atomic being set: context deadline exceeded")
+    assert done.revision is not None and done.revision.revision == 2
+    assert done.own_rollback is not None and (done.own_rollback.revision, done.own_rollback.status) == (3, "deployed")
+    assert done.error_line.endswith("has been rolled back due to atomic being set: context deadline exceeded")
+    failed_too = outcome(ATOMIC_ROLLBACK_FAILED, error=ATOMIC_ROLLBACK_FAILED_ERROR)
+    assert failed_too.own_rollback is not None and failed_too.own_rollback.status == "failed"
+    assert "revision 3 failed (Release \"r4\" failed: context deadline exceeded)" in helm.own_rollback_text(failed_too)
+    # no own rollback: a succeeded upgrade, a failure without --atomic, helm killed before it wrote a revision
+    assert outcome(HISTORY, rc=0, before=2).own_rollback is None
+    assert outcome(PENDING_HISTORY, rc=-9).own_rollback is None
+    assert outcome(PENDING_HISTORY, rc=-9, before=2).revision is None
+    assert outcome(PENDING_HISTORY, rc=-9).error_line == "helm was killed (signal 9)"
+
+
+def test_the_dbas_sentence_leads_only_after_helms_own_rollback_with_the_schema_changed() -> None:
+    from harness.journal import Difference
+    column = Difference(area="schema", object="column users.nickname", message="column users.nickname added (text)")
+    lead = helm.schema_after_own_rollback(outcome(HISTORY), [column, column], hook_migrates=True)
+    assert lead is not None and lead.area == "schema"
+    assert lead.message.startswith("the schema is still migrated after helm's automatic rollback: helm put the good "
+                                   "release's manifests back (revision 3, deployed: Rollback to 1)")
+    assert "the chart's upgrade hook Job had already migrated the database: column users.nickname added (text) " \
+           "(and 1 more schema difference(s))" in lead.message
+    assert helm.schema_after_own_rollback(outcome(HISTORY), [], hook_migrates=True) is None
+    assert helm.schema_after_own_rollback(outcome(HISTORY, rc=0, before=2), [column], hook_migrates=True) is None
+    assert helm.schema_after_own_rollback(None, [column], hook_migrates=False) is None
+
+
+def test_a_pending_release_is_a_risk_naming_the_repair() -> None:
+    pending = helm.release_state("demo", PENDING_METADATA, PENDING_HISTORY, "{}", {"items": []})
+    risk = helm.pending_risk(pending)
+    assert risk is not None and risk.kind == "helm_release_pending" and risk.object == "helm release demo"
+    assert risk.message.startswith("helm release demo is pending-upgrade at revision 2 when the runbook starts: "
+                                   "`helm upgrade` refuses it (\"another operation (install/upgrade/rollback) is in "
+                                   "progress\")")
+    assert "`helm rollback demo 1` (the last deployed revision" in risk.message
+    assert "the Secret sh.helm.release.v1.demo.v2" in risk.message and "2 pending-upgrade" in risk.evidence
+    assert helm.pending_risk(state()) is None and helm.pending_risk(None) is None
+    never = helm.HelmReleaseState(release="demo", revision=1, status="pending-install",
+                                  history=[helm.HelmRevision(revision=1, status="pending-install")])
+    assert "`helm uninstall demo` (no revision was ever deployed)" in helm.pending_risk(never).message  # type: ignore[union-attr]
+
+
+def test_both_spellings_of_rollback_on_failure_give_the_flag_of_the_helm_in_use(helm_dir) -> None:
+    for flag in ("atomic", "rollback_on_failure"):
+        h = load_scenario(helm_dir(helm_doc(**{flag: True}))).app.helm
+        assert h is not None and h.rolls_back_on_failure
+        assert helm.upgrade_flags(h) == ["--atomic"] and helm.upgrade_flags(h, 4) == ["--rollback-on-failure"]
+
+
+def test_the_release_before_the_runbook_is_recorded_and_a_pending_one_is_a_risk(
+        helm_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from harness.journal import Journal
+    from harness.phases import runbook
+    from harness.redact import Redactor
+    pending = helm.release_state("demo", PENDING_METADATA, PENDING_HISTORY, "{}", {"items": []})
+    for st, risks in ((pending, ["helm_release_pending"]), (state(), [])):
+        monkeypatch.setattr(runbook, "read_release", lambda ctx, st=st: st)
+        ctx = SimpleNamespace(scenario=load_scenario(helm_dir(helm_doc())), journal=Journal(scenario="h", expect="READY"),
+                              redactor=Redactor())
+        runbook.release_before_runbook(ctx)  # type: ignore[arg-type]
+        assert [r.kind for r in ctx.journal.risks] == risks
+        assert ctx.journal.events[-1].message.startswith(f"before the runbook: demo revision {st.revision} {st.status}")
+
+
+def test_summary_shows_the_release_history_at_each_snapshot() -> None:
+    from harness.report.summary import render_summary
+    data = {"scenario": "helm-atomic-upgrade", "verdict": "NOT_READY", "expect": "NOT_READY",
+            "baseline": {"helm": {"history": [{"revision": 1, "status": "deployed"}]}},
+            "after_bad_deploy": {"helm": json.loads(json.dumps({"history": json.loads(HISTORY)}))},
+            "after_rollback": None}
+    text = render_summary([data, {"scenario": "plain", "verdict": "READY", "expect": "READY"}], str)
+    assert "**Helm release history** (`helm history`):" in text
+    assert ("- helm-atomic-upgrade: baseline: 1 deployed · after the bad release: 1 superseded, 2 superseded, "
+            "3 deployed") in text and "- plain:" not in text

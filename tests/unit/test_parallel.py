@@ -111,9 +111,17 @@ def test_a_lock_wait_gives_way_to_a_stop_request() -> None:
 def test_only_faults_that_freeze_shared_infrastructure_take_it_exclusively(kit: Any, tmp_path: Path) -> None:
     assert parallel.SHARED_FAULTS <= set(faults.ACTIONS)
     exclusive = {k for k in FaultKind
-                 if parallel.needs_exclusive(_scenario(kit, tmp_path, k.value.replace("_", "-"), faults=[_fault(k)]))}
+                 if parallel.needs_exclusive(_scenario(kit, tmp_path, k.value.replace("_", "-"), faults=[_fault(k)],
+                                                       **_release_for(k)))}
     assert exclusive == {FaultKind.PAUSE_POSTGRES, FaultKind.PAUSE_CONTROL_PLANE, FaultKind.NETWORK_LATENCY}
     assert not parallel.needs_exclusive(_scenario(kit, tmp_path, "plain"))
+
+
+def _release_for(kind: FaultKind) -> dict[str, Any]:
+    """kill_helm needs a chart to interrupt; the others take the minimal scenario's manifests."""
+    if kind is not FaultKind.KILL_HELM:
+        return {}
+    return {"app": {"helm": {"chart": "chart", "release": "demo"}, "workloads": [{"deployment": "demo"}]}}
 
 
 def _fault(kind: FaultKind) -> dict[str, Any]:
@@ -121,7 +129,11 @@ def _fault(kind: FaultKind) -> dict[str, Any]:
 
 
 def _scenario(kit: Any, tmp_path: Path, name: str, **doc: Any) -> Scenario:
-    return load_scenario(kit.write_scenario(tmp_path / "scenarios", name, kit.minimal_doc(**doc)))
+    d = kit.write_scenario(tmp_path / "scenarios", name, kit.minimal_doc(**doc))
+    if "helm" in doc.get("app", {}):
+        (d / "chart").mkdir()
+        (d / "chart" / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    return load_scenario(d)
 
 
 # ── the pool ─────────────────────────────────────────────────────────────────

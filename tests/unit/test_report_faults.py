@@ -112,12 +112,12 @@ def test_html_faults_section() -> None:
     faults = section(page, "faults")
     assert "<h2>Faults during the rollback</h2>" in faults
     headers = re.findall(r"<th>(.*?)</th>", faults)
-    assert headers == ["fault", "before step", "status", html.escape("applied → removed"), "hits", "detail"]
+    assert headers == ["fault", "when", "status", html.escape("applied → removed"), "hits", "detail"]
     rows = re.findall(r"<tr(?: class=\"diff\")?>(.*?)</tr>", faults.split("<tbody>")[1], re.DOTALL)
     assert len(rows) == 3
     assert "terminate_db_connections" in rows[0] and "+0.00s → +5.00s (5.00s)" in rows[0]
     assert '<span class="pill applied">applied</span>' in rows[0] and '<td class="num">3</td>' in rows[0]
-    assert "delete_app_pod" in rows[1] and "+2.00s (instant)" in rows[1] and '<td class="num">2</td>' in rows[1]
+    assert "delete_app_pod" in rows[1] and "+2.00s (instant)" in rows[1] and '<td>before step 2</td>' in rows[1]
     assert '<span class="pill unsupported">unsupported</span>' in rows[2] and "not applied" in rows[2]
     assert "Specified qdisc kind is unknown." in rows[2]
     # Only the fault the rollback did not face is highlighted.
@@ -250,7 +250,7 @@ def test_recommendation_for_a_fault_that_hit_nothing() -> None:
     data = hit_nothing_journal().model_dump(mode="json")
     data["differences"] = [d for d in data["differences"] if d["area"] != "fault"]
     rec = next(r for r in recommendations(data) if r.title == "Fault terminate_db_connections hit nothing")
-    assert "before runbook step 1" in rec.text and "hold_lock_on" in rec.text
+    assert "(before step 1)" in rec.text and "hold_lock_on" in rec.text
 
 
 def test_recommendation_for_a_non_idempotent_second_run() -> None:
@@ -403,3 +403,12 @@ def test_no_secret_in_fault_risk_or_compat_text(tmp_path: Path) -> None:
         text = path.read_text(encoding="utf-8")
         assert not [f for f in forms if f in text], path.name
         assert MASK in text or html.escape(MASK) in text, path.name
+
+
+def test_a_fault_of_the_bad_release_shows_no_second_run() -> None:
+    j = Journal(scenario="p", expect="NOT_READY", faults=[
+        FaultRecord(kind="kill_helm", index=0, during="deploy_bad", status="applied", hits=1)])
+    page = render_html(j, Redactor())
+    faults = section(page, "faults")
+    assert "during the bad release" in faults and "Convergence under the faults" not in faults
+    assert 'id="rerun"' not in page

@@ -40,6 +40,9 @@ EXAMPLE_EXPECT = {
     "golang-migrate-empty-down": ("NOT_READY", "readiness"),
     "helm-rollback": ("READY", "readiness"),
     "helm-rollback-forgets-schema": ("NOT_READY", "readiness"),
+    "helm-atomic-upgrade": ("NOT_READY", "readiness"),
+    "helm-pending-upgrade": ("NOT_READY", "readiness"),
+    "helm-history-too-short": ("NOT_READY", "readiness"),
 }
 
 

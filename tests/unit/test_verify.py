@@ -45,7 +45,7 @@ def _workload(image: str) -> WorkloadState:
 def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """verify(): set `rig.healthy`, `rig.diffs`, the objective; read what the seams were asked."""
     rig = SimpleNamespace(healthy=True, diffs=[], compared=None, waited=None, flaps=[], watched=None, states=[],
-                          injector=None)
+                          injector=None, bad_upgrade=None)
 
     def wait_healthy(ctx: Any, timeout_s: float, what: str, decided: Any) -> float:
         rig.waited, rig.decided = (timeout_s, what), decided
@@ -83,6 +83,7 @@ def rig(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
         ctx = SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "v", doc)),
                               journal=Journal(scenario="v", expect="READY", faults=faults, differences=list(before)),
                               cleanup=ExitStack(), baseline=baseline, fault_injector=rig.injector, after_bad_deploy=_snapshot("bad"),
+                              bad_upgrade=rig.bad_upgrade,
                               runbook_started_at=None if recovered_in is None else time.monotonic() - recovered_in)
         rig.ctx = ctx
         rig.detail = VerifyPhase().execute(ctx)
@@ -280,3 +281,21 @@ def test_verify_reads_the_faults_in_place_from_the_injector(rig: Any) -> None:
     rig.injector = SimpleNamespace(active=["pause_postgres"])
     j = rig.run(before=(DRIFT,))
     assert j.differences[-1] == steps.HEALTH_DIFFERENCE  # not decided early: waited to the timeout
+
+
+def test_after_helms_own_rollback_the_schema_sentence_is_the_first_reason(rig: Any) -> None:
+    from harness.helm import HelmRevision, UpgradeOutcome
+    from harness.judge import decide
+    rig.bad_upgrade = UpgradeOutcome(release="demo", label="bad", exit_code=1, before=1, history=[
+        HelmRevision(revision=1, status="superseded"), HelmRevision(revision=2, status="failed"),
+        HelmRevision(revision=3, status="deployed", description="Rollback to 1")])
+    rig.diffs = [Difference(area="helm", object="helm release demo", message="other values"),
+                 Difference(area="schema", object="column users.nickname", message="column users.nickname added")]
+    j = rig.run(before=(Difference(area="runbook", object="runbook step 1", message="drift"),))
+    reasons = decide(j).reasons
+    assert reasons[0].startswith("the schema is still migrated after helm's automatic rollback: helm put the good "
+                                 "release's manifests back (revision 3, deployed: Rollback to 1)")
+    assert reasons[0].endswith("column users.nickname added") and reasons[1:] == ["drift", "other values",
+                                                                                 "column users.nickname added"]
+    rig.diffs = [Difference(area="app", object="deployment demo", message="image")]  # schema back: no such sentence
+    assert [d.message for d in rig.run().differences] == ["image"]
