@@ -276,7 +276,7 @@ def hand_markdown(res: Results) -> list[str]:
     lines = ["### The harness against the same steps by hand (bad-migration)", "",
              "| | runs | READY | min | median | peak RSS |", "|---|---|---|---|---|---|",
              f"| hand script (tools/hand-bad-migration.sh) | {len(res.hand)} | {ok_hand} | {hmin:.1f} s | "
-             f"{hmed:.1f} s | - |",
+             f"{hmed:.1f} s | {_rss(res.hand)} |",
              f"| `rehearse run {SCENARIO}` | {len(res.harness)} | {ok_harness} | {rmin:.1f} s | {rmed:.1f} s | "
              f"{_rss(res.harness)} |", "",
              f"Ratio harness/hand: **{rmed / hmed:.2f}** (medians), {rmin / hmin:.2f} (minimums).", ""]
