@@ -159,7 +159,7 @@ def run_hand_mode(cluster: str, rounds: int, warmup: int, out: Path, results: Re
             else:
                 run = rehearse(cluster, [SCENARIO], 1, out / f"harness-r{r}")
                 results.harness.append(run)
-                verdict = ", ".join(f"{r['scenario']} {r['verdict']}" for r in reports(run)) or "no report"
+                verdict = ", ".join(f"{rep['scenario']} {rep['verdict']}" for rep in reports(run)) or "no report"
             say(f"round {r + 1}/{rounds}, {who}: {run.wall_s:.1f}s, {verdict}, peak RSS {run.peak_rss_mb:.0f} MB")
 
 
