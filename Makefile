@@ -15,7 +15,7 @@ help:
 	@echo "make env    build the offline test environment (Docker, kind node image, Postgres, registry)"
 	@echo "make test   env + venv + the whole test suite (unit and e2e on the real environment)"
 	@echo "make demo   env + venv + rehearse the demo scenarios, reports in reports/demo/"
-	@echo "make bench  env + venv + the demo scenarios at -j 1, 2 and 4 on one warm cluster: wall times and ratios"
+	@echo "make bench  env + venv + on one warm cluster: bad-migration by hand vs the harness, the demo at -j 1, 2, 4"
 
 env:
 	env/bootstrap.sh
@@ -38,8 +38,10 @@ demo: env venv
 	$(VENV)/bin/rehearse run scenarios/ --report-dir reports/demo --against-expect -j $(JOBS)
 	$(VENV)/bin/rehearse report trend --report-dir reports/demo
 
+# Figures, not a test: about 90 min on 2 cores (5+5 bad-migration runs, 3 rounds of the demo at -j 1, 2, 4).
+# Quick check: $(PY) tools/bench.py --mode hand --rounds 1 --warmup 0
 bench: env venv
-	$(PY) tools/bench.py scenarios --jobs 1 2 4
+	$(PY) tools/bench.py
 
 # Dead runs' leftovers only (never a live run's); `rehearse cleanup --all` for everything.
 clean-clusters: venv

@@ -195,6 +195,9 @@ class Journal(BaseModel):
     # The steady-state watch after a passing verify; None when it did not run (verify found differences,
     # or checks.stable_for_s is 0). Optional, additive.
     steady_state: SteadyStateRecord | None = None
+    # Seconds the scenario's cleanup took (namespace deleted and awaited, database dropped, ...): after its last
+    # phase, before its worker can take the next scenario. None when kept (--keep-cluster) or in older reports.
+    cleanup_s: float | None = None
 
     def event(self, kind: str, message: str) -> None:
         self.events.append(Event(at=now_iso(), kind=kind, message=message))

@@ -72,6 +72,8 @@ def rehearse(ctx: RehearsalContext) -> RehearsalContext:
         interrupt = _interrupt_behind(exc)
         if interrupt is not None:
             raise interrupt  # the interrupt keeps unwinding the session (exit 130, not an infrastructure error)
+    else:
+        ctx.journal.cleanup_s = None if ctx.keep else sw.elapsed
     return ctx
 
 
@@ -90,6 +92,7 @@ def _record_cleanup_failure(ctx: RehearsalContext, exc: Exception, sw: Stopwatch
     harness failing its own promise: recorded as an `error` phase, so the judge names it (ERROR) and
     the session still judges and reports the rehearsal, and the next scenarios still run."""
     detail = ctx.redactor(f"{type(exc).__name__}: {exc}")
+    ctx.journal.cleanup_s = sw.elapsed
     ctx.journal.phases.append(PhaseRecord(name="cleanup", status="error", started_at=sw.started_at,
                                           duration_s=sw.elapsed, detail=detail[-4000:]))
     say(f"  cleanup: error — {detail.splitlines()[0][:160] if detail else ''}", style="red")

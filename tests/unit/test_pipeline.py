@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from types import SimpleNamespace
 from typing import Any
@@ -76,8 +77,28 @@ def test_a_phase_that_does_not_apply_is_neither_run_nor_recorded(monkeypatch: py
 
 def test_keep_leaves_the_scenarios_resources(monkeypatch: pytest.MonkeyPatch) -> None:
     log: list[str] = []
-    _rehearse(monkeypatch, [Fake("provision", OnFailure.STOP, log)], keep=True)
+    j = _rehearse(monkeypatch, [Fake("provision", OnFailure.STOP, log)], keep=True)
     assert log == ["provision"]  # --keep-cluster: no cleanup callback ran
+    assert j.cleanup_s is None  # nothing was removed, so no cleanup time
+
+
+class SlowCleanup(Phase):
+    """A phase whose cleanup (e.g. a namespace deletion awaited) takes `seconds`."""
+
+    name, on_failure = "provision", OnFailure.STOP
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def execute(self, ctx: Any) -> str:
+        ctx.cleanup.callback(time.sleep, self.seconds)
+        return "ok"
+
+
+def test_the_cleanup_time_is_recorded_apart_from_the_phases(monkeypatch: pytest.MonkeyPatch) -> None:
+    j = _rehearse(monkeypatch, [SlowCleanup(0.2), Fake("verify", OnFailure.STOP, [])])
+    assert j.cleanup_s is not None and 0.2 <= j.cleanup_s < 5  # the sleep, and no phase's time
+    assert [p.name for p in j.phases] == ["provision", "verify"]  # a cleanup that worked is no phase
 
 
 class BrokenCleanup(Phase):
@@ -104,6 +125,7 @@ def test_a_failing_cleanup_is_an_error_phase_and_the_rehearsal_is_still_judged(
     j = _rehearse(monkeypatch, [BrokenCleanup(), Fake("verify", OnFailure.STOP, [])])
     assert [(p.name, p.status) for p in j.phases] == [("provision", "ok"), ("verify", "ok"), ("cleanup", "error")]
     assert j.phases[-1].detail == "RuntimeError: DROP DATABASE rr_s failed: it b***e"  # redacted
+    assert j.cleanup_s == j.phases[-1].duration_s  # the failed cleanup's time is recorded too
     judge.decide(j).record(j)
     assert j.verdict == "ERROR" and "DROP DATABASE rr_s failed" in j.reasons[0]
 
