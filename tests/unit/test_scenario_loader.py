@@ -34,10 +34,13 @@ EXAMPLE_EXPECT = {
     "skip-paging": ("READY", "crashloop"),
     "node-pg-migrate-rollback": ("READY", "readiness"),
     "node-pg-migrate-noop-down": ("NOT_READY", "readiness"),
+    "node-pg-migrate-forgot-down": ("NOT_READY", "readiness"),
     "alembic-rollback": ("READY", "readiness"),
     "alembic-forgot-downgrade": ("NOT_READY", "readiness"),
+    "alembic-noop-downgrade": ("NOT_READY", "readiness"),
     "golang-migrate-rollback": ("READY", "readiness"),
     "golang-migrate-empty-down": ("NOT_READY", "readiness"),
+    "golang-migrate-forgot-down": ("NOT_READY", "readiness"),
     "helm-rollback": ("READY", "readiness"),
     "helm-rollback-forgets-schema": ("NOT_READY", "readiness"),
 }
