@@ -2,7 +2,7 @@
 # The demo's framework releases: the demo service with the migration tools
 # teams actually run (demo/node, demo/alembic, demo/gomigrate READMEs).
 #   rollback-rehearsal/demo-node:v1..v3       node-pg-migrate behind `npm run migrate:up|down`
-#   rollback-rehearsal/demo-alembic:v1,v2     Alembic (`alembic upgrade head`, `alembic downgrade -1`)
+#   rollback-rehearsal/demo-alembic:v1..v3    Alembic (`alembic upgrade head`, `alembic downgrade -1`)
 #   rollback-rehearsal/demo-gomigrate:v1,v2,v8  demo-app:<v> with the real golang-migrate CLI as `migrate`
 # Each family is cached on its own key (the recipe, its sources, the base or
 # demo-app image IDs); only images lacking their key's label are rebuilt.
@@ -10,7 +10,10 @@ source "$(dirname "$0")/../lib.sh"
 DEMO_DIR="$REPO_DIR/demo"
 BASE="$IMAGE_PREFIX/debian:$DEBIAN_SUITE"
 NODE_RELEASES="v1 v2 v3"
-ALEMBIC_RELEASES="v1 v2"
+ALEMBIC_RELEASES="v1 v2 v3"
+# The demo/app/app.py release each demo-alembic image runs: v3's revision adds
+# orders.discount_cents with `def downgrade(): pass`, the story of app.py's v6.
+declare -A ALEMBIC_APP_RELEASE=([v1]=v1 [v2]=v2 [v3]=v6)
 GOMIGRATE_RELEASES="v1 v2 v8"
 MIGRATE_BIN="$BIN_DIR/golang-migrate/migrate"
 
@@ -67,7 +70,9 @@ alembic_images() {
   # shellcheck disable=SC2086 # a list of words
   todo="$(stale "$image" "$key" $ALEMBIC_RELEASES)"
   if [ -z "$todo" ]; then log "$image:{${ALEMBIC_RELEASES// /,}} up to date"; return 0; fi
-  for v in $todo; do build "$image" "$v" "$key" "$DEMO_DIR/alembic/Dockerfile" "$DEMO_DIR" "APP_VERSION=$v"; done
+  for v in $todo; do
+    build "$image" "$v" "$key" "$DEMO_DIR/alembic/Dockerfile" "$DEMO_DIR" "APP_VERSION=$v" "APP_RELEASE=${ALEMBIC_APP_RELEASE[$v]}"
+  done
 }
 
 gomigrate_images() {

@@ -19,10 +19,11 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from harness.journal import Difference
-from harness.ladder.frameworks import says_nothing_left, term
+from harness.ladder.frameworks import says_nothing_left
 from harness.snapshot.db_models import MigrationTable, SchemaFingerprint
 from harness.snapshot.diff_db import diff_migrations, diff_schema
 from harness.snapshot.kinds import KINDS, ObjectKind
+from harness.snapshot.migration_tools import term
 
 MAX_STEPS = 1000  # an up-one that never runs out of migrations is a broken command, not a long history
 

@@ -21,7 +21,6 @@ class Framework:
     down: str | None     # None: the tool keeps no down migrations
     up_one: str | None   # None: it cannot apply only the next migration without naming it
     recognise: str       # a regular expression that finds the tool in a `migrations.up` command
-    term: str = "migration"  # what the tool calls one migration
     # What it prints when an up-one finds nothing to apply (a regular expression, ^ and $ per line): only
     # read after an up-one that failed and changed nothing (one that succeeded and changed nothing is the end).
     nothing_left: str | None = None
@@ -49,41 +48,34 @@ FRAMEWORKS: tuple[Framework, ...] = (
     Framework("django", "Django", "python manage.py migrate", "python manage.py migrate APP PREVIOUS", None,
               r"manage\.py|django-admin"),
     Framework("alembic", "Alembic", "alembic upgrade head", "alembic downgrade -1", "alembic upgrade +1",
-              r"\balembic\b", term="revision", nothing_left=r"Relative revision \S+ didn't produce \d+ migrations",
+              r"\balembic\b", nothing_left=r"Relative revision \S+ didn't produce \d+ migrations",
               derive=((r"\bupgrade\s+head\b", "upgrade +1"),)),
     Framework("liquibase", "Liquibase", "liquibase update", "liquibase rollback-count --count=1",
-              "liquibase update-count --count=1", r"\bliquibase\b", term="changeset",
+              "liquibase update-count --count=1", r"\bliquibase\b",
               derive=((r"\bupdate\s*$", "update-count --count=1"),)),
-    Framework("sqitch", "sqitch", "sqitch deploy", "sqitch revert --to @HEAD^ -y", None, r"\bsqitch\b", term="change"),
+    Framework("sqitch", "sqitch", "sqitch deploy", "sqitch revert --to @HEAD^ -y", None, r"\bsqitch\b"),
     Framework("flyway", "Flyway", "flyway migrate", "flyway undo", "flyway migrate -target=next", r"\bflyway\b",
-              term="version", nothing_left=r"No migration necessary",
+              nothing_left=r"No migration necessary",
               derive=((r"\bmigrate\s*$", "migrate -target=next"),)),
     Framework("golang-migrate", "golang-migrate", "migrate -path DIR -database URL up",
               "migrate -path DIR -database URL down 1", "migrate -path DIR -database URL up 1",
-              r"(^|[\s/])migrate\b.*\bup\b", term="version",
+              r"(^|[\s/])migrate\b.*\bup\b",
               # `up N` past the last migration: os.ErrNotExist (migrate.go, readUp: "reached end, and didn't
               # apply any migrations"); the demo's own work-alike (demo/app/migrate.py, plan_up) says so itself.
               nothing_left=r"^error: file does not exist$|cannot apply \d+ migration\(s\): only 0 pending",
               derive=((r"\bup\s*$", "up 1"),)),
-    Framework("goose", "goose", "goose up", "goose down", "goose up-by-one", r"\bgoose\b", term="version",
+    Framework("goose", "goose", "goose up", "goose down", "goose up-by-one", r"\bgoose\b",
               nothing_left=r"no next version found", derive=((r"\bup\s*$", "up-by-one"),)),
     Framework("ecto", "Ecto", "mix ecto.migrate", "mix ecto.rollback", "mix ecto.migrate --step 1",
-              r"\becto\.migrate\b", term="version", nothing_left=r"Migrations already up",
+              r"\becto\.migrate\b", nothing_left=r"Migrations already up",
               derive=((r"\becto\.migrate\s*$", "ecto.migrate --step 1"),)),
     Framework("rails", "Rails", "bin/rails db:migrate", "bin/rails db:rollback", "bin/rails db:forward",
-              r"\b(rails|rake) db:migrate\b", term="version", derive=((r"\bdb:migrate\s*$", "db:forward"),)),
+              r"\b(rails|rake) db:migrate\b", derive=((r"\bdb:migrate\s*$", "db:forward"),)),
 )
 
-_BY_TOOL = {f.tool: f for f in FRAMEWORKS}
 # Every tool's "nothing left" message at once: after an up-one that failed and changed nothing, which tool
 # ran is not known for sure (no version table yet on an empty set), and these messages are specific.
 _NOTHING_LEFT = re.compile("|".join(f"(?:{f.nothing_left})" for f in FRAMEWORKS if f.nothing_left), re.MULTILINE)
-
-
-def term(tool: str | None) -> str:
-    """What the tool calls one migration ("revision", "version"), for naming a step in its terms."""
-    framework = _BY_TOOL.get(tool or "")
-    return framework.term if framework else "migration"
 
 
 def says_nothing_left(output: str) -> bool:

@@ -30,7 +30,7 @@ from harness.snapshot.db_models import (
 )
 from harness.snapshot.kinds import KINDS, ObjectKind, changed_message
 from harness.snapshot.kinds import fmt as _fmt
-from harness.snapshot.migration_tools import UNRECOGNISED, shape_named
+from harness.snapshot.migration_tools import UNRECOGNISED, in_terms, shape_named
 
 # ------------------------------------------------------------------ entry point
 
@@ -166,12 +166,12 @@ def _diff_migration_table(key: str, old: MigrationTable | None, new: MigrationTa
 
     if new is None:
         assert old is not None  # the key came from one of the two
-        return [diff(f"{label(old)} is missing (baseline version {_fmt(old.version)})")]
+        return [diff(f"{label(old)} is missing (the baseline's is at {_named(old)})")]
     if old is None:
-        return [diff(f"{label(new)} is still present (added after baseline, version {_fmt(new.version)})")]
+        return [diff(f"{label(new)} is still present (added after baseline, at {_named(new)})")]
     out = [diff(m) for m in _applied_messages(old, new)]
-    if not out and old.version != new.version:
-        out.append(diff(f"{label(new)}: {_fmt(new.version)} -> {_fmt(old.version)} expected"))
+    if old.version != new.version:  # after the migrations, for a history table: the version they leave
+        out.append(diff(_version_message(old, new)))
     if old.dirty != new.dirty:
         out.append(diff(_dirty_message(old, new)))
     if not out and (old.tool, old.columns, Counter(old.rows)) != (new.tool, new.columns, Counter(new.rows)):
@@ -188,6 +188,16 @@ def _applied_messages(old: MigrationTable, new: MigrationTable) -> list[str]:
     gone = [f"{label(new)}: migration {m} is no longer recorded as applied (the baseline's is)"
             for m in old.applied if m not in now]
     return still + gone
+
+
+def _version_message(old: MigrationTable, new: MigrationTable) -> str:
+    """The version the tool reads now and the baseline's, in the tool's terms: `at revision 8e4b7c1d2a65,
+    expected revision 3f1c2a9d7b10 (the baseline's)`."""
+    return f"{label(new)}: at {_named(new)}, expected {_named(old)} (the baseline's)"
+
+
+def _named(table: MigrationTable) -> str:
+    return in_terms(table.tool, table.table, None if table.version is None else _fmt(table.version))
 
 
 def _dirty_message(old: MigrationTable, new: MigrationTable) -> str:

@@ -87,6 +87,8 @@ class Shape:
     dirty: Callable[[Sequence[Record]], bool] = lambda rows: False  # the tool refuses to run on
     dirty_means: str = "is dirty (a migration failed half-way)"
     version_of: Callable[[Sequence[str]], str | None] | None = None  # default: the last applied
+    # What the tool calls the version it derives, when that is not one migration's name (default: `term`)
+    version_term: str | None = None
 
     def fits(self, table: str, columns: frozenset[str]) -> bool:
         return table == self.table and self.columns <= columns <= self.columns | self.optional
@@ -225,7 +227,8 @@ SHAPES: tuple[Shape, ...] = (
           "knex/knex: lib/migrations/migrate/table-creator.js (increments, name, batch, migration_time); "
           "completed migrations are read ordered by id; the current version is Migrator.currentVersion, the "
           "highest name prefix before `_`; batch is kept: migrate:rollback undoes the last batch",
-          ignored=frozenset({"id", "migration_time"}), order_by=("id",), version_of=_knex_version),
+          ignored=frozenset({"id", "migration_time"}), order_by=("id",), version_of=_knex_version,
+          version_term="version"),
     Shape("knex", "knex_migrations_lock", frozenset({"index", "is_locked"}), "lock",
           "knex/knex: lib/migrations/migrate/table-creator.js (increments index, integer is_locked)",
           ident=_column("index"), dirty=lambda rows: _any(rows, lambda r: _is_true(r.get("is_locked"))),
@@ -317,7 +320,7 @@ SHAPES: tuple[Shape, ...] = (
                      "committer_email", "planned_at", "planner_name", "planner_email"}), "history",
           "sqitchers/sqitch: lib/App/Sqitch/Engine/pg.sql (the tags currently applied)",
           ignored=frozenset({"committed_at", "committer_name", "committer_email"}), order_by=("committed_at",),
-          ident=_column("tag")),
+          ident=_column("tag"), version_term="tag"),
 )
 
 # The names a version table may have; a table with one of these names is always read.
@@ -326,6 +329,28 @@ TABLE_NAMES: frozenset[str] = frozenset(s.table for s in SHAPES)
 # Tables that only count as a tool's under their tool's schema: `changes` and `tags` are common
 # application table names, sqitch's live in its registry schema.
 REQUIRED_SCHEMA: Mapping[str, str] = {"changes": "sqitch", "tags": "sqitch"}
+
+
+# What each tool calls one migration, so a step or a version is named in the tool's own terms
+# ("revision 8e4b7c1d2a65", "version 2"); the others say "migration" (a knex or node-pg-migrate name).
+TERMS: Mapping[str, str] = {
+    "alembic": "revision", "liquibase": "changeset", "sqitch": "change", "flyway": "version",
+    "golang-migrate": "version", "goose": "version", "ecto": "version", "rails": "version",
+}
+
+
+def term(tool: str | None) -> str:
+    """What the tool calls one migration ("revision", "version", "migration")."""
+    return TERMS.get(tool or "", "migration")
+
+
+def in_terms(tool: str | None, table: str, version: str | None) -> str:
+    """A table's version as its tool names it: `revision 8e4b7c1d2a65`, `version 2`,
+    `migration 1700000000001_add-nickname`; `no version` for an empty table."""
+    if version is None:
+        return "no version"
+    shape = shape_named(tool, table) if tool else None
+    return f"{(shape.version_term if shape else None) or term(tool)} {version}"
 
 
 def considered(schema: str, table: str) -> bool:

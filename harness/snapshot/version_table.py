@@ -5,8 +5,8 @@ the version table without the schema (a down migration that did nothing, or did 
 schema without the version table (SQL run by hand) leaves a database whose next deploy goes
 wrong: the tool re-applies a migration onto objects that already exist, or skips one. The diff
 with the baseline lists the schema objects and the version; this check says what the two facts
-mean together, e.g. `schema_migrations says 1 (the good release's version) but the schema is the
-bad release's (version 2)`.
+mean together, in the tool's terms, e.g. `schema_migrations (golang-migrate) says version 1 (the
+good release's) but the schema is the bad release's (version 2)`.
 
 A release's schema fingerprint is its snapshot's schema fingerprint, recorded at deploy time:
 the baseline for the good release, the snapshot after the bad deploy for the bad one. It covers
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from harness.journal import Difference
 from harness.snapshot.db_models import DatabaseSnapshot, MigrationTable
 from harness.snapshot.diff_db import diff_schema
-from harness.snapshot.migration_tools import shape_named
+from harness.snapshot.migration_tools import in_terms, shape_named
 
 AREA = "version"
 GOOD, BAD = "the good release", "the bad release"
@@ -41,16 +41,17 @@ class Release:
     label: str  # "the good release"
     snapshot: DatabaseSnapshot
 
-    def version(self, table: str) -> str | None:
-        found = next((m for m in self.snapshot.migrations if m.table == table), None)
+    def table(self, name: str) -> MigrationTable | None:
+        return next((m for m in self.snapshot.migrations if m.table == name), None)
+
+    def version(self, name: str) -> str | None:
+        found = self.table(name)
         return found.version if found is not None else None
 
-    def has_table(self, table: str) -> bool:
-        return any(m.table == table for m in self.snapshot.migrations)
-
-
-def _show(version: str | None) -> str:
-    return "no version" if version is None else version
+    def named(self, name: str) -> str:
+        """Its version of the table, in the tool's terms: `revision 3f1c2a9d7b10`."""
+        found = self.table(name)
+        return in_terms(found.tool, name, found.version) if found else in_terms(None, name, None)
 
 
 # (releases the version table names, releases whose schema is in place) → what the next deploy does.
@@ -62,11 +63,10 @@ CONSEQUENCES: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {
 
 
 def _says(table: MigrationTable, named: list[Release]) -> str:
-    who = f"{table.table} ({table.tool})"
+    says = f"{table.table} ({table.tool}) says {in_terms(table.tool, table.table, table.version)}"
     if not named:
-        return f"{who} says {_show(table.version)} (no release's version)"
-    whose = " and ".join(f"{r.label}'s" for r in named)
-    return f"{who} says {_show(table.version)} ({whose} version)"
+        return f"{says} (no release's)"
+    return f"{says} (" + " and ".join(f"{r.label}'s" for r in named) + ")"
 
 
 def _has_version(table: MigrationTable) -> bool:
@@ -78,7 +78,7 @@ def _has_version(table: MigrationTable) -> bool:
 
 def _schema_is(table: str, matching: list[Release], known: Sequence[Release]) -> str:
     if matching:
-        return " and ".join(f"{r.label}'s (version {_show(r.version(table))})" for r in matching)
+        return " and ".join(f"{r.label}'s ({r.named(table)})" for r in matching)
     if len(known) == 1:
         return f"not {known[0].label}'s"
     return "neither " + " nor ".join(f"{r.label}'s" for r in known)
@@ -92,7 +92,7 @@ def version_table_differences(good: DatabaseSnapshot, bad: DatabaseSnapshot | No
     matching = [r for r in known if not diff_schema(r.snapshot.schema_fingerprint, after.schema_fingerprint)]
     out: list[Difference] = []
     for table in filter(_has_version, after.migrations):
-        releases = [r for r in known if r.has_table(table.table)]
+        releases = [r for r in known if r.table(table.table) is not None]
         named = [r for r in releases if r.version(table.table) == table.version]
         says, schema_is = tuple(r.label for r in named), tuple(r.label for r in matching)
         if set(says) & set(schema_is) or not (says or schema_is):

@@ -192,7 +192,8 @@ def test_bad_migration_is_named_and_revert_restores_baseline(app: psycopg.Connec
         Difference(area="schema", object="enum type mood",
                    message="enum type mood: values changed [happy, sad] -> [happy, sad, angry]"),
         Difference(area="migrations", object="migration version table schema_migrations",
-                   message="migration version table schema_migrations (golang-migrate): 2 -> 1 expected"),
+                   message="migration version table schema_migrations (golang-migrate): at version 2, expected "
+                           "version 1 (the baseline's)"),
         Difference(area="data", object="table orders", message="table orders: 3 rows lost (10 -> 7)"),
         # Every users row now carries "nickname": null, so its content differs too.
         Difference(area="data", object="table users",
@@ -326,7 +327,8 @@ def test_other_migration_tools_are_detected(conn: psycopg.Connection[Any]) -> No
     conn.execute("DELETE FROM goose_db_version WHERE version_id = 2")
     assert _messages(diff_database(baseline, snapshot_database(conn, []))) == [
         "migration version table goose_db_version (goose): migration 2 is no longer recorded as applied "
-        "(the baseline's is)"
+        "(the baseline's is)",
+        "migration version table goose_db_version (goose): at version 1, expected version 2 (the baseline's)",
     ]
 
 

@@ -67,6 +67,8 @@ DEMO_CASES: dict[str, tuple[int, list[str], str | None]] = {
                                       "migration 1700000000001_add-discount (node-pg-migrate)"],
                                   "column orders.discount_cents is still present"),
     "alembic-rollback": (0, ["revision 3f1c2a9d7b10 (alembic)", "revision 8e4b7c1d2a65 (alembic)"], None),
+    "alembic-noop-downgrade": (1, ["revision 3f1c2a9d7b10 (alembic)", "revision 5c2d9e7a4b18 (alembic)"],
+                               "column orders.discount_cents is still present"),
     "golang-migrate-rollback": (0, ["version 1 (golang-migrate)", "version 2 (golang-migrate)"], None),
     "golang-migrate-empty-down": (1, ["version 1 (golang-migrate)", "version 3 (golang-migrate)"],
                                   "column orders.coupon_code is still present"),

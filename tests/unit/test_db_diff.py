@@ -315,7 +315,8 @@ def test_new_schema_and_scope_mismatch() -> None:
 def test_migration_version_not_rolled_back() -> None:
     diffs = diff_database(snap(), snap(migrations=_migrations("2")))
     assert diffs == [Difference(area="migrations", object="migration version table schema_migrations",
-                                message="migration version table schema_migrations (golang-migrate): 2 -> 1 expected")]
+                                message="migration version table schema_migrations (golang-migrate): at version 2, "
+                                        "expected version 1 (the baseline's)")]
 
 
 def test_migration_dirty_flag() -> None:
@@ -329,10 +330,10 @@ def test_migration_dirty_flag() -> None:
 
 def test_migration_table_missing_or_added() -> None:
     assert messages(diff_database(snap(), snap(migrations=()))) == [
-        "migration version table schema_migrations (golang-migrate) is missing (baseline version 1)"]
+        "migration version table schema_migrations (golang-migrate) is missing (the baseline's is at version 1)"]
     assert messages(diff_database(snap(migrations=()), snap())) == [
         "migration version table schema_migrations (golang-migrate) is still present (added after baseline, "
-        "version 1)"]
+        "at version 1)"]
 
 
 FLYWAY_COLUMNS = ("installed_rank", "version", "description", "type", "script", "checksum", "installed_by",
@@ -493,7 +494,8 @@ def test_order_is_area_then_kind_then_name_and_independent_of_input_order() -> N
         ("schema", "column users.nickname is still present (added after baseline)"),
         ("schema", "index orders_created_idx is missing"),
         ("schema", "enum type mood: values changed [a, b] -> [a, b, c]"),
-        ("migrations", "migration version table schema_migrations (golang-migrate): 2 -> 1 expected"),
+        ("migrations", "migration version table schema_migrations (golang-migrate): at version 2, expected version 1 "
+                       "(the baseline's)"),
         ("data", "table orders: 3 rows lost (10 -> 7)"),
         ("data", "table users: content changed (same row count 5, checksum differs)"),
     ]

@@ -57,6 +57,18 @@ def test_every_release_migrations_directory_belongs_to_a_built_release(family: s
     assert dirs and dirs <= set(releases(family)), (dirs, releases(family))
 
 
+def test_every_alembic_image_runs_a_release_app_py_has() -> None:
+    """frameworks.sh passes each demo-alembic image its app.py release (v3 runs v6): an image without one fails
+    the build under `set -u`, one naming a release app.py lacks exits on start with `unknown APP_VERSION`."""
+    script = (REPO / "env" / "images" / "frameworks.sh").read_text()
+    found = re.search(r"^declare -A ALEMBIC_APP_RELEASE=\((.*)\)$", script, re.MULTILINE)
+    assert found, "frameworks.sh has no ALEMBIC_APP_RELEASE table"
+    runs = dict(re.findall(r"\[(\w+)\]=(\w+)", found.group(1)))
+    app_releases = set(re.findall(r'^    "(v\d+)": \{', (REPO / "demo" / "app" / "app.py").read_text(), re.MULTILINE))
+    assert sorted(runs) == sorted(releases("demo-alembic"))
+    assert set(runs.values()) <= app_releases and runs["v3"] == "v6", (runs, app_releases)
+
+
 def test_node_dependencies_are_pinned_for_npm_ci() -> None:
     app = REPO / "demo" / "node" / "app"
     manifest = json.loads((app / "package.json").read_text())

@@ -637,10 +637,14 @@ def test_validation_rejects_a_framework_migration_that_is_not_utf8(tmp_path: Pat
 # ══ the demo's own migrations ═════════════════════════════════════════════
 @pytest.mark.parametrize(("name", "expected"), [
     ("node-pg-migrate-noop-down", [(pf.FRAMEWORK_DOWN, "failure")]),
+    ("alembic-noop-downgrade", [(pf.FRAMEWORK_DOWN, "failure")]),
     ("golang-migrate-empty-down", [(pf.NOOP_DOWN, "failure")]),
     ("node-pg-migrate-rollback", []),
     ("alembic-rollback", []),
-    ("alembic-forgot-downgrade", []),  # its migrations are right: the runbook forgets them (the rehearsal says so)
+    # their migrations are right: the runbook forgets them (the rehearsal says so)
+    ("node-pg-migrate-forgot-down", []),
+    ("alembic-forgot-downgrade", []),
+    ("golang-migrate-forgot-down", []),
     ("golang-migrate-rollback", []),
 ])
 def test_demo_framework_scenarios(name: str, expected: list[tuple[str, str]]) -> None:
@@ -650,19 +654,22 @@ def test_demo_framework_scenarios(name: str, expected: list[tuple[str, str]]) ->
 def test_cli_check_flags_the_noop_down_scenarios_only() -> None:
     good = [str(EXAMPLES / n) for n in ("node-pg-migrate-rollback", "alembic-rollback", "golang-migrate-rollback")]
     assert CliRunner().invoke(cli, ["check", *good]).exit_code == 0
-    res = CliRunner().invoke(cli, ["check", str(EXAMPLES / "node-pg-migrate-noop-down")])
-    assert res.exit_code == 1 and "framework-down" in res.output
+    for name in ("node-pg-migrate-noop-down", "alembic-noop-downgrade"):
+        res = CliRunner().invoke(cli, ["check", str(EXAMPLES / name)])
+        assert res.exit_code == 1 and "framework-down" in res.output, res.output
 
 
 def test_demo_release_migrations_read_as_written() -> None:
     """Every framework migration the demo ships is read with the down its file declares."""
     read = {m.file.relative_to(REPO).as_posix(): (m.tool, m.up.state, m.down.state)
-            for d in ("demo/alembic/migrations", "demo/alembic/release-migrations/v2", "demo/node/migrations",
+            for d in ("demo/alembic/migrations", "demo/alembic/release-migrations/v2",
+                      "demo/alembic/release-migrations/v3", "demo/node/migrations",
                       "demo/node/release-migrations/v2", "demo/node/release-migrations/v3")
             for m in load_framework_migrations(REPO / d).migrations}
     assert read == {
         "demo/alembic/migrations/versions/3f1c2a9d7b10_init.py": ("Alembic", "code", "code"),
         "demo/alembic/release-migrations/v2/8e4b7c1d2a65_add_nickname.py": ("Alembic", "code", "code"),
+        "demo/alembic/release-migrations/v3/5c2d9e7a4b18_add_discount.py": ("Alembic", "code", "empty"),
         "demo/node/migrations/1700000000000_init.js": ("node-pg-migrate", "code", "code"),
         "demo/node/release-migrations/v2/1700000000001_add-nickname.js": ("node-pg-migrate", "code", "code"),
         "demo/node/release-migrations/v3/1700000000001_add-discount.js": ("node-pg-migrate", "code", "empty"),

@@ -19,7 +19,7 @@ from harness.report.html import render_html
 from harness.snapshot.database import migration_table
 from harness.snapshot.db_models import DatabaseSnapshot, MigrationTable, MigrationTool, SchemaFingerprint
 from harness.snapshot.diff_db import diff_migrations
-from harness.snapshot.migration_tools import SHAPES, UNRECOGNISED, considered, shape_for
+from harness.snapshot.migration_tools import SHAPES, TERMS, UNRECOGNISED, considered, shape_for
 from harness.snapshot.version_table import version_table_differences
 
 Row = tuple[str | None, ...]
@@ -139,16 +139,57 @@ def test_each_tool_reads_its_table_as_the_tool_does(case: Case) -> None:
         case.tool, _name(case), case.version, case.applied, case.dirty)
 
 
+# What each tool calls the version it derives (its own word: Alembic's revision, Liquibase's changeset; knex's
+# currentVersion is a name's timestamp prefix, sqitch's tags table names a tag).
+VERSION_WORD = {
+    "knex_migrations": "version", "pgmigrations": "migration", "migrations": "migration", "SequelizeMeta": "migration",
+    "_prisma_migrations": "migration", "__drizzle_migrations": "migration", "django_migrations": "migration",
+    "databasechangelog": "changeset", "changes": "change", "tags": "tag", "schema_migrations": "version",
+    "flyway_schema_history": "version", "goose_db_version": "version", "alembic_version": "revision",
+}
+
+
 @pytest.mark.parametrize("case", HISTORY, ids=lambda c: f"{c.tool}-{c.table}")
 def test_a_migration_left_applied_is_named_with_its_tool(case: Case) -> None:
-    """The baseline without the bad release's row, the table after a rollback that did not remove it."""
+    """The baseline without the bad release's row, the table after a rollback that did not remove it: the
+    migration left recorded, then the version the tool reads now and the baseline's, both in its words."""
     baseline, after = _read(case, case.rows[:-1]), _read(case)
-    assert diff_migrations([baseline], [after]) == [Difference(
-        area="migrations", object=f"migration version table {_name(case)}",
-        message=f"migration version table {_name(case)} ({case.tool}): migration {case.last} is still recorded "
-                f"as applied (the baseline's is not)")]
+    word, table = VERSION_WORD[case.table], f"migration version table {_name(case)}"
+    assert baseline.version not in (None, case.version)
+    assert diff_migrations([baseline], [after]) == [
+        Difference(area="migrations", object=table, message=f"{table} ({case.tool}): migration {case.last} is still "
+                                                              f"recorded as applied (the baseline's is not)"),
+        Difference(area="migrations", object=table, message=f"{table} ({case.tool}): at {word} {case.version}, "
+                                                              f"expected {word} {baseline.version} (the baseline's)")]
     assert [d.message.split(": ", 1)[1] for d in diff_migrations([after], [baseline])] == [
-        f"migration {case.last} is no longer recorded as applied (the baseline's is)"]
+        f"migration {case.last} is no longer recorded as applied (the baseline's is)",
+        f"at {word} {baseline.version}, expected {word} {case.version} (the baseline's)"]
+
+
+@pytest.mark.parametrize(("case", "rows", "message"), [
+    (POINTERS[0], (("20240101000000", "false"),),
+     "migration version table schema_migrations (golang-migrate): at version 20240102000000, expected version "
+     "20240101000000 (the baseline's)"),
+    (POINTERS[1], (("ae1027a6acf",),),
+     "migration version table alembic_version (alembic): at revision 3b2f9c1d0e4a, ae1027a6acf, expected revision "
+     "ae1027a6acf (the baseline's)"),
+], ids=lambda v: v.tool if isinstance(v, Case) else "")
+def test_a_pointer_names_its_version_and_the_baselines_in_the_tools_words(case: Case, rows: tuple[Row, ...],
+                                                                         message: str) -> None:
+    """A table that holds the current version only: one line, the version now and the one expected."""
+    assert [d.message for d in diff_migrations([_read(case, rows)], [_read(case)])] == [message]
+
+
+def test_every_tool_with_its_own_word_is_a_tool_of_the_table() -> None:
+    assert set(TERMS) <= {s.tool for s in SHAPES}
+    assert {s.table: s.version_term for s in SHAPES if s.version_term} == {"knex_migrations": "version", "tags": "tag"}
+
+
+def test_an_empty_version_table_says_no_version() -> None:
+    pgm = next(c for c in HISTORY if c.tool == "node-pg-migrate")
+    assert [d.message for d in diff_migrations([_read(pgm)], [_read(pgm, ())])][-1] == (
+        "migration version table pgmigrations (node-pg-migrate): at no version, expected migration "
+        "1700000000001_add-nickname (the baseline's)")
 
 
 _WHEN = frozenset({"migration_time", "run_on", "applied", "dateexecuted", "orderexecuted", "deployment_id",
@@ -349,10 +390,10 @@ def test_the_version_table_check_speaks_each_tools_version(case: Case) -> None:
     good = _db((_read(case, case.rows[:-1]),), good_schema)
     bad = _db((_read(case),), bad_schema)
     after = _db((_read(case, case.rows[:-1]),), bad_schema)
-    good_version = good.migrations[0].version
+    good_version, word = good.migrations[0].version, VERSION_WORD[case.table]
     assert [d.message for d in version_table_differences(good, bad, after)] == [
-        f"{_name(case)} ({case.tool}) says {good_version} (the good release's version) but the schema is the bad "
-        f"release's (version {case.version}): the next deploy of the bad release's version will apply its "
+        f"{_name(case)} ({case.tool}) says {word} {good_version} (the good release's) but the schema is the bad "
+        f"release's ({word} {case.version}): the next deploy of the bad release's version will apply its "
         f"migration again onto a schema that already has it"]
 
 

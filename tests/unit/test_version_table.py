@@ -84,17 +84,17 @@ def test_equal_means_what_the_schema_diff_says() -> None:
 
 @pytest.mark.parametrize(("after", "message"), [
     (_with(GOOD, schema_of=BAD),  # a down migration that did nothing but the tool's bookkeeping
-     "schema_migrations (golang-migrate) says 1 (the good release's version) but the schema is the bad release's "
+     "schema_migrations (golang-migrate) says version 1 (the good release's) but the schema is the bad release's "
      "(version 2): the next deploy of the bad release's version will apply its migration again onto a schema that "
      "already has it"),
     (_with(GOOD, migrations_of=BAD),  # the schema put back by hand, the version table left alone
-     "schema_migrations (golang-migrate) says 2 (the bad release's version) but the schema is the good release's "
+     "schema_migrations (golang-migrate) says version 2 (the bad release's) but the schema is the good release's "
      "(version 1): the next deploy of the bad release's version will skip its migration"),
     (_neither(),
-     "schema_migrations (golang-migrate) says 1 (the good release's version) but the schema is neither the good "
+     "schema_migrations (golang-migrate) says version 1 (the good release's) but the schema is neither the good "
      "release's nor the bad release's"),
     (_with(_neither(), migrations_of=BAD),
-     "schema_migrations (golang-migrate) says 2 (the bad release's version) but the schema is neither the good "
+     "schema_migrations (golang-migrate) says version 2 (the bad release's) but the schema is neither the good "
      "release's nor the bad release's"),
 ])
 def test_a_version_table_naming_another_release(after: DatabaseSnapshot, message: str) -> None:
@@ -105,14 +105,14 @@ def test_a_version_no_release_had_next_to_a_releases_schema() -> None:
     table = GOOD.migrations[0].model_copy(update={"rows": (("3", "false"),), "version": "3"})
     after = GOOD.model_copy(update={"migrations": (table,)})
     assert [d.message for d in version_table_differences(GOOD, BAD, after)] == [
-        "schema_migrations (golang-migrate) says 3 (no release's version) but the schema is the good release's "
+        "schema_migrations (golang-migrate) says version 3 (no release's) but the schema is the good release's "
         "(version 1)"]
 
 
 def test_without_the_bad_releases_snapshot_only_the_good_release_is_known() -> None:
     assert version_table_differences(GOOD, None, GOOD) == []
     assert [d.message for d in version_table_differences(GOOD, None, _with(GOOD, schema_of=BAD))] == [
-        "schema_migrations (golang-migrate) says 1 (the good release's version) but the schema is not the good "
+        "schema_migrations (golang-migrate) says version 1 (the good release's) but the schema is not the good "
         "release's"]
 
 
@@ -129,8 +129,8 @@ def test_each_version_table_is_judged_on_its_own() -> None:
     moved = alembic.model_copy(update={"rows": (("f00dcafe",),), "version": "f00dcafe"})
     after = good.model_copy(update={"migrations": (good.migrations[0], moved)})
     assert [d.message for d in version_table_differences(good, bad, after)] == [
-        "alembic_version (alembic) says f00dcafe (no release's version) but the schema is the good release's (version "
-        "ae1027a6acf)"]
+        "alembic_version (alembic) says revision f00dcafe (no release's) but the schema is the good release's "
+        "(revision ae1027a6acf)"]
 
 
 def test_the_difference_is_part_of_the_state_diff() -> None:
