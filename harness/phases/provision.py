@@ -10,6 +10,7 @@ from harness import runstate
 from harness.context import RehearsalContext
 from harness.phases import OnFailure, Phase
 from harness.progress import say
+from harness.providers.database import DatabaseHandle
 from harness.release import DB_SECRET
 
 
@@ -34,10 +35,9 @@ class ProvisionPhase(Phase):
         db_server = "" if ctx.infra.database.container_id else runstate.without_password(ctx.infra.database.admin_dsn)
         _record(ctx, runstate.DATABASE, runstate.database_name(s.name, ctx.infra.run_id), db_server)
         ctx.db = ctx.infra.database.create_database(runstate.resource_name(s.name, ctx.infra.run_id))
-        ctx.cleanup.callback(_drop_database, ctx)
-        # Registered after the database, so it runs before: the app's pods stop
-        # (and disconnect) before the database is dropped.
-        ctx.cleanup.callback(_delete_namespace, ctx)
+        # One step for both: the namespace's deletion is asked for here; the wait for it to go and then
+        # the database's drop (once the app's pods have let go of it) run beside the next scenarios.
+        ctx.cleanup.callback(_remove_namespace_and_database, ctx)
         # Secrets from now on, everywhere: the role's password, the scenario's secret variables, the
         # values the runbook gets from the caller's environment (pass_env: how a team hands it a real
         # credential) and the admin DSN's password (a runbook step may print it).
@@ -61,16 +61,32 @@ def _forget(ctx: RehearsalContext, kind: str, name: str) -> None:
         ctx.infra.run.forget(kind, name)
 
 
-def _drop_database(ctx: RehearsalContext) -> None:
+def _remove_namespace_and_database(ctx: RehearsalContext) -> None:
+    """Ask for the namespace's deletion (seconds), hand the rest on (harness/deferred.py). A namespace the
+    API server refuses to delete is this scenario's cleanup failure, as before; what fails later is said
+    on the console when the session drains, and stays recorded for the reaper."""
     assert ctx.db is not None
-    ctx.infra.database.drop_database(ctx.db)
-    _forget(ctx, runstate.DATABASE, ctx.db.name)
-
-
-def _delete_namespace(ctx: RehearsalContext) -> None:
+    db, namespace = ctx.db, ctx.namespace
     if ctx.keep:
         return
-    proc = ctx.kubectl("delete", "namespace", ctx.namespace, "--ignore-not-found", "--wait=true", "--timeout=90s",
-                       check=False, timeout=120)
-    if proc.returncode == 0:
-        _forget(ctx, runstate.NAMESPACE, ctx.namespace)
+    proc = ctx.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false",
+                       check=False, timeout=60)
+    if proc.returncode != 0:
+        _drop_database(ctx, db)  # the database still goes; the namespace stays recorded for the reaper
+        raise RuntimeError(f"kubectl delete namespace {namespace} failed: {ctx.redactor(proc.stderr.strip())}")
+
+    def finish() -> None:
+        try:
+            gone = ctx.kubectl("wait", "--for=delete", f"namespace/{namespace}", "--timeout=90s",
+                               check=False, timeout=120)
+            if gone.returncode == 0 or "not found" in gone.stderr.lower():
+                _forget(ctx, runstate.NAMESPACE, namespace)
+        finally:  # the database goes even when the namespace is slow: its pods were told to stop
+            _drop_database(ctx, db)
+
+    ctx.infra.deferred.submit(f"namespace {namespace} and database {db.name}", finish)
+
+
+def _drop_database(ctx: RehearsalContext, db: DatabaseHandle) -> None:
+    ctx.infra.database.drop_database(db)
+    _forget(ctx, runstate.DATABASE, db.name)

@@ -21,10 +21,11 @@ import os
 import subprocess
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from harness import cleanup, runstate, tools
+from harness.deferred import Deferred
 from harness.options import SessionOptions, split_host_port
 from harness.progress import say
 from harness.providers.cluster import ClusterProvider, ExistingClusterProvider, KindProvider
@@ -43,6 +44,9 @@ class Infrastructure:
     registry: RegistryProvider | None = None
     owner: str = ""
     run: runstate.RunState | None = None  # this session's run state (None in tests without one)
+    # Namespace and database removals handed on by finished scenarios (harness/deferred.py); drained
+    # before the cluster and Postgres stop.
+    deferred: Deferred = field(default_factory=Deferred)
 
     def record(self, kind: str, name: str, where: str = "") -> None:
         """Write down a resource this run is about to create (see harness.runstate)."""
@@ -205,7 +209,9 @@ def build(options: SessionOptions, stack: ExitStack, owner: str,
         stack.callback(remove_owned_containers, owner)  # registered first: runs last
     cluster = start_cluster(options, stack, owner, run)
     database = start_database(options, stack, owner, cluster.docker_network(), run)
-    return Infrastructure(cluster=cluster, database=database, owner=owner, run=run)
+    infra = Infrastructure(cluster=cluster, database=database, owner=owner, run=run)
+    stack.callback(infra.deferred.drain)  # registered last: runs first, while both still run
+    return infra
 
 
 def add_registry(infra: Infrastructure, stack: ExitStack, owner: str, keep: bool) -> RegistryProvider:
