@@ -188,7 +188,7 @@ class InfrastructureMismatchError(RuntimeError):
 
 
 @contextmanager
-def open_session(options: SessionOptions, build: distributed.Build = factory.build,
+def open_session(options: SessionOptions, build: distributed.Build | None = None,
                  part_of: str = "") -> Iterator[Session]:
     """Start the shared infrastructure; tear it all down on exit unless kept.
 
@@ -198,8 +198,8 @@ def open_session(options: SessionOptions, build: distributed.Build = factory.bui
     the block raises the truth about the teardown: harness.teardown.Interrupted or
     TeardownIncomplete, naming what failed.
 
-    BUILD starts the infrastructure (a pytest-xdist worker attaches to its controller's instead:
-    harness/distributed.py); PART_OF is the id of the run this session is part of (see Session.part_of)."""
+    BUILD starts the infrastructure (default: factory.build, looked up at the call; a pytest-xdist
+    worker attaches to its controller's instead: harness/distributed.py); PART_OF is the id of the run this session is part of (see Session.part_of)."""
     owner = runstate.new_owner(options.cluster_name)
     clear_stop()  # a stop requested in an earlier session (same process) is not this one's
     with Teardown().installed() as teardown:
@@ -207,7 +207,7 @@ def open_session(options: SessionOptions, build: distributed.Build = factory.bui
         run = runstate.RunState(owner).begin()
         try:
             with TeardownStack(teardown) as stack:
-                infra = build(options, stack, owner, run)
+                infra = (build or factory.build)(options, stack, owner, run)
                 session = Session(options, infra, stack, owner, part_of=part_of)
                 teardown.redact = session.redact
                 if options.keep_cluster:
