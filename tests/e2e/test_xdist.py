@@ -73,7 +73,10 @@ def test_two_workers_share_one_cluster_and_one_postgres_and_write_one_report_set
     leftovers_removed.append(NAME)
     dangling_before = dangling_volumes()
     reports = tmp_path / "reports"
+    # worksteal: the worker that finishes first takes the third scenario (xdist's default `load` hands out
+    # all three at once, two to one worker, and the other idles; about 13 s of this test's cost).
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2",
+           "--dist", "worksteal",
            *(f"scenarios/{s}" for s in SCENARIOS), "--cluster-name", NAME, "--report-dir", str(reports)]
     with Watch(NAME) as watch:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
