@@ -42,13 +42,13 @@ class Session:
     redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
     run_reports: RunReports | None = None
     shard: ShardRecord | None = None  # --shard K/N: which shard this run is, and the whole partition (run.json)
-    # Scenarios rehearsed side by side (`rehearse_all` with jobs > 1): the shared-infrastructure lock
-    # (harness/parallel.py), and one mutex over what the workers add to the session.
-    # A FileInfraLock (harness/distributed.py) in a pytest-xdist worker: the same contract across processes.
-    infra_lock: parallel.InfraLock | distributed.FileInfraLock | None = None
     # Part of a larger run (a pytest-xdist worker): its journals carry that run's id, and that run writes
     # the run-level reports. "" for a run of its own (the journals carry `owner`).
     part_of: str = ""
+    # Scenarios rehearsed side by side (`rehearse_all` with jobs > 1): the shared-infrastructure lock
+    # (harness/parallel.py; in a pytest-xdist worker harness/distributed.py's FileInfraLock, the same
+    # contract across processes), and one mutex over what the workers add to the session.
+    infra_lock: parallel.InfraLock | distributed.FileInfraLock | None = None
     _mutex: threading.RLock = field(default_factory=threading.RLock)
 
     def redact(self, text: str) -> str:
@@ -139,7 +139,8 @@ class Session:
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
                           scenario_file=report_path(scenario.directory / SCENARIO_FILE),
                           runbook_file=report_path(scenario.path(scenario.runbook.file)),
-                          run_id=self.part_of or self.owner, shard=str(self.options.shard) if self.options.shard else None,
+                          run_id=self.part_of or self.owner,
+                          shard=str(self.options.shard) if self.options.shard else None,
                           expect_risks=[k.value for k in scenario.expect_risks],  # reports judge risks too
                           placeholders=dict(scenario.runbook.placeholders),
                           environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE,
