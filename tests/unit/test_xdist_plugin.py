@@ -45,6 +45,8 @@ class FakeSession:
         self.infra_lock = None
 
     def rehearse(self, scenario):
+        if scenario.name == "interrupted":
+            raise KeyboardInterrupt
         with self.infra_lock.for_scenario(scenario) as (mode, waited):
             log({"rehearse": scenario.name, "lock": mode})
             verdict = "NOT_READY" if scenario.name.startswith("wrong") else scenario.expect.value
@@ -127,6 +129,17 @@ def test_workers_attach_to_the_one_session_the_controller_opens(pytester: pytest
     assert len(history) == 3  # written once, by the controller: not once per worker
     result.stdout.fnmatch_lines(["*every worker rehearses on this run's cluster and Postgres*",
                                  "*3 scenario(s) of run rr-x-controller*junit.xml*"])
+
+
+def test_the_controller_tears_down_after_an_interrupt_in_a_worker(pytester: pytest.Pytester,
+                                                                  kit: SimpleNamespace) -> None:
+    _scenarios(pytester, kit, "interrupted")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--report-dir", "out")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    log = _log(pytester)
+    controller = next(e for e in log if "open" in e and not e["part_of"])
+    assert log[-1] == {"pid": controller["pid"], "close": controller["open"]}
+    assert not (pytester.path / "out" / "junit.xml").exists()  # no scenario of this run has a report
 
 
 def test_no_session_opens_under_xdist_without_a_scenario(pytester: pytest.Pytester, kit: SimpleNamespace) -> None:
