@@ -6,6 +6,10 @@
   `rehearsal` (function: rehearse a scenario path, get its journal).
 - One cluster and one Postgres serve the whole test session; each scenario
   gets its own namespace and database.
+- `pytest -n N` (pytest-xdist): the controller opens the one cluster and one
+  Postgres and hands them to its workers; the workers' scenarios hold a
+  cross-process lock (faults that freeze shared infrastructure run alone); the
+  controller writes the run-level reports once at the end (harness/distributed.py).
 - `--shard K/N` keeps the scenario items of shard K (harness/shard.py, the
   same split as `rehearse run --shard`) and deselects the others; other tests
   are not sharded.
@@ -24,11 +28,12 @@ from _pytest.fixtures import TopRequest
 
 from harness.journal import Journal
 from harness.judge import expectation_problems
-from harness.options import OptionError, add_pytest_options, session_options_from_pytest
+from harness.options import OptionError, SessionOptions, add_pytest_options, session_options_from_pytest
 from harness.scenario import ScenarioError, duplicate_names, load_or_problems, load_scenario, scenario_name
 from harness.scenario.loader import SCENARIO_FILE
 
 if TYPE_CHECKING:
+    from harness.distributed import Controller, Handoff
     from harness.providers.cluster import ClusterProvider
     from harness.providers.database import DatabaseProvider
     from harness.session import Session
@@ -37,6 +42,8 @@ if TYPE_CHECKING:
 _NAMES_KEY = pytest.StashKey[dict[Path, str]]()
 _PLAN_KEY = pytest.StashKey["ShardPlan"]()
 _OPENED_KEY = pytest.StashKey[bool]()
+XDIST_PLUGIN = "rollback_rehearsal_xdist"
+XDIST_INFRA_OPTION = "--xdist-infra"
 
 PYTEST_KIND_PLUGIN = "pytest-kind"
 SESSION_FIXTURE = "rehearsal_session"
@@ -74,13 +81,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="Also collect a `ladder` item for each scenario with migrations.up_one: every migration "
                          "applied, undone and applied again on a scratch Postgres, no cluster (`-m ladder` for "
                          "those alone).")
+    # Not a session option either: it says where the session opens, not what it is.
+    group.addoption(XDIST_INFRA_OPTION, action="store_true", default=False,
+                    help="With pytest -n: open the shared cluster and Postgres in the xdist controller even when "
+                         "no scenario.yaml is among the arguments (tests that use the kind_cluster, postgres or "
+                         "rehearsal fixtures).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     try:  # bad session options are a usage error before anything is collected, as under `rehearse run`
-        session_options_from_pytest(config)
+        options = session_options_from_pytest(config)
     except OptionError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if _xdist_controller(config):
+        problems = [problem for applies, problem in _XDIST_CONFLICTS if applies(options)]
+        if problems:
+            raise pytest.UsageError("\n".join(problems))
+        config.pluginmanager.register(XdistController(config), XDIST_PLUGIN)
     config.addinivalue_line("markers", "rehearsal: a rollback rehearsal collected from a scenario.yaml")
     config.addinivalue_line("markers", "e2e: needs the real environment built by `make env` (Docker, kind node image, Postgres, registry)")
     config.addinivalue_line("markers", "ladder: every migration of a scenario round-tripped on a scratch Postgres "
@@ -95,18 +112,127 @@ def rehearsal_session(pytestconfig: pytest.Config) -> Iterator[Session]:
     Started by the first test that needs it; torn down when the test session
     ends, also on Ctrl-C (pytest tears session fixtures down at session finish)."""
     # Imported here, not at the top: every pytest run loads this plugin, most never start a session.
+    from harness import distributed  # noqa: PLC0415
     from harness.session import open_session  # noqa: PLC0415
     from harness.teardown import Interrupted  # noqa: PLC0415
 
     pytestconfig.stash[_OPENED_KEY] = True
     plan = pytestconfig.stash.get(_PLAN_KEY, None)
+    handoff = _worker_handoff(pytestconfig)  # None outside a pytest-xdist worker
+    attach = {} if handoff is None else {"build": distributed.attach_build(handoff), "part_of": handoff.run_id}
     try:
-        with open_session(session_options_from_pytest(pytestconfig)) as session:
+        with open_session(session_options_from_pytest(pytestconfig), **attach) as session:
             if plan is not None:
                 session.shard = plan.record()
+            if handoff is not None:  # the other workers' scenarios run beside this worker's
+                session.infra_lock = distributed.FileInfraLock(Path(handoff.lock_dir))
             yield session
     except Interrupted as exc:  # the teardown ran; say what it did, as `rehearse run` does, not a traceback
         pytest.exit(exc.message(), returncode=exc.exit_code)
+
+
+# ── pytest -n N (pytest-xdist) ───────────────────────────────────────────────
+def _xdist_controller(config: pytest.Config) -> bool:
+    """This process is pytest-xdist's controller: it starts workers and runs no test itself."""
+    return (not hasattr(config, "workerinput") and config.getoption("dist", "no") != "no"
+            and bool(config.getoption("tx", None)) and not config.getoption("collectonly"))
+
+
+# What `pytest -n` cannot be combined with: (applies, the problem and its fix).
+_XDIST_CONFLICTS: tuple[tuple[Callable[[SessionOptions], bool], str], ...] = (
+    (lambda o: o.jobs > 1, "--jobs and pytest -n both rehearse scenarios side by side. Fix: pass one of them "
+                           "(-n N: one worker process per scenario in flight; --jobs N: threads in one process)"),
+    (lambda o: o.shard is not None, "--shard is not supported with pytest -n: each worker would split the "
+                                    "scenarios on its own. Fix: shard without -n, or use -n without --shard"),
+)
+
+
+def _worker_handoff(config: pytest.Config) -> Handoff | None:
+    """In a pytest-xdist worker: what its controller opened (harness/distributed.py); None elsewhere."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    from harness.distributed import WORKERINPUT_KEY, Handoff  # noqa: PLC0415
+
+    data = workerinput.get(WORKERINPUT_KEY)
+    if data is None:
+        pytest.fail("under pytest -n the xdist controller opens the shared cluster and Postgres, and it does so "
+                    "only when a scenario.yaml is among the arguments. Fix: pass "
+                    f"{XDIST_INFRA_OPTION}, or run these tests without -n", pytrace=False)
+    return Handoff.from_input(data)
+
+
+class XdistController:
+    """Registered in pytest-xdist's controller only: opens the shared infrastructure before xdist starts
+    its workers, hands it to each worker, and closes it once they are all gone."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.controller: Controller | None = None
+
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Before xdist's own (trylast), which starts the workers and so asks for their input."""
+        if not _scenario_files(self.config) and not self.config.getoption(XDIST_INFRA_OPTION):
+            return  # nothing here needs a cluster (`pytest -n 4 tests/unit`)
+        from harness.distributed import Controller  # noqa: PLC0415
+        from harness.session import open_session  # noqa: PLC0415
+        from harness.teardown import Interrupted  # noqa: PLC0415
+
+        controller = Controller(session_options_from_pytest(self.config))
+        try:
+            handoff = controller.open(open_session)
+        except Interrupted as exc:  # its teardown ran
+            pytest.exit(exc.message(), returncode=exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 (kind or Postgres did not start: say why, not an INTERNALERROR)
+            pytest.exit(f"the shared cluster and Postgres did not start: {type(exc).__name__}: {exc}",
+                        returncode=pytest.ExitCode.INTERNAL_ERROR)
+        self.controller = controller
+        self._say(f"pytest-xdist: every worker rehearses on this run's cluster and Postgres (run {handoff.run_id})")
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist's hook for each worker it starts: what the worker attaches to."""
+        if self.controller is not None and self.controller.handoff is not None:
+            from harness.distributed import WORKERINPUT_KEY  # noqa: PLC0415
+
+            node.workerinput[WORKERINPUT_KEY] = self.controller.handoff.to_input()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
+        result = yield  # xdist's own shut the workers down: nothing of theirs runs any more
+        self._close(session)
+        return result
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.controller is not None:  # the session never finished (an error before it could)
+            self.controller.close(lambda journals, run_id: None)
+
+    def _close(self, session: pytest.Session) -> None:
+        if self.controller is None:
+            return
+        from harness.report import write_run_reports  # noqa: PLC0415
+        from harness.teardown import Interrupted  # noqa: PLC0415
+
+        controller, self.controller = self.controller, None
+        report_dir = controller.options.report_dir
+
+        def write(journals: list[Journal], run_id: str) -> None:
+            reports = write_run_reports(journals, report_dir, run_id=run_id)
+            self._say(f"{len(journals)} scenario(s) of run {run_id}: {reports.junit}, {reports.summary}")
+
+        try:
+            controller.close(write)
+        except Interrupted as exc:  # the teardown ran; say what it did, as `rehearse run` does
+            self._say(exc.message())
+            session.exitstatus = exc.exit_code
+        except Exception as exc:  # noqa: BLE001 (TeardownIncomplete, or reports not written: said, and a failure)
+            self._say(f"{type(exc).__name__}: {exc}")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.text import Text
 
-from harness import cleanup, faults, judge, parallel, runstate, tools
+from harness import cleanup, distributed, faults, judge, parallel, runstate, tools
 from harness.context import RehearsalContext
 from harness.journal import Journal
 from harness.options import SessionOptions
@@ -42,9 +42,13 @@ class Session:
     redactors: list[Redactor] = field(default_factory=list)  # one per scenario, for the run-level reports
     run_reports: RunReports | None = None
     shard: ShardRecord | None = None  # --shard K/N: which shard this run is, and the whole partition (run.json)
+    # Part of a larger run (a pytest-xdist worker): its journals carry that run's id, and that run writes
+    # the run-level reports. "" for a run of its own (the journals carry `owner`).
+    part_of: str = ""
     # Scenarios rehearsed side by side (`rehearse_all` with jobs > 1): the shared-infrastructure lock
-    # (harness/parallel.py), and one mutex over what the workers add to the session.
-    infra_lock: parallel.InfraLock | None = None
+    # (harness/parallel.py; in a pytest-xdist worker harness/distributed.py's FileInfraLock, the same
+    # contract across processes), and one mutex over what the workers add to the session.
+    infra_lock: parallel.InfraLock | distributed.FileInfraLock | None = None
     _mutex: threading.RLock = field(default_factory=threading.RLock)
 
     def redact(self, text: str) -> str:
@@ -135,7 +139,8 @@ class Session:
         journal = Journal(scenario=scenario.name, description=scenario.description, expect=scenario.expect.value,
                           scenario_file=report_path(scenario.directory / SCENARIO_FILE),
                           runbook_file=report_path(scenario.path(scenario.runbook.file)),
-                          run_id=self.owner, shard=str(self.options.shard) if self.options.shard else None,
+                          run_id=self.part_of or self.owner,
+                          shard=str(self.options.shard) if self.options.shard else None,
                           expect_risks=[k.value for k in scenario.expect_risks],  # reports judge risks too
                           placeholders=dict(scenario.runbook.placeholders),
                           environment={"cluster": self.infra.cluster.name, "node_image": tools.NODE_IMAGE,
@@ -161,7 +166,7 @@ class Session:
         """REPORT_DIR/junit.xml, summary.md, run.json and one history.jsonl line per scenario; once per
         session, when it closes (`run_reports` then says where they are). A shard writes them even without
         a result, so that `rehearse report merge` sees what it was to rehearse."""
-        if self.run_reports is None and (self.results or self.shard is not None):
+        if self.run_reports is None and not self.part_of and (self.results or self.shard is not None):
             try:
                 self.run_reports = _write_run_reports(self.results, self.options.report_dir, self.redactors,
                                                       run_id=self.owner, shard=self.shard)
@@ -184,14 +189,18 @@ class InfrastructureMismatchError(RuntimeError):
 
 
 @contextmanager
-def open_session(options: SessionOptions) -> Iterator[Session]:
+def open_session(options: SessionOptions, build: distributed.Build | None = None,
+                 part_of: str = "") -> Iterator[Session]:
     """Start the shared infrastructure; tear it all down on exit unless kept.
 
     Dead runs' leftovers are reaped first; this run's resources are recorded (harness.runstate) as
     they are created. SIGINT, SIGTERM and SIGHUP stop the session (the first one) and never its
     teardown (the later ones are recorded); every cleanup step runs even when another fails. Leaving
     the block raises the truth about the teardown: harness.teardown.Interrupted or
-    TeardownIncomplete, naming what failed."""
+    TeardownIncomplete, naming what failed.
+
+    BUILD starts the infrastructure (default: factory.build, looked up at the call; a pytest-xdist
+    worker attaches to its controller's instead: harness/distributed.py); PART_OF is the id of the run this session is part of (see Session.part_of)."""
     owner = runstate.new_owner(options.cluster_name)
     clear_stop()  # a stop requested in an earlier session (same process) is not this one's
     with Teardown().installed() as teardown:
@@ -199,8 +208,8 @@ def open_session(options: SessionOptions) -> Iterator[Session]:
         run = runstate.RunState(owner).begin()
         try:
             with TeardownStack(teardown) as stack:
-                infra = factory.build(options, stack, owner, run)
-                session = Session(options, infra, stack, owner)
+                infra = (build or factory.build)(options, stack, owner, run)
+                session = Session(options, infra, stack, owner, part_of=part_of)
                 teardown.redact = session.redact
                 if options.keep_cluster:
                     run.keep()

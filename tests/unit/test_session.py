@@ -179,3 +179,17 @@ def test_a_page_that_cannot_be_rendered_never_costs_the_record(rig: Any, monkeyp
     monkeypatch.setattr(report, "write_html", broken)
     rig.session.rehearse(rig.scenario("no-page"))
     assert {p.name for p in (rig.reports / "no-page").iterdir()} == {"report.json"}
+
+
+def test_a_session_part_of_another_run_carries_its_id_and_writes_no_run_reports(rig: Any) -> None:
+    """A pytest-xdist worker's session: the controller writes junit.xml, summary.md and run.json once."""
+    rig.session.part_of = "rehearsal-controller"
+    journal = rig.session.rehearse(rig.scenario("worked"))
+    assert journal.run_id == "rehearsal-controller"
+    assert json.loads((rig.reports / "worked" / "report.json").read_text(encoding="utf-8"))["run_id"] \
+        == "rehearsal-controller"
+    assert rig.session.write_run_reports() is None
+    assert sorted(p.name for p in rig.reports.iterdir()) == ["worked"]
+    rig.session.part_of = ""  # the same session as a run of its own: the run-level files, under its owner
+    assert rig.session.write_run_reports() is not None
+    assert json.loads((rig.reports / "run.json").read_text(encoding="utf-8"))["run_id"] == "rehearsal-xyz"
