@@ -126,7 +126,9 @@ def attach_build(h: Handoff) -> Build:
         stack.callback(remove_owned_containers, owner)  # this worker's registry, should its start be interrupted
         cluster: ClusterProvider = (AttachedKindProvider(h.cluster, Path(h.kubeconfig), run).start() if h.cluster
                                     else ExistingClusterProvider(Path(h.kubeconfig)))
-        return Infrastructure(cluster=cluster, database=AttachedPostgres(h), owner=owner, run=run)
+        infra = Infrastructure(cluster=cluster, database=AttachedPostgres(h), owner=owner, run=run)
+        stack.callback(infra.deferred.drain)  # this worker's namespace/database removals, before it detaches
+        return infra
 
     return build
 

@@ -3,7 +3,7 @@
 #   - the session-cluster tests: every test that uses the session's kind cluster (environment, cleanup,
 #     interrupts, mutations, steady state, shards) and the demo scenarios, `--jobs N` at a time on it;
 #   - the others: the unit tests (CPU), the Postgres/Docker-only e2e tests (pg_dump fidelity, version
-#     tables, ladder, images, report browser, actionlint) and the ownership tests, which make clusters of
+#     tables, ladder, images, report browser, actionlint) and the ownership and `pytest -n` tests, which make clusters of
 #     their own under other names (and check that a live session's cluster is left alone: this one's is).
 # Most of the cluster tests' time is waiting on the kubelet, so the second process costs them little.
 # Both must pass; each prints its own summary.
@@ -14,7 +14,7 @@ JOBS=${JOBS:-3}
 export REHEARSAL_REQUIRE_E2E=1
 NO_CLUSTER=(tests/unit tests/e2e/test_actionlint.py tests/e2e/test_db_snapshot.py tests/e2e/test_fidelity.py
             tests/e2e/test_images.py tests/e2e/test_ladder_e2e.py tests/e2e/test_migration_tables.py
-            tests/e2e/test_report_browser.py tests/e2e/test_ownership.py)
+            tests/e2e/test_report_browser.py tests/e2e/test_ownership.py tests/e2e/test_xdist.py)
 ignore=()
 for path in "${NO_CLUSTER[@]}"; do
   [[ $path == tests/e2e/* ]] && ignore+=(--ignore "$path")
