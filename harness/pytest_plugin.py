@@ -126,9 +126,29 @@ def rehearsal_session(pytestconfig: pytest.Config) -> Iterator[Session]:
                 session.shard = plan.record()
             if handoff is not None:  # the other workers' scenarios run beside this worker's
                 session.infra_lock = distributed.FileInfraLock(Path(handoff.lock_dir))
+            pytestconfig.stash[_SESSION_KEY] = session
             yield session
     except Interrupted as exc:  # the teardown ran; say what it did, as `rehearse run` does, not a traceback
         pytest.exit(exc.message(), returncode=exc.exit_code)
+
+
+_SESSION_KEY = pytest.StashKey["Session"]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """A signal the session's handler took (SIGINT, SIGTERM, SIGHUP) ends the test session after this test,
+    whatever caught the KeyboardInterrupt it raised (a test's own `pytest.raises(KeyboardInterrupt)`, a
+    rehearsal's cleanup). Without this, the session would go on with its handler in teardown mode, where
+    every later signal is only recorded: nothing but SIGKILL would stop it."""
+    session = item.config.stash.get(_SESSION_KEY, None)
+    teardown = getattr(getattr(session, "stack", None), "teardown", None)  # a stand-in session has none
+    if teardown is None or not teardown.received:
+        return
+    from harness.teardown import signal_name  # noqa: PLC0415
+
+    pytest.exit(f"{signal_name(teardown.received[0])} received: the test session stops here "
+                "and tears down the shared cluster and Postgres", returncode=130)
 
 
 # ── pytest -n N (pytest-xdist) ───────────────────────────────────────────────

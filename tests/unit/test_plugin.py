@@ -340,3 +340,53 @@ def test_a_ladder_item_fails_naming_the_migration_and_what_its_down_leaves(
                                  "*version 2 (golang-migrate) does not round-trip*",
                                  "*- column orders.discount_cents is still present (added after baseline)*"])
     assert sorted(_session_log(pytester)) == ["ladder leaky", "ladder tight"]  # no rehearsal session opened
+
+
+# ── a signal that a test swallowed still ends the session ───────────────────
+SWALLOWED_SIGNAL_CONFTEST = '''
+from pathlib import Path
+from types import SimpleNamespace
+
+from harness.providers import factory
+
+LOG = Path(__file__).parent / "session.log"
+
+
+def build(options, stack, owner, run=None):
+    stack.callback(lambda: LOG.open("a").write("torn down\\n"))
+    return SimpleNamespace(cluster=SimpleNamespace(name="fake"), registry=None, run_id="r1", owner=owner)
+
+
+factory.build = build
+'''
+
+SWALLOWED_SIGNAL_TESTS = '''
+import os
+import signal
+import time
+
+import pytest
+
+
+def test_swallows_the_signal(rehearsal_session):
+    with pytest.raises(KeyboardInterrupt):  # as an e2e test of Ctrl-C does: it catches what a signal raises
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+
+def test_never_runs(rehearsal_session):
+    open("ran", "w").close()
+'''
+
+
+def test_a_signal_a_test_caught_still_stops_the_session_and_tears_down(pytester: pytest.Pytester) -> None:
+    """The session's signal handler is in teardown mode after its first signal (later ones are only
+    recorded), so a session that went on after a test caught the KeyboardInterrupt could only be SIGKILLed."""
+    pytester.makeconftest(SWALLOWED_SIGNAL_CONFTEST)
+    pytester.makepyfile(test_signal=SWALLOWED_SIGNAL_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--cluster-name", "rr-signal-test",
+                                           "--report-dir", str(pytester.path / "reports"))
+    assert result.ret == 130, result.stdout.str()
+    result.stdout.fnmatch_lines(["*SIGTERM received: the test session stops here*"])
+    assert not (pytester.path / "ran").exists()
+    assert (pytester.path / "session.log").read_text().splitlines() == ["torn down"]
