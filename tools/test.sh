@@ -29,8 +29,9 @@ set -m
 local_pid=$!
 "$PYTEST" tests/e2e scenarios "${ignore[@]}" --jobs "$JOBS" --durations=25 &
 cluster_pid=$!
-trap 'kill -INT "$cluster_pid" "$local_pid" 2>/dev/null' INT
-trap 'kill -TERM "$cluster_pid" "$local_pid" 2>/dev/null' TERM
+# Both as SIGINT: pytest stops gracefully on it (fixtures torn down: test Postgres containers removed),
+# where SIGTERM kills a pytest that has no harness session open (the second process) on the spot.
+trap 'kill -INT "$cluster_pid" "$local_pid" 2>/dev/null' INT TERM
 trap 'rm -f "$log"' EXIT
 
 ended() {  # the exit status of process $1, once it has ended (a trapped signal interrupts `wait`)
