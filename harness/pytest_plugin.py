@@ -18,6 +18,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -88,7 +90,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "rehearsal fixtures).")
 
 
+_SIGTERM_KEY = pytest.StashKey[Any]()
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_SIGTERM_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (CI cancelling a job, a supervisor) stops pytest as Ctrl-C does, so every fixture's finalizer
+    # runs (test containers, clusters): Python's default would end the process on the spot. The harness
+    # session installs its own handler for the time it is open (harness/teardown.py) and restores this one.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+        config.stash[_SIGTERM_KEY] = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:  # bad session options are a usage error before anything is collected, as under `rehearse run`
         options = session_options_from_pytest(config)
     except OptionError as exc:

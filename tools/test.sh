@@ -29,9 +29,10 @@ set -m
 local_pid=$!
 "$PYTEST" tests/e2e scenarios "${ignore[@]}" --jobs "$JOBS" --durations=25 &
 cluster_pid=$!
-# Both as SIGINT: pytest stops gracefully on it (fixtures torn down: test Postgres containers removed),
-# where SIGTERM kills a pytest that has no harness session open (the second process) on the spot.
-trap 'kill -INT "$cluster_pid" "$local_pid" 2>/dev/null' INT TERM
+# The same signal on: the project's pytest plugin stops pytest gracefully on SIGTERM as on SIGINT
+# (fixtures torn down: test containers removed), and a SIGINT ignored on entry stays ignored in children.
+trap 'kill -INT "$cluster_pid" "$local_pid" 2>/dev/null' INT
+trap 'kill -TERM "$cluster_pid" "$local_pid" 2>/dev/null' TERM
 trap 'rm -f "$log"' EXIT
 
 ended() {  # the exit status of process $1, once it has ended (a trapped signal interrupts `wait`)

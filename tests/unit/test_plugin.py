@@ -390,3 +390,27 @@ def test_a_signal_a_test_caught_still_stops_the_session_and_tears_down(pytester:
     result.stdout.fnmatch_lines(["*SIGTERM received: the test session stops here*"])
     assert not (pytester.path / "ran").exists()
     assert (pytester.path / "session.log").read_text().splitlines() == ["torn down"]
+
+
+def test_sigterm_stops_pytest_like_ctrl_c_so_finalizers_run(pytester: pytest.Pytester) -> None:
+    """Without a harness session open, Python's default SIGTERM would end pytest before any finalizer
+    (a test's Postgres container stays); the plugin turns it into pytest's graceful stop."""
+    pytester.makepyfile(test_term='''
+import os, signal, time
+import pytest
+
+@pytest.fixture
+def resource():
+    yield
+    open("finalized", "w").close()
+
+def test_killed(resource):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+
+def test_after():
+    open("ran", "w").close()
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == 2, result.stdout.str()  # pytest's "interrupted"
+    assert (pytester.path / "finalized").exists() and not (pytester.path / "ran").exists()
