@@ -86,6 +86,8 @@ def test_interrupted_while_every_fault_is_in_place(tmp_path: Path, rehearsal: An
     assert faults.leftovers(infra) == []
     assert not any(_paused(c) for c in seen["paused"])
     assert _containers() == before
+    # The namespace's wait and the database's drop run in the session's deferred pool (harness/deferred.py).
+    assert infra.deferred.drain(timeout_s=150) == []
     with psycopg.connect(infra.database.admin_dsn, connect_timeout=5) as conn:
         db = runstate.database_name("fault-interrupted", rehearsal_session.infra.run_id)
         assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (db,)).fetchone() == (0,)
