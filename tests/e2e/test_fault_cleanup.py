@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import yaml
 
-from harness import faults, runstate
+from harness import faults, runstate, tools
 from harness.phases.verify import VerifyPhase
 
 pytestmark = pytest.mark.e2e
@@ -51,9 +51,20 @@ def _scenario(tmp_path: Path) -> Path:
     return d
 
 
-def _containers() -> set[str]:
-    return set(subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True,
-                              timeout=30, check=True).stdout.split())
+def _containers(session: Any) -> set[str]:
+    """The containers this test could have caused: every container but those of other sessions and test
+    processes (`make test` runs a second pytest alongside: its Postgres containers and clusters come and go)."""
+    fmt = '{{.ID}}\t{{.Label "%s"}}\t{{.Label "io.x-k8s.kind.cluster"}}\t{{.Label "rollback-rehearsal.test"}}' \
+        % tools.OWNER_LABEL
+    out = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--format", fmt], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    ours: set[str] = set()
+    for line in out.splitlines():
+        cid, owner, cluster, test = (line.split("\t") + ["", "", ""])[:4]
+        if test or (owner and owner != session.owner) or (cluster and cluster != session.infra.cluster.name):
+            continue  # another test process's, another session's, another cluster's node
+        ours.add(cid)
+    return ours
 
 
 def _paused(container: str) -> bool:
@@ -71,7 +82,7 @@ def test_interrupted_while_every_fault_is_in_place(tmp_path: Path, rehearsal: An
         seen["faults"] = [(r.kind, r.status) for r in ctx.journal.faults]
         raise KeyboardInterrupt
 
-    before = _containers()
+    before = _containers(rehearsal_session)
     monkeypatch.setattr(VerifyPhase, "execute", lambda self, ctx: interrupt(ctx))
     with pytest.raises(KeyboardInterrupt):
         rehearsal(_scenario(tmp_path))
@@ -85,7 +96,7 @@ def test_interrupted_while_every_fault_is_in_place(tmp_path: Path, rehearsal: An
     # ... and are gone: nothing paused, no netem, no extra container, Postgres answers at once.
     assert faults.leftovers(infra) == []
     assert not any(_paused(c) for c in seen["paused"])
-    assert _containers() == before
+    assert _containers(rehearsal_session) == before
     # The namespace's wait and the database's drop run in the session's deferred pool (harness/deferred.py).
     assert infra.deferred.drain(timeout_s=150) == []
     with psycopg.connect(infra.database.admin_dsn, connect_timeout=5) as conn:
