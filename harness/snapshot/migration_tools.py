@@ -146,8 +146,13 @@ def _flyway_reverts(r: Record) -> bool:
 
 
 def _knex_version(applied: Sequence[str]) -> str | None:
-    """knex's Migrator.currentVersion: lodash max (string order) of each completed name's part before `_`."""
-    return max(name.split("_", 1)[0] for name in applied) if applied else None
+    """knex's Migrator.currentVersion (lodash max, in string order, of each completed name's part before `_`),
+    named by the migration it comes from, as a knex user reads `migrate:list`: `20240103090000_add_nickname.js`
+    rather than `20240103090000`. Of two names with that prefix, the later one in string order."""
+    if not applied:
+        return None
+    top = max(name.split("_", 1)[0] for name in applied)
+    return max(name for name in applied if name.split("_", 1)[0] == top)
 
 
 SHAPES: tuple[Shape, ...] = (
@@ -226,9 +231,8 @@ SHAPES: tuple[Shape, ...] = (
     Shape("knex", "knex_migrations", frozenset({"id", "name", "batch", "migration_time"}), "history",
           "knex/knex: lib/migrations/migrate/table-creator.js (increments, name, batch, migration_time); "
           "completed migrations are read ordered by id; the current version is Migrator.currentVersion, the "
-          "highest name prefix before `_`; batch is kept: migrate:rollback undoes the last batch",
-          ignored=frozenset({"id", "migration_time"}), order_by=("id",), version_of=_knex_version,
-          version_term="version"),
+          "highest name prefix before `_` (named by its migration); batch is kept: migrate:rollback undoes the last batch",
+          ignored=frozenset({"id", "migration_time"}), order_by=("id",), version_of=_knex_version),
     Shape("knex", "knex_migrations_lock", frozenset({"index", "is_locked"}), "lock",
           "knex/knex: lib/migrations/migrate/table-creator.js (increments index, integer is_locked)",
           ident=_column("index"), dirty=lambda rows: _any(rows, lambda r: _is_true(r.get("is_locked"))),

@@ -47,11 +47,12 @@ class Case:
 T1, T2, T3 = "2024-01-01 10:00:00", "2024-01-02 10:00:00", "2024-01-03 10:00:00"
 
 HISTORY: tuple[Case, ...] = (
-    # knex names a migration <YYYYMMDDHHMMSS>_<name>.js (migrate:make); its currentVersion is that prefix
+    # knex names a migration <YYYYMMDDHHMMSS>_<name>.js (migrate:make); its currentVersion is that prefix,
+    # reported as the migration it comes from
     Case("knex", "knex_migrations", ("id", "name", "batch", "migration_time"),
          (("1", "20240101090000_create_users.js", "1", T1), ("2", "20240102090000_add_email.js", "1", T1),
           ("3", "20240103090000_add_nickname.js", "2", T3)),
-         "20240103090000",
+         "20240103090000_add_nickname.js",
          ("20240101090000_create_users.js", "20240102090000_add_email.js", "20240103090000_add_nickname.js")),
     Case("node-pg-migrate", "pgmigrations", ("id", "name", "run_on"),
          (("1", "1700000000000_create-users", T1), ("2", "1700000000001_add-nickname", T2)),
@@ -142,7 +143,7 @@ def test_each_tool_reads_its_table_as_the_tool_does(case: Case) -> None:
 # What each tool calls the version it derives (its own word: Alembic's revision, Liquibase's changeset; knex's
 # currentVersion is a name's timestamp prefix, sqitch's tags table names a tag).
 VERSION_WORD = {
-    "knex_migrations": "version", "pgmigrations": "migration", "migrations": "migration", "SequelizeMeta": "migration",
+    "knex_migrations": "migration", "pgmigrations": "migration", "migrations": "migration", "SequelizeMeta": "migration",
     "_prisma_migrations": "migration", "__drizzle_migrations": "migration", "django_migrations": "migration",
     "databasechangelog": "changeset", "changes": "change", "tags": "tag", "schema_migrations": "version",
     "flyway_schema_history": "version", "goose_db_version": "version", "alembic_version": "revision",
@@ -182,7 +183,7 @@ def test_a_pointer_names_its_version_and_the_baselines_in_the_tools_words(case: 
 
 def test_every_tool_with_its_own_word_is_a_tool_of_the_table() -> None:
     assert set(TERMS) <= {s.tool for s in SHAPES}
-    assert {s.table: s.version_term for s in SHAPES if s.version_term} == {"knex_migrations": "version", "tags": "tag"}
+    assert {s.table: s.version_term for s in SHAPES if s.version_term} == {"tags": "tag"}
 
 
 def test_an_empty_version_table_says_no_version() -> None:
@@ -311,10 +312,11 @@ def test_goose_version_is_the_newest_row_not_the_highest_version() -> None:
 
 def test_knex_current_version_is_the_highest_name_prefix() -> None:
     """Migrator.currentVersion: lodash max of name.split('_')[0] over the completed migrations, whatever
-    order they ran in."""
+    order they ran in; named by its migration file."""
     knex = _case("knex")
     rows = (knex.rows[2], knex.rows[0], knex.rows[1])  # the newest migration recorded first
-    assert _read(knex, tuple((str(i), *r[1:]) for i, r in enumerate(rows, 1))).version == "20240103090000"
+    assert _read(knex, tuple((str(i), *r[1:]) for i, r in enumerate(rows, 1))).version == \
+        "20240103090000_add_nickname.js"
 
 
 def test_flyway_versions_order_naturally() -> None:
@@ -416,5 +418,5 @@ def test_the_report_page_names_each_table_with_its_tool() -> None:
         tables = (_read(knex, knex.rows if stage != "baseline" else knex.rows[:-1]), lock)
         snapshot["database"]["migrations"] = [t.model_dump(mode="json") for t in tables]
     page = render_html(journal, Redactor())
-    assert "knex_migrations (knex)" in page and "version 20240103090000" in page
+    assert "knex_migrations (knex)" in page and "version 20240103090000_add_nickname.js" in page
     assert "knex_migrations_lock (knex)" in page and "1 row<" in page
