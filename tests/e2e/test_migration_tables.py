@@ -48,8 +48,8 @@ class Tool:
 TOOLS: tuple[Tool, ...] = (
     # knex/knex lib/migrations/migrate/table-creator.js: increments(), string('name'), integer('batch'),
     # timestamp('migration_time') (timestamptz on Postgres); the lock table: increments('index'), integer('is_locked');
-    # the version is Migrator.currentVersion, the highest name prefix before `_`
-    Tool("knex", "knex_migrations", "20240102090000",
+    # the version is Migrator.currentVersion, the highest name prefix before `_`, named by its migration
+    Tool("knex", "knex_migrations", "20240102090000_add_email.js",
          """CREATE TABLE knex_migrations (id serial PRIMARY KEY, name varchar(255), batch integer,
                                           migration_time timestamptz);
             CREATE TABLE knex_migrations_lock (index serial PRIMARY KEY, is_locked integer);""",
