@@ -52,18 +52,19 @@ def _scenario(tmp_path: Path) -> Path:
 
 
 def _containers(session: Any) -> set[str]:
-    """The containers this test could have caused: every container but those of other sessions and test
-    processes (`make test` runs a second pytest alongside: its Postgres containers and clusters come and go)."""
-    fmt = '{{.ID}}\t{{.Label "%s"}}\t{{.Label "io.x-k8s.kind.cluster"}}\t{{.Label "rollback-rehearsal.test"}}' \
-        % tools.OWNER_LABEL
+    """The containers this session owns: its own (the owner label: Postgres, registry, anything a run starts)
+    and its cluster's nodes. Every container the harness starts carries one of these labels, so a container a
+    fault left behind is among them; containers without them belong to the other pytest process `make test`
+    runs alongside (its test Postgres containers, framework images run with `docker run --rm`), which come and
+    go at any time and prove nothing here."""
+    fmt = '{{.ID}}\t{{.Label "%s"}}\t{{.Label "io.x-k8s.kind.cluster"}}' % tools.OWNER_LABEL
     out = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--format", fmt], capture_output=True, text=True,
                          timeout=30, check=True).stdout
     ours: set[str] = set()
     for line in out.splitlines():
-        cid, owner, cluster, test = (line.split("\t") + ["", "", ""])[:4]
-        if test or (owner and owner != session.owner) or (cluster and cluster != session.infra.cluster.name):
-            continue  # another test process's, another session's, another cluster's node
-        ours.add(cid)
+        cid, owner, cluster = (line.split("\t") + ["", ""])[:3]
+        if owner == session.owner or (cluster and cluster == session.infra.cluster.name):
+            ours.add(cid)
     return ours
 
 
@@ -83,6 +84,7 @@ def test_interrupted_while_every_fault_is_in_place(tmp_path: Path, rehearsal: An
         raise KeyboardInterrupt
 
     before = _containers(rehearsal_session)
+    assert any(c.startswith(str(infra.database.container_id)) for c in before), before  # it sees ours
     monkeypatch.setattr(VerifyPhase, "execute", lambda self, ctx: interrupt(ctx))
     with pytest.raises(KeyboardInterrupt):
         rehearsal(_scenario(tmp_path))
