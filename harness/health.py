@@ -15,7 +15,8 @@ from harness.redact import redact_head
 
 def workload_states(ctx: RehearsalContext) -> list[WorkloadState]:
     apps, core, _ = ctx.api()
-    return [snapshot_workload(apps, core, ctx.namespace, w.deployment, w.container) for w in ctx.scenario.app.workloads]
+    return [snapshot_workload(apps, core, ctx.namespace, w.deployment, w.container, ctx.infra.cluster.image_identity)
+            for w in ctx.scenario.app.workloads]
 
 
 def smoke_ok(ctx: RehearsalContext) -> tuple[bool, str]:

@@ -194,7 +194,9 @@ def workload_sampler(ctx: RehearsalContext) -> Callable[[], list[WorkloadState]]
     apps, core, _ = ctx.api()
     apps, core = _Bounded(apps, REQUEST_TIMEOUT_S), _Bounded(core, REQUEST_TIMEOUT_S)
     workloads = ctx.scenario.app.workloads
-    return lambda: [snapshot_workload(apps, core, ctx.namespace, w.deployment, w.container) for w in workloads]
+    identify = ctx.infra.cluster.image_identity
+    return lambda: [snapshot_workload(apps, core, ctx.namespace, w.deployment, w.container, identify)
+                    for w in workloads]
 
 
 class NothingRead(RuntimeError):

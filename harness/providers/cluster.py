@@ -17,6 +17,7 @@ from pytest_kind import KindCluster
 
 from harness import runstate, tools
 from harness.progress import say
+from harness.snapshot.image_ids import ImageIdentities, crictl_images, runtime_digest
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels its node containers with the cluster name
 KIND_CONFIG = """\
@@ -39,6 +40,8 @@ class ClusterProvider(Protocol):
     def node_containers(self) -> list[str]: ...  # [] when the nodes are not local containers
     def docker_network(self) -> str | None: ...  # None: local containers cannot join the cluster's network
     def delete(self) -> None: ...                # a no-op for a cluster the harness does not own
+    # A pod's imageID (and its node) -> the image's identity (harness/snapshot/image_ids.py).
+    def image_identity(self, image_ref: str, node: str | None) -> str: ...
 
 
 class ClusterExists(RuntimeError):
@@ -179,6 +182,7 @@ class KindProvider:
         self._loaded: dict[str, str] = {}  # image -> the local image ID this run loaded
         self._image_locks: dict[str, threading.Lock] = {}
         self._loading_lock = threading.Lock()
+        self._identities = ImageIdentities(crictl_images)  # kind's node names are its node containers' names
 
     def start(self) -> KindProvider:
         self._record(runstate.TEMP_DIR, str(self.workdir))
@@ -232,6 +236,9 @@ class KindProvider:
             raise RuntimeError(f"kind load docker-image {image} failed: {proc.stderr[-2000:]}\n"
                                f"Hint: is the image built? `docker image inspect {image}`")
 
+    def image_identity(self, image_ref: str, node: str | None) -> str:
+        return self._identities.identity(image_ref, node)
+
     def node_containers(self) -> list[str]:
         out = subprocess.run([str(self.cluster.kind_path), "get", "nodes", "--name", self.name],
                              capture_output=True, text=True, timeout=30)
@@ -273,6 +280,9 @@ class ExistingClusterProvider:
 
     def node_containers(self) -> list[str]:
         return []
+
+    def image_identity(self, image_ref: str, node: str | None) -> str:
+        return runtime_digest(image_ref, node)  # its nodes' runtimes are not ours to ask
 
     def docker_network(self) -> str | None:
         return None

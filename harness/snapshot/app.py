@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
 from harness.journal import Difference
+from harness.snapshot.image_ids import runtime_digest
+
+Identify = Callable[[str, "str | None"], str]  # (imageID as a pod reports it, its node) -> the image's identity
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
@@ -50,19 +54,13 @@ class WorkloadState(BaseModel):
                 and all(p.ready for p in self.pods))
 
 
-def content_digest(image_id: str) -> str:
-    """`name@sha256:…` → `sha256:…`. The runtime reports a running image under whichever of its
-    names it picks (a registry reference, or the name `kind load` imported it under), so only the
-    content digest identifies it across snapshots."""
-    return image_id.rsplit("@", 1)[-1] if "@" in image_id else image_id
-
-
-def _pod_state(pod, container: str) -> PodState:
+def _pod_state(pod, container: str, identify: Identify) -> PodState:
     statuses = {s.name: s for s in (pod.status.container_statuses or [])}
     st = statuses.get(container)
+    node = pod.spec.node_name if pod.spec is not None else None
     return PodState(
         name=pod.metadata.name, phase=pod.status.phase or "Unknown",
-        ready=bool(st and st.ready), image_id=content_digest((st.image_id if st else "") or ""),
+        ready=bool(st and st.ready), image_id=identify((st.image_id if st else "") or "", node),
         restarts=st.restart_count if st else 0,
     )
 
@@ -118,7 +116,10 @@ def _config_hashes(core_api, namespace: str, refs: set[tuple[str, str]]) -> dict
     return out
 
 
-def snapshot_workload(apps_api, core_api, namespace: str, deployment: str, container: str | None) -> WorkloadState:
+def snapshot_workload(apps_api, core_api, namespace: str, deployment: str, container: str | None,
+                      identify: Identify = runtime_digest) -> WorkloadState:
+    """The Deployment's state; its pods' images named by `identify` (harness/snapshot/image_ids.py: the
+    image ID of their content, as the cluster's runtime knows it)."""
     from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
 
     try:
@@ -132,7 +133,7 @@ def snapshot_workload(apps_api, core_api, namespace: str, deployment: str, conta
     selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
     pods = [p for p in core_api.list_namespaced_pod(namespace, label_selector=selector).items
             if p.metadata.deletion_timestamp is None and p.status.phase in ("Running", "Pending")]
-    pod_states = sorted((_pod_state(p, c.name) for p in pods), key=lambda p: p.name)
+    pod_states = sorted((_pod_state(p, c.name, identify) for p in pods), key=lambda p: p.name)
     st = dep.status
     replicas = dep.spec.replicas if dep.spec.replicas is not None else 1
     complete = (

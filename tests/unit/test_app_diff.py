@@ -125,7 +125,7 @@ def test_replica_count_not_restored_is_a_difference() -> None:
 
 
 def test_a_running_image_is_identified_by_its_content_digest_only() -> None:
-    from harness.snapshot.app import content_digest  # noqa: PLC0415
+    from harness.snapshot.image_ids import content_digest  # noqa: PLC0415
 
     # The same content, reported under the name `kind load` imported it as, then under a registry reference.
     assert content_digest("import-2026-11-26@sha256:d0d0") == content_digest("127.0.0.1:5000/demo@sha256:d0d0")

@@ -235,14 +235,19 @@ def test_every_request_of_a_reading_carries_a_timeout() -> None:
 def test_the_sampler_reads_each_tracked_workload(ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def snapshot_workload(apps: Any, core: Any, namespace: str, deployment: str, container: str | None) -> str:
-        calls.append((type(apps).__name__, type(core).__name__, namespace, deployment, container))
+    def snapshot_workload(apps: Any, core: Any, namespace: str, deployment: str, container: str | None,
+                          identify: Any) -> str:
+        calls.append((type(apps).__name__, type(core).__name__, namespace, deployment, container, identify))
         return deployment
+
+    def identify(ref: str, node: str | None) -> str:
+        return ref
 
     monkeypatch.setattr(steady, "snapshot_workload", snapshot_workload)
     ctx.api, ctx.namespace = (lambda: (object(), object(), object())), "rr-s-1"
+    ctx.infra = SimpleNamespace(cluster=SimpleNamespace(image_identity=identify))
     assert steady.workload_sampler(ctx)() == ["web"]
-    assert calls == [("_Bounded", "_Bounded", "rr-s-1", "web", None)]
+    assert calls == [("_Bounded", "_Bounded", "rr-s-1", "web", None, identify)]
 
 
 # ── the judge ───────────────────────────────────────────────────────────────
