@@ -68,3 +68,23 @@ def test_bad_arguments_exit_2_and_say_which(argv: list[str], says: str, capsys: 
     with pytest.raises(SystemExit) as exc:
         bench.parse_args(argv)
     assert exc.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_a_setting_given_twice_runs_twice_into_its_own_report_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    """`--jobs 4 1 4 2 4`: three runs at -j 4 interleaved with the others, none overwriting another's reports;
+    the Markdown names every run's wall time and its ratio to -j 1."""
+    walls = iter([100.0, 300.0, 110.0, 170.0, 120.0])
+    seen: list[tuple[int, str]] = []
+
+    def rehearse(cluster: str, paths: Any, jobs: int, report_dir: Path) -> Any:
+        seen.append((jobs, report_dir.name))
+        return bench.Run(next(walls), 0, 90.0, report_dir=report_dir)
+
+    monkeypatch.setattr(bench, "rehearse", rehearse)
+    res = bench.Results()
+    bench.run_jobs_mode("rr-bench", ["scenarios"], [4, 1, 4, 2, 4], 1, tmp_path, res)
+    assert seen == [(4, "j4-r0"), (1, "j1-r0"), (4, "j4-r1"), (2, "j2-r0"), (4, "j4-r2")]
+    assert [r.wall_s for r in res.jobs[4]] == [100.0, 110.0, 120.0]
+    row = next(line for line in bench.jobs_markdown(res) if line.startswith("| 4 |"))
+    assert "100, 110, 120 s" in row and "0.37 (0.33, 0.37, 0.40)" in row and "yes (3/3)" in row
