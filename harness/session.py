@@ -113,6 +113,7 @@ class Session:
                               f" (expected {scenario.expect.value}"
                               + (f"; {skipped} runbook step(s) skipped, as the runbook marks them)" if skipped else ")")))
         finally:  # also when interrupted: the journal so far, with its default verdict ERROR
+            ctx.close_api()
             write_scenario_reports(journal, ctx.report_dir, ctx.redactor)
             with self._mutex:
                 self.redactors.append(ctx.redactor)

@@ -150,3 +150,30 @@ def test_runbook_path_has_kubectl_and_helm_and_helm_is_required_only_with_app_he
     plain.scenario = plain.scenario.model_copy(update={"app": helm_app})
     with plain.cleanup, pytest.raises(tools.ToolMissing):
         plain.runbook_env()
+
+
+def test_the_api_clients_are_made_once_per_scenario_and_closed(plain: RehearsalContext,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every poll of a wait reads the workloads through api(): one kubeconfig parse and one connection pool
+    per scenario, not per poll; closed when the scenario is over."""
+    from kubernetes import config  # noqa: PLC0415
+
+    made: list[Any] = []
+
+    class Client:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    def new_client(config_file: str) -> Client:
+        made.append(Client())
+        return made[-1]
+
+    monkeypatch.setattr(config, "new_client_from_config", new_client)
+    first = plain.api()
+    assert plain.api() is first and len(made) == 1
+    assert first[0].api_client is first[1].api_client is first[2].api_client is made[0]
+    plain.close_api()
+    assert made[0].closed
+    assert plain.api() is not first and len(made) == 2
