@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,12 +24,17 @@ def smoke_ok(ctx: RehearsalContext) -> tuple[bool, str]:
     if sm is None:
         return True, "no smoke request"
     path = f"/api/v1/namespaces/{ctx.namespace}/services/{sm.service}:{sm.port}/proxy{sm.path}"
-    proc = ctx.kubectl("get", "--raw", path, check=False, timeout=30)
-    return proc.returncode == 0, redact_head(ctx.redactor, (proc.stdout or proc.stderr).strip(), 200)
+    return answered(ctx, *ctx.get_raw(path))
+
+
+def answered(ctx: RehearsalContext, status: int, body: str) -> tuple[bool, str]:
+    """A smoke request's (ok, what it said): a 2xx answer is ok; the text is redacted and cut."""
+    said = body.strip() if 200 <= status < 300 else f"{f'HTTP {status}' if status else 'no answer'}: {body.strip()}"
+    return 200 <= status < 300, redact_head(ctx.redactor, said, 200)
 
 
 def namespace_events(ctx: RehearsalContext) -> list[dict[str, Any]]:
-    return json.loads(ctx.kubectl("get", "events", "-n", ctx.namespace, "-o", "json").stdout)["items"]
+    return list(ctx.get_json(f"/api/v1/namespaces/{ctx.namespace}/events")["items"])
 
 
 def readiness_failures(events: list[dict[str, Any]], pod_names: set[str]) -> list[dict[str, Any]]:
@@ -89,8 +93,7 @@ def wait_healthy(ctx: RehearsalContext, timeout_s: float, what: str, decided: De
 
 def app_pods(ctx: RehearsalContext) -> list[dict[str, Any]]:
     """Pods of the app's ReplicaSets (not migration Jobs)."""
-    out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-o", "json").stdout
-    return [p for p in json.loads(out)["items"]
+    return [p for p in ctx.get_json(f"/api/v1/namespaces/{ctx.namespace}/pods")["items"]
             if any(o.get("kind") == "ReplicaSet" for o in p["metadata"].get("ownerReferences", []))]
 
 

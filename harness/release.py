@@ -129,12 +129,12 @@ def run_migration(ctx: RehearsalContext, version: Version, label: str) -> None:
     ctx.kubectl("apply", "-f", "-", input=yaml.safe_dump(job))
 
     def done() -> tuple[bool, str]:
-        st = ctx.kubectl("get", "job", name, "-n", ctx.namespace, "-o",
-                         "jsonpath={.status.succeeded}/{.status.failed}").stdout
-        ok, failed = (st.split("/") + ["", ""])[:2]
-        if failed and failed != "0":
+        status = ctx.get_json(f"/apis/batch/v1/namespaces/{ctx.namespace}/jobs/{name}").get("status") or {}
+        ok, failed = status.get("succeeded") or 0, status.get("failed") or 0
+        st = f"{ok}/{failed}"
+        if failed:
             raise JobFailed(st)
-        return ok == "1", f"succeeded/failed={st}"
+        return ok == 1, f"succeeded/failed={st}"
 
     logs = lambda: ctx.redactor(ctx.kubectl("logs", f"job/{name}", "-n", ctx.namespace, "--tail=50", check=False).stdout)  # noqa: E731
     try:

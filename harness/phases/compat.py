@@ -29,14 +29,13 @@ import time
 from typing import Any
 
 from harness.context import RehearsalContext
-from harness.health import namespace_events, readiness_failures
+from harness.health import answered, namespace_events, readiness_failures
 from harness.journal import Risk
 from harness.phases import OnFailure, Phase
 from harness.progress import say
 from harness.scenario.models import Workload
 from harness.snapshot.state import schema_differences, take_snapshot
 from harness.wait import Wait, WaitTimeout
-from harness.redact import redact_head
 
 LABEL = "rollback-rehearsal/compat-check"
 FAILURES = 3  # readiness probe failures that count as "does not run" (a slow start fails once or twice)
@@ -98,8 +97,8 @@ def copy_outcome(pods: list[dict[str, Any]], events: list[dict[str, Any]], conta
 
 
 def _pods(ctx: RehearsalContext, workload: Workload) -> list[dict[str, Any]]:
-    out = ctx.kubectl("get", "pods", "-n", ctx.namespace, "-l", f"{LABEL}={workload.deployment}", "-o", "json").stdout
-    return json.loads(out)["items"]
+    return list(ctx.get_json(f"/api/v1/namespaces/{ctx.namespace}/pods",
+                             {"labelSelector": f"{LABEL}={workload.deployment}"})["items"])
 
 
 def pod_port(service: dict[str, Any], pod: dict[str, Any], port: int) -> int:
@@ -126,8 +125,7 @@ def _smoke_through_pod(ctx: RehearsalContext, pod: dict[str, Any]) -> tuple[bool
     svc = json.loads(ctx.kubectl("get", "service", sm.service, "-n", ctx.namespace, "-o", "json").stdout)
     port = pod_port(svc, pod, sm.port)
     path = f"/api/v1/namespaces/{ctx.namespace}/pods/{pod['metadata']['name']}:{port}/proxy{sm.path}"
-    proc = ctx.kubectl("get", "--raw", path, check=False, timeout=30)
-    return proc.returncode == 0, redact_head(ctx.redactor, (proc.stdout or proc.stderr).strip(), 200)
+    return answered(ctx, *ctx.get_raw(path))
 
 
 def _evidence(ctx: RehearsalContext, workload: Workload) -> str:

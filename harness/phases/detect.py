@@ -7,7 +7,6 @@ harness.health and kubectl and hands it to the decision.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -62,7 +61,7 @@ def _bad_pods(ctx: RehearsalContext) -> list[dict[str, Any]]:
 
 def _deadline(ctx: RehearsalContext) -> Seen:
     for w in ctx.scenario.app.workloads:
-        dep = json.loads(ctx.kubectl("get", "deployment", w.deployment, "-n", ctx.namespace, "-o", "json").stdout)
+        dep = ctx.get_json(f"/apis/apps/v1/namespaces/{ctx.namespace}/deployments/{w.deployment}")
         seen = deadline(dep)
         if seen[0]:
             return seen

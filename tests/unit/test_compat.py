@@ -177,13 +177,18 @@ class FakeKubectl:
         out: Any = ""
         if args[:2] == ("get", "deployment"):
             out = LIVE
-        elif args[:2] == ("get", "pods"):
-            out = {"items": [_pod("demo-compat-check-1", ready=self.ready)]}
-        elif args[:2] == ("get", "events"):
-            out = {"items": [_unhealthy("demo-compat-check-1", 3)]}
         elif args[0] == "logs":
             return SimpleNamespace(stdout="GET /healthz 503 \"column created_at does not exist\"\n", returncode=0)
         return SimpleNamespace(stdout=json.dumps(out) if out else "", stderr="", returncode=0)
+
+    def get_json(self, path: str, query: dict[str, str] | None = None) -> Any:
+        """The API paths compat polls (RehearsalContext.get_json): the copy's pods by label, the events."""
+        self.calls.append(("GET", path, *sorted((query or {}).items())))
+        if path == "/api/v1/namespaces/rr-c/pods":
+            assert query == {"labelSelector": "rollback-rehearsal/compat-check=demo"}, query
+            return {"items": [_pod("demo-compat-check-1", ready=self.ready)]}
+        assert path == "/api/v1/namespaces/rr-c/events", path
+        return {"items": [_unhealthy("demo-compat-check-1", 3)]}
 
 
 def _ctx(tmp_path: Path, kit, ready: bool, changes: list[str]) -> Any:
@@ -193,7 +198,8 @@ def _ctx(tmp_path: Path, kit, ready: bool, changes: list[str]) -> Any:
     s = load_scenario(kit.write_scenario(tmp_path, "c", kit.minimal_doc(app={
         "manifests": "app.yaml", "workloads": [{"deployment": "demo", "container": "app"}]})))
     ctx = SimpleNamespace(scenario=s, journal=Journal(scenario="c", expect="READY"), namespace="rr-c",
-                          kubectl=FakeKubectl(ready), redactor=lambda t: t, cleanup=ExitStack(), db=object())
+                          kubectl=(fake := FakeKubectl(ready)), get_json=fake.get_json, redactor=lambda t: t,
+                          cleanup=ExitStack(), db=object())
     return ctx, changes
 
 

@@ -177,3 +177,60 @@ def test_the_api_clients_are_made_once_per_scenario_and_closed(plain: RehearsalC
     plain.close_api()
     assert made[0].closed
     assert plain.api() is not first and len(made) == 2
+
+
+def test_get_raw_and_get_json_read_api_paths_over_one_connection(plain: RehearsalContext, tmp_path: Path) -> None:
+    """What the waits poll (pods, events, a Job, the smoke request through the proxy), read over HTTP from a
+    real server on loopback that stands in for the API server: JSON, query parameters, error statuses, and
+    no answer at all."""
+    import http.server  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+    from urllib.parse import parse_qs, urlsplit  # noqa: PLC0415
+
+    seen: list[tuple[str, dict[str, list[str]]]] = []
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            url = urlsplit(self.path)
+            seen.append((url.path, parse_qs(url.query)))
+            status, body = {"/api/v1/namespaces/rr-ctx/pods": (200, json.dumps({"items": [{"kind": "Pod"}]})),
+                            "/proxy/healthz": (503, "no database")}.get(url.path, (404, "not found"))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "k", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}], "users": [{"name": "u", "user": {}}]}))
+    plain.infra.cluster.kubeconfig = config  # type: ignore[misc]
+    try:
+        pods = plain.get_json("/api/v1/namespaces/rr-ctx/pods", {"labelSelector": "app=demo"})
+        assert pods == {"items": [{"kind": "Pod"}]}
+        assert seen[-1] == ("/api/v1/namespaces/rr-ctx/pods", {"labelSelector": ["app=demo"]})
+        assert plain.get_raw("/proxy/healthz") == (503, "no database")
+        with pytest.raises(RuntimeError, match="GET /nothing: HTTP 404: not found"):
+            plain.get_json("/nothing")
+    finally:
+        server.shutdown()
+        plain.close_api()
+    with socket.socket() as s:  # a port nothing listens on: no answer, status 0, never an exception
+        s.bind(("127.0.0.1", 0))
+        config.write_text(config.read_text().replace(str(server.server_port), str(s.getsockname()[1])))
+        status, said = plain.get_raw("/api/v1/namespaces/rr-ctx/pods", timeout=5)
+    assert status == 0 and said
+    with pytest.raises(RuntimeError, match="no answer"):
+        plain.get_json("/api/v1/namespaces/rr-ctx/pods", timeout=5)
+    plain.close_api()

@@ -73,11 +73,12 @@ def ctx(tmp_path: Path, kit: Any, monkeypatch: pytest.MonkeyPatch) -> SimpleName
     doc = kit.minimal_doc(app={"manifests": "app.yaml", "workloads": [{"deployment": "api"}, {"deployment": "web"}]})
     deployments = {"api": _deployment("api"), "web": _deployment("web", "ProgressDeadlineExceeded")}
 
-    def kubectl(*args: str, **kw: Any) -> Any:
-        assert args[:2] == ("get", "deployment")
-        return SimpleNamespace(stdout=json.dumps(deployments[args[2]]), returncode=0)
+    def get_json(path: str, query: Any = None) -> Any:
+        prefix = "/apis/apps/v1/namespaces/rr-d/deployments/"
+        assert path.startswith(prefix), path
+        return json.loads(json.dumps(deployments[path.removeprefix(prefix)]))
 
-    return SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "d", doc)), kubectl=kubectl,
+    return SimpleNamespace(scenario=load_scenario(kit.write_scenario(tmp_path, "d", doc)), get_json=get_json,
                            journal=Journal(scenario="d", expect="READY"), namespace="rr-d", cleanup=ExitStack(),
                            pods_before_bad={"demo-good"}, bad_deployed_at=time.monotonic() - 2,
                            after_bad_deploy=None, redactor=str, bad_upgrade=None, bad_upgrade_ended_at=None)
