@@ -9,19 +9,25 @@ verify's snapshot and inside the window (stable_for_s 30: the watch ends at the 
 window costs nothing when the flap comes).
 
     .venv/bin/pytest tests/e2e/test_steady_state.py -v --reuse-cluster --cluster-name rr-dev
+
+The three rehearsals run side by side (`--jobs`) in one module fixture; each test judges its own.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import mutations as mut  # tests/e2e/mutations.py: writes the changed copy of a scenario
 import pytest
 
+from harness.options import session_options_from_pytest
+from harness.scenario import load_scenario
+
 pytestmark = pytest.mark.e2e
 
-SYNC_DELAY_S = 6
+SYNC_DELAY_S = 10  # after verify's snapshot even with the three rehearsals side by side on a loaded machine
 
 
 def _later(command: str) -> str:
@@ -54,10 +60,26 @@ DISTURBANCES = (
 )
 
 
+# The same scenario unchanged, under its own name (scenarios/bad-image may run in the same session).
+UNDISTURBED = mut.Mutation("s0", "undisturbed", "bad-image", "runbook", "nothing changed", ("", ""))
+
+
+@pytest.fixture(scope="module")
+def journals(tmp_path_factory: pytest.TempPathFactory, rehearsal_session: Any,
+             pytestconfig: pytest.Config) -> Iterator[dict[str, Any]]:
+    """The three rehearsals side by side (`--jobs`), as the mutation batch: each in its own namespace and
+    database; each test then judges its own journal."""
+    workdir = tmp_path_factory.mktemp("steady")
+    with ExitStack() as stack:
+        made = [stack.enter_context(mut.mutated_scenario(m, workdir)) for m in (*DISTURBANCES, UNDISTURBED)]
+        done = rehearsal_session.rehearse_all([load_scenario(m.path) for m in made],
+                                              session_options_from_pytest(pytestconfig).jobs)
+        yield {j.scenario: j for j in done}
+
+
 @pytest.mark.parametrize("disturbance", DISTURBANCES, ids=str)
-def test_a_flap_after_verify_is_not_ready(disturbance: mut.Mutation, tmp_path: Path, rehearsal: Any) -> None:
-    with mut.mutated_scenario(disturbance, tmp_path) as made:
-        journal = rehearsal(made.path)
+def test_a_flap_after_verify_is_not_ready(disturbance: mut.Mutation, journals: dict[str, Any]) -> None:
+    journal = journals[disturbance.name]
     outcome = mut.judge(disturbance, journal, 0.0)
     assert outcome.detected, outcome.explain()
     watch = journal.steady_state
@@ -67,13 +89,8 @@ def test_a_flap_after_verify_is_not_ready(disturbance: mut.Mutation, tmp_path: P
     assert verify.status == "ok" and "steady-state watch ended at" in verify.detail
 
 
-# The same scenario unchanged, under its own name (scenarios/bad-image may run in the same session).
-UNDISTURBED = mut.Mutation("s0", "undisturbed", "bad-image", "runbook", "nothing changed", ("", ""))
-
-
-def test_an_undisturbed_rollback_stays_ready_and_is_watched(tmp_path: Path, rehearsal: Any) -> None:
-    with mut.mutated_scenario(UNDISTURBED, tmp_path) as made:
-        journal = rehearsal(made.path)
+def test_an_undisturbed_rollback_stays_ready_and_is_watched(journals: dict[str, Any]) -> None:
+    journal = journals[UNDISTURBED.name]
     assert journal.verdict == "READY", journal.reasons
     watch = journal.steady_state
     assert watch is not None and watch.flaps == 0 and watch.samples >= 5
