@@ -7,6 +7,8 @@ of our pytest plugin), before any rehearsal relies on it:
 - images built locally reach the cluster with `kind load` (nothing can be
   pulled): a Deployment rolls forward v1 → v2 and `kubectl rollout undo`
   brings back exactly v1's image (same imageID, same content);
+- an image `kind load`ed and pulled from the registry (two manifest digests) is one
+  identity to the harness, Docker's image ID;
 - pods reach the Postgres container on the kind network, resolve cluster DNS
   names, and reach another pod through a ClusterIP Service.
 
@@ -390,3 +392,39 @@ def test_service_cluster_ip_reaches_another_pod(kubectl: Any, namespace_factory:
     assert lines[0] == cluster_ip, log  # the name resolves to the Service's virtual IP, not the pod's
     assert lines[1] == "200 v1", log
     assert lines[2].startswith("200"), log
+
+
+# ── e. one image, two manifests: the running image's identity ────────────────
+
+
+def test_an_image_kind_loaded_and_pulled_from_the_registry_is_one_identity(
+        kind_cluster: Any, rehearsal_session: Any, variant_images: dict[str, str]) -> None:
+    """The node's copy of an image `kind load`ed (one manifest digest) and then pulled from the rehearsal
+    registry (another: compressed layers) has two repo digests, and containerd may report either as a pod's
+    imageID. The harness names both by the image ID, which is Docker's for the same content
+    (harness/snapshot/image_ids.py); another image keeps another name."""
+    image = variant_images["v1"]
+    registry = rehearsal_session.ensure_registry()
+    remote = f"{registry.address}/envtest-identity/{image.rsplit('/', 1)[-1]}"
+    node = kind_cluster.node_containers()[0]
+    try:
+        _docker("tag", image, remote)
+        _docker("push", remote, timeout=120)
+        _docker("exec", node, "crictl", "pull", remote, timeout=120)
+        listed = json.loads(_docker("exec", node, "crictl", "images", "-o", "json"))["images"]
+        (entry,) = [i for i in listed if any(t.endswith(image.split("/", 1)[1]) for t in i.get("repoTags") or [])]
+        digests = {d.rsplit("@", 1)[1] for d in entry.get("repoDigests") or []}
+        assert len(digests) == 2, entry  # the import's and the registry's manifest: what made two names
+        docker_id = _docker("image", "inspect", "--format", "{{.Id}}", image).strip()
+        named = {kind_cluster.image_identity(f"any/name@{d}", node) for d in digests}
+        assert named == {docker_id}
+        other = _docker("image", "inspect", "--format", "{{.Id}}", variant_images["v2"]).strip()
+        assert other != docker_id
+    finally:  # only the registry's references: `crictl rmi` would remove the image, which v1's tag still names
+        repo = remote.rsplit(":", 1)[0]
+        refs = _docker("exec", node, "ctr", "-n", "k8s.io", "images", "ls", "-q").split()
+        mine = [r for r in refs if r.startswith((repo + ":", repo + "@"))]
+        if mine:
+            subprocess.run(["docker", "exec", node, "ctr", "-n", "k8s.io", "images", "rm", *mine],
+                           capture_output=True, timeout=60)
+        subprocess.run(["docker", "rmi", remote], capture_output=True, timeout=60)
