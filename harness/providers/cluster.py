@@ -17,7 +17,7 @@ from pytest_kind import KindCluster
 
 from harness import runstate, tools
 from harness.progress import say
-from harness.snapshot.image_ids import ImageIdentities, crictl_images, runtime_digest
+from harness.snapshot.image_ids import ImageIdentities, canonical_reference, crictl_images, runtime_digest
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # kind labels its node containers with the cluster name
 KIND_CONFIG = """\
@@ -224,9 +224,30 @@ class KindProvider:
             content = _local_image_id(image)
             if content is not None and self._loaded.get(image) == content:
                 return  # this run loaded exactly this content already
-            self._kind_load(image)
+            if content is not None and self._nodes_have(image, content):
+                say(f"{image} is already on the nodes of {self.name} (image {content[:19]}): not loaded again")
+            else:
+                self._kind_load(image)
             if content is not None:
                 self._loaded[image] = content
+
+    def _nodes_have(self, image: str, content: str) -> bool:
+        """Whether every node's runtime has this content under this name already (a reused cluster, a run
+        before this one): then `kind load` would import the same bytes again. The image ID is the content's
+        digest, so the same ID is the same image; the name must be there too, or a pod naming it would not
+        find it. Any doubt (a node that cannot be asked) means load."""
+        nodes = self.node_containers()
+        if not nodes:
+            return False
+        name = canonical_reference(image)
+        for node in nodes:
+            try:
+                images = crictl_images(node)
+            except (OSError, subprocess.SubprocessError, RuntimeError, ValueError):
+                return False
+            if not any(i.get("id") == content and name in (i.get("repoTags") or []) for i in images):
+                return False
+        return True
 
     def _kind_load(self, image: str) -> None:
         say(f"loading {image} into {self.name}")

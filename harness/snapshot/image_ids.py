@@ -31,6 +31,18 @@ def content_digest(image_id: str) -> str:
     return image_id.rsplit("@", 1)[-1] if "@" in image_id else image_id
 
 
+def canonical_reference(image: str) -> str:
+    """A Docker image reference as containerd names it: `demo:v1` is `docker.io/library/demo:v1`,
+    `team/demo:v1` is `docker.io/team/demo:v1`, a reference with a registry host stays; no tag is `latest`."""
+    first, _, rest = image.partition("/")
+    if not rest:
+        image = f"docker.io/library/{image}"
+    elif not ("." in first or ":" in first or first == "localhost"):
+        image = f"docker.io/{image}"
+    last = image.rsplit("/", 1)[-1]
+    return image if (":" in last or "@" in last) else f"{image}:latest"
+
+
 def crictl_images(node_container: str) -> list[dict[str, Any]]:
     """The images in a kind node's containerd, as CRI lists them (id, repoTags, repoDigests)."""
     proc = subprocess.run(["docker", "exec", node_container, "crictl", "images", "-o", "json"],

@@ -118,3 +118,64 @@ def test_two_pods_of_one_release_are_one_image_to_the_snapshot() -> None:
     assert state.image_ids == [V1] and state.healthy
     raw = snapshot_workload(apps, core, "ns", "demo", "app")  # what the runtime's names alone would say
     assert raw.image_ids == sorted([LOADED, PULLED]) and not raw.healthy
+
+
+@pytest.mark.parametrize(("image", "canonical"), [
+    ("demo", "docker.io/library/demo:latest"),
+    ("demo:v1", "docker.io/library/demo:v1"),
+    ("rollback-rehearsal/demo-app:v1", "docker.io/rollback-rehearsal/demo-app:v1"),
+    ("127.0.0.1:5000/rr-x/demo:abc123", "127.0.0.1:5000/rr-x/demo:abc123"),
+    ("localhost/demo", "localhost/demo:latest"),
+    ("registry.example/team/demo@sha256:" + "e" * 64, "registry.example/team/demo@sha256:" + "e" * 64),
+])
+def test_references_are_named_as_containerd_names_them(image: str, canonical: str) -> None:
+    assert image_ids.canonical_reference(image) == canonical
+
+
+def _provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, nodes: dict[str, Any]) -> Any:
+    import tempfile  # noqa: PLC0415
+
+    from harness.providers import cluster  # noqa: PLC0415
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the provider's kubeconfig directory
+    monkeypatch.setattr(cluster.KindProvider, "node_containers", lambda self: list(nodes))
+
+    def listing(node: str) -> list[dict[str, Any]]:
+        answer = nodes[node]
+        if isinstance(answer, Exception):
+            raise answer
+        return list(answer)
+
+    monkeypatch.setattr(cluster, "crictl_images", listing)
+    return cluster.KindProvider("rr-x")
+
+
+V1_ON_NODE = {"id": V1, "repoTags": ["docker.io/rollback-rehearsal/demo-app:v1"]}
+
+
+@pytest.mark.parametrize(("nodes", "has"), [
+    ({"n1": [V1_ON_NODE], "n2": [V1_ON_NODE]}, True),
+    ({"n1": [V1_ON_NODE], "n2": []}, False),                                         # one node lacks it
+    ({"n1": [{"id": V1, "repoTags": ["127.0.0.1:5000/x/demo:abc123"]}]}, False),    # the content, not the name
+    ({"n1": [{"id": V2, "repoTags": ["docker.io/rollback-rehearsal/demo-app:v1"]}]}, False),  # the name, not the content
+    ({"n1": RuntimeError("crictl: no such container")}, False),                      # cannot ask: load
+    ({}, False),                                                                     # no local nodes
+])
+def test_an_image_on_every_node_under_its_name_is_not_loaded_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+                                                                     nodes: dict[str, Any], has: bool) -> None:
+    provider = _provider(monkeypatch, tmp_path, nodes)
+    assert provider._nodes_have("rollback-rehearsal/demo-app:v1", V1) is has
+
+
+def test_load_image_skips_kind_load_for_what_the_nodes_have(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from harness.providers import cluster  # noqa: PLC0415
+
+    provider = _provider(monkeypatch, tmp_path, {"n1": [V1_ON_NODE]})
+    loads: list[str] = []
+    monkeypatch.setattr(cluster, "_local_image_id", {"rollback-rehearsal/demo-app:v1": V1,
+                                                     "rollback-rehearsal/demo-app:v2": V2}.get)
+    monkeypatch.setattr(cluster.KindProvider, "_kind_load", lambda self, image: loads.append(image))
+    provider.load_image("rollback-rehearsal/demo-app:v1")  # on the node already
+    provider.load_image("rollback-rehearsal/demo-app:v2")  # not there: loaded
+    provider.load_image("rollback-rehearsal/demo-app:v2")  # loaded by this run: not asked again
+    assert loads == ["rollback-rehearsal/demo-app:v2"]

@@ -316,6 +316,7 @@ def test_an_image_is_loaded_once_per_content_and_one_load_at_a_time(monkeypatch:
             in_flight[0] -= 1
 
     monkeypatch.setattr(cluster.KindProvider, "_kind_load", kind_load)
+    monkeypatch.setattr(cluster.KindProvider, "_nodes_have", lambda self, image, content: False)
     provider = cluster.KindProvider("rr-x")
     parallel.run_all(["demo:good"] * 4, 4, provider.load_image, name=str)
     assert loads == ["demo:good"] and peak[0] == 1  # four scenarios, one load
