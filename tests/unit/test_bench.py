@@ -74,7 +74,7 @@ def test_a_setting_given_twice_runs_twice_into_its_own_report_dirs(tmp_path: Pat
                                                                    ) -> None:
     """`--jobs 4 1 4 2 4`: three runs at -j 4 interleaved with the others, none overwriting another's reports;
     the Markdown names every run's wall time and its ratio to -j 1."""
-    walls = iter([100.0, 300.0, 110.0, 170.0, 120.0])
+    walls = iter([999.0, 100.0, 300.0, 110.0, 170.0, 120.0])  # the first: the uncounted warm-up
     seen: list[tuple[int, str]] = []
 
     def rehearse(cluster: str, paths: Any, jobs: int, report_dir: Path) -> Any:
@@ -83,8 +83,8 @@ def test_a_setting_given_twice_runs_twice_into_its_own_report_dirs(tmp_path: Pat
 
     monkeypatch.setattr(bench, "rehearse", rehearse)
     res = bench.Results()
-    bench.run_jobs_mode("rr-bench", ["scenarios"], [4, 1, 4, 2, 4], 1, tmp_path, res)
-    assert seen == [(4, "j4-r0"), (1, "j1-r0"), (4, "j4-r1"), (2, "j2-r0"), (4, "j4-r2")]
+    bench.run_jobs_mode("rr-bench", ["scenarios"], [4, 1, 4, 2, 4], 1, tmp_path, res, warmup=1)
+    assert seen == [(4, "jobs-warmup-0"), (4, "j4-r0"), (1, "j1-r0"), (4, "j4-r1"), (2, "j2-r0"), (4, "j4-r2")]
     assert [r.wall_s for r in res.jobs[4]] == [100.0, 110.0, 120.0]
     row = next(line for line in bench.jobs_markdown(res) if line.startswith("| 4 |"))
     assert "100, 110, 120 s" in row and "0.37 (0.33, 0.37, 0.40)" in row and "yes (3/3)" in row
