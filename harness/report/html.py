@@ -865,6 +865,11 @@ def _phases(h: _Html, data: Mapping[str, Any]) -> None:
               f'<td><span class="pill {h.e(p.get("status"))}">{h.e(p.get("status"))}</span></td>'
               f'<td class="num">+{parse_ts(p["started_at"]) - t0:.2f}s</td>'
               f'<td class="num">{h.e(fmt_s(p.get("duration_s")))}</td><td class="wrap">{cell}</td></tr>')
+    cleanup = data.get("cleanup_s")
+    if cleanup is not None and not any(p.get("name") == "cleanup" for p in phases):  # a failed one is a phase
+        h.add('<tr><td>cleanup</td><td><span class="pill ok">ok</span></td><td class="num">after</td>'
+              f'<td class="num">{h.e(fmt_s(cleanup))}</td><td class="wrap">the scenario\'s namespace and database '
+              "removed (their deletion asked here; the wait for it runs beside the next scenarios)</td></tr>")
     h.add("</tbody></table></div>")
 
 

@@ -441,3 +441,15 @@ def test_session_writes_run_reports_once(tmp_path: Path) -> None:
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 4
     assert json.loads((tmp_path / "history.jsonl").read_text().splitlines()[0])["run_id"] == "rehearsal-abc"
     assert (tmp_path / "summary.md").read_text().startswith("## Rollback readiness: 3/4 ready")
+
+
+def test_html_phases_table_ends_with_the_cleanup() -> None:
+    """The scenario's cleanup time (`cleanup_s`, issue 10's teardown bound) is a row of the phases table;
+    a failed cleanup is a phase of its own already and is not shown twice."""
+    j = load("rr3", "forgot-migrate-down").model_copy(update={"cleanup_s": 0.42})
+    table = re.search(r'<table class="phases">(.*?)</table>', render_html(j, Redactor()), re.DOTALL)
+    assert table is not None
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.DOTALL)
+    assert "<td>cleanup</td>" in rows[-1] and "0.42s" in rows[-1]
+    none = j.model_copy(update={"cleanup_s": None})
+    assert "<td>cleanup</td>" not in render_html(none, Redactor())
