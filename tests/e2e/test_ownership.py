@@ -90,7 +90,14 @@ def held_scenario(tmp_path: Path) -> Path:
     demo = REPO / "demo"
     doc.update(name="held-live", pass_env=[{"name": "HOLD_FILE", "secret": False}])
     doc.pop("objectives", None)  # the hold counts as recovery time
-    doc["app"]["manifests"] = str(demo / "k8s" / "app.yaml")
+    # The hold can outlast the demo's 60 s progress deadline on a loaded machine. kubectl's `rollout status`
+    # right after `rollout undo` then reads the old ProgressDeadlineExceeded condition before the controller
+    # resets it, and fails (seen in CI: held 65 s). The live run is held here for the test's sake, not to
+    # rehearse that, so its Deployment gets a deadline longer than any hold.
+    manifest = (demo / "k8s" / "app.yaml").read_text()
+    assert "progressDeadlineSeconds: 60" in manifest
+    (d / "app.yaml").write_text(manifest.replace("progressDeadlineSeconds: 60", "progressDeadlineSeconds: 900"))
+    doc["app"]["manifests"] = str(d / "app.yaml")
     doc["database"]["seed"] = str(demo / "seed.sql")
     doc["migrations"]["files"] = str(demo / "migrations")
     doc["runbook"]["step_timeout_s"] = 900
