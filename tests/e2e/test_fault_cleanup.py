@@ -15,8 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from sessions import session_containers
 
-from harness import faults, runstate, tools
+from harness import faults, runstate
 from harness.phases.verify import VerifyPhase
 
 pytestmark = pytest.mark.e2e
@@ -52,20 +53,11 @@ def _scenario(tmp_path: Path) -> Path:
 
 
 def _containers(session: Any) -> set[str]:
-    """The containers this session owns: its own (the owner label: Postgres, registry, anything a run starts)
-    and its cluster's nodes. Every container the harness starts carries one of these labels, so a container a
-    fault left behind is among them; containers without them belong to the other pytest process `make test`
-    runs alongside (its test Postgres containers, framework images run with `docker run --rm`), which come and
-    go at any time and prove nothing here."""
-    fmt = '{{.ID}}\t{{.Label "%s"}}\t{{.Label "io.x-k8s.kind.cluster"}}' % tools.OWNER_LABEL
-    out = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--format", fmt], capture_output=True, text=True,
-                         timeout=30, check=True).stdout
-    ours: set[str] = set()
-    for line in out.splitlines():
-        cid, owner, cluster = (line.split("\t") + ["", ""])[:3]
-        if owner == session.owner or (cluster and cluster == session.infra.cluster.name):
-            ours.add(cid)
-    return ours
+    """The containers this session owns (sessions.session_containers: its owner label and its cluster's
+    nodes; the cluster name is locked, so no other session shares the prefix). Every container the harness
+    starts is labelled, so one a fault left behind is among them; unlabelled ones belong to the other pytest
+    process `make test` runs alongside (framework images run with `docker run --rm`) and prove nothing here."""
+    return set(session_containers(session.infra.cluster.name))
 
 
 def _paused(container: str) -> bool:
@@ -84,7 +76,7 @@ def test_interrupted_while_every_fault_is_in_place(tmp_path: Path, rehearsal: An
         raise KeyboardInterrupt
 
     before = _containers(rehearsal_session)
-    assert any(c.startswith(str(infra.database.container_id)) for c in before), before  # it sees ours
+    assert any(str(infra.database.container_id).startswith(c) for c in before), before  # it sees ours (short IDs)
     monkeypatch.setattr(VerifyPhase, "execute", lambda self, ctx: interrupt(ctx))
     with pytest.raises(KeyboardInterrupt):
         rehearsal(_scenario(tmp_path))
