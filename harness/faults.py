@@ -166,18 +166,39 @@ class TerminateDbConnections:
                 f"{self.terminated} connection(s) in total{missed}{errors}")
 
 
+# On cgroup v1 the freezer cannot reliably freeze a cgroup while processes keep appearing in it (a kind
+# node's kubelet forks probes, shims and runc all the time): runc gives up after its own 1,000 tries with
+# "unable to freeze", thaws the cgroup back and docker reports "OCI runtime pause failed". Trying again a
+# moment later works (seen in CI on a loaded machine). Other refusals (not running, already paused) are final.
+PAUSE_RETRY_ON = ("OCI runtime pause", "unable to freeze")
+PAUSE_BACKOFF_S = (0.5, 1.0, 2.0)  # then give up: 4 tries in about 4 s
+
+
 class PauseContainer:
     """`docker pause` a container (every process frozen: it accepts TCP connections, never answers), then
-    `docker unpause`."""
+    `docker unpause`. A pause the freezer could not complete is tried again (PAUSE_RETRY_ON)."""
 
-    def __init__(self, container: str, what: str, run: Run = _run, state: runstate.RunState | None = None) -> None:
-        self.container, self.what, self.run, self.state = container, what, run, state
+    def __init__(self, container: str, what: str, run: Run = _run, state: runstate.RunState | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.container, self.what, self.run, self.state, self.sleep = container, what, run, state, sleep
 
     def apply(self) -> str:
         if self.state is not None:  # before the pause: a harness killed now leaves it to the reaper to unpause
             self.state.add(runstate.PAUSED, self.container)
-        _checked(self.run, ["docker", "pause", self.container])
-        return f"paused {self.what}"
+        cmd = ["docker", "pause", self.container]
+        tries: list[str] = []
+        for backoff in (*PAUSE_BACKOFF_S, None):
+            proc = self.run(cmd)
+            if proc.returncode == 0:
+                again = f" (at try {len(tries) + 1}; before: {' | '.join(tries)})" if tries else ""
+                return f"paused {self.what}{again}"
+            err = (proc.stderr or proc.stdout).strip()
+            if backoff is None or not any(s in err for s in PAUSE_RETRY_ON):
+                break
+            tries.append(err.splitlines()[0] if err else f"exit {proc.returncode}")
+            self.sleep(backoff)
+        earlier = f" after {len(tries) + 1} tries" if tries else ""
+        raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}){earlier}: {err}")
 
     def revert(self) -> str:
         proc = self.run(["docker", "unpause", self.container])
@@ -485,7 +506,8 @@ class FaultInjector:
             self._record(st, applied_at=at, status=status, detail=detail, hits=getattr(st.action, "hits", None))
             lasting = status == "applied" and f.kind not in INSTANT_FAULTS
             style = {"applied": "magenta", "unsupported": "yellow", "skipped": "yellow"}.get(status, "red")
-            say(f"  fault {f.kind.value}: {status} — {self.redact(detail)[:200]}", style=style)
+            room = 200 if status == "applied" else 600  # an error's cause often comes last (after IDs)
+            say(f"  fault {f.kind.value}: {status} — {self.redact(detail)[:room]}", style=style)
             self.journal.event("fault", self.redact(f"{f.kind.value} {status}: {detail}"))
             if lasting and not st.ended:
                 st.revert_timer = self._start_timer(f.duration_s, self._revert, st)

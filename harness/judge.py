@@ -13,6 +13,10 @@ Verdict, in this order:
   could not run (status `error`: nothing conclusive was compared);
 - NOT_READY if there is any difference from the baseline (or a drifting runbook,
   an undetected failure, a fault that hit nothing, a missed objective);
+- ERROR if a declared fault could not be applied (status `failed`: an error, not
+  this environment's lack of the feature, which is `unsupported`) and nothing
+  else decided: the rollback was not rehearsed under the fault the scenario
+  asks for, and READY would claim it was;
 - READY otherwise. Findings and risks never change it.
 
 Steps the runbook marks `rehearse: skip` are never failures; the reasons name
@@ -26,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.journal import Journal
+from harness.journal import Journal, fault_moment
 from harness.scenario.models import Verdict
 
 READY_REASON = "image, schema and tracked data equal the baseline and the app is healthy"
@@ -48,13 +52,21 @@ def decide(journal: Journal, leftovers: Sequence[str] = ()) -> Judgement:
     if errored:
         verdict = Verdict.ERROR
         reasons = [f"phase {p.name} could not run: {p.detail.splitlines()[0] if p.detail else ''}" for p in errored]
-    elif journal.differences:
-        verdict, reasons = Verdict.NOT_READY, [d.message for d in journal.differences]
+    elif journal.differences:  # conclusive even without the fault: the rollback failed anyway
+        verdict, reasons = Verdict.NOT_READY, [d.message for d in journal.differences] + unfaced_reasons(journal)
+    elif unfaced_reasons(journal):
+        verdict, reasons = Verdict.ERROR, unfaced_reasons(journal)
     else:
         verdict, reasons = Verdict.READY, [READY_REASON]
     if leftovers:  # whatever the state said: its reasons stay, after the leftovers
         verdict, reasons = Verdict.ERROR, [f"a fault was not removed: {p}" for p in leftovers] + reasons
     return Judgement(verdict, reasons + skip_reasons(journal))
+
+
+def unfaced_reasons(journal: Journal) -> list[str]:
+    """One reason per declared fault that could not be applied (status `failed`)."""
+    return [f"fault {r.kind} ({fault_moment(r)}) could not be applied, so the rollback was not rehearsed under it: "
+            f"{(r.detail.splitlines() or ['no detail'])[0]}" for r in journal.faults if r.status == "failed"]
 
 
 def skip_reasons(journal: Journal) -> list[str]:

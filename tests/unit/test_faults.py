@@ -428,6 +428,38 @@ def test_pause_container_pauses_and_unpauses() -> None:
         PauseContainer("abc", "x", run=lambda c: _proc(1, err="No such container: abc")).apply()
 
 
+FREEZE = ("Error response from daemon: Cannot pause container 5f9e: OCI runtime pause failed: unable to freeze: "
+          "unknown")
+
+
+def test_pause_container_tries_again_when_the_freezer_could_not_freeze() -> None:
+    answers = [_proc(1, err=FREEZE), _proc(1, err=FREEZE), _proc()]
+    slept: list[float] = []
+    action = PauseContainer("abc", "the node", run=lambda c: answers.pop(0), sleep=slept.append)
+    detail = action.apply()
+    assert detail.startswith("paused the node (at try 3; before: Error response")
+    assert slept == [0.5, 1.0] and not answers
+
+
+def test_pause_container_gives_up_after_its_tries_and_says_how_many() -> None:
+    cmds: list[list[str]] = []
+    slept: list[float] = []
+    action = PauseContainer("abc", "the node", run=lambda c: cmds.append(c) or _proc(1, err=FREEZE),
+                            sleep=slept.append)
+    with pytest.raises(RuntimeError, match=r"failed \(1\) after 4 tries: .*unable to freeze"):
+        action.apply()
+    assert len(cmds) == 4 and slept == [0.5, 1.0, 2.0]
+
+
+def test_pause_container_does_not_retry_a_final_refusal() -> None:
+    cmds: list[list[str]] = []
+    action = PauseContainer("abc", "x", run=lambda c: cmds.append(c) or _proc(1, err="Container abc is not running"),
+                            sleep=lambda s: pytest.fail("no retry"))
+    with pytest.raises(RuntimeError, match=r"failed \(1\): Container abc is not running"):
+        action.apply()
+    assert len(cmds) == 1
+
+
 def _pod(name: str, phase: str, created: str, deleting: bool = False) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "creationTimestamp": created}
     if deleting:

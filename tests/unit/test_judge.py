@@ -7,12 +7,18 @@ from pathlib import Path
 import pytest
 
 from harness import judge
-from harness.journal import Difference, Finding, Journal, PhaseRecord, Risk
+from harness.journal import Difference, FaultRecord, Finding, Journal, PhaseRecord, Risk
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
 DIFF = Difference(area="schema", object="column users.nickname", message="column users.nickname is still present")
 DRIFT = Difference(area="runbook", object="runbook step 2", message="runbook drift: step 2 failed")
 LEFT = "container pg-0123 is still paused (fix: docker unpause pg-0123)"
+FAILED = FaultRecord(kind="pause_control_plane", index=1, at_step=2, status="failed",
+                     detail="RuntimeError: `docker pause n` failed (1) after 4 tries: unable to freeze\nmore")
+UNFACED = ("fault pause_control_plane (before step 2) could not be applied, so the rollback was not rehearsed under "
+           "it: RuntimeError: `docker pause n` failed (1) after 4 tries: unable to freeze")
+NOT_THERE = [FaultRecord(kind="network_latency", index=0, status="unsupported", detail="no sch_netem"),
+             FaultRecord(kind="pause_postgres", index=2, status="skipped", detail="the runbook finished first")]
 
 
 def _phase(name: str, status: str, detail: str = "") -> PhaseRecord:
@@ -34,6 +40,11 @@ def _journal(phases: tuple[PhaseRecord, ...] = (), differences: tuple[Difference
      ["phase baseline could not run: RuntimeError: no db"]),
     (_journal((_phase("provision", "error"),)), [], "ERROR", ["phase provision could not run: "]),
     (_journal(), [LEFT], "ERROR", [f"a fault was not removed: {LEFT}", judge.READY_REASON]),
+    # A fault that failed to apply: READY would claim a rehearsal under it; a difference is conclusive anyway.
+    (_journal(faults=[FAILED]), [], "ERROR", [UNFACED]),
+    (_journal(differences=(DIFF,), faults=[FAILED]), [], "NOT_READY", [DIFF.message, UNFACED]),
+    (_journal((_phase("verify", "error", "boom"),), faults=[FAILED]), [], "ERROR", ["phase verify could not run: boom"]),
+    (_journal(faults=NOT_THERE), [], "READY", [judge.READY_REASON]),  # unsupported/skipped: recommendations only
     (_journal(differences=(DIFF,)), [LEFT, "node n still has a netem qdisc"], "ERROR",
      [f"a fault was not removed: {LEFT}", "a fault was not removed: node n still has a netem qdisc", DIFF.message]),
 ])
