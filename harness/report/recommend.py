@@ -159,16 +159,42 @@ def _detection_advice(data: Mapping[str, Any]) -> list[Recommendation]:
         "either: check failure.mode in the scenario, and the probes and alerts of the app.")]
 
 
+# kubectl's `rollout status` fails at once on a Progressing condition with reason ProgressDeadlineExceeded. Right
+# after `rollout undo` the deployment controller marks the new generation observed but keeps the condition the
+# bad rollout left until it sees progress (the bad pods gone): kubectl reads that stale condition (seen here
+# 0.3 s after an undo; kubernetes/kubernetes#49637 and others). A script fails the same way in production
+# whenever the bad release outlived progressDeadlineSeconds (600 s unless the manifest says otherwise).
+_DEADLINE_WORDS = "exceeded its progress deadline"
+_STATUS = re.compile(r"\brollout\s+status\b")
+_UNDO = re.compile(r"\brollout\s+undo\b")
+
+
+def _stale_deadline(steps: list[Mapping[str, Any]], step: Mapping[str, Any]) -> str:
+    """Why `step` may have failed on a stale progress-deadline condition after an undo ('' when not that)."""
+    before = [s for s in steps if (s.get("index") or 0) <= (step.get("index") or 0)]
+    command = str(step.get("command") or "")
+    if (_DEADLINE_WORDS not in str(step.get("output_tail") or "") or not _STATUS.search(command)
+            or not any(_UNDO.search(str(s.get("command") or "")) for s in before)):
+        return ""
+    return (" kubectl read the ProgressDeadlineExceeded condition the bad rollout left: right after `rollout undo` "
+            "the Deployment keeps it until the controller sees the rollback progress, so `rollout status` can fail "
+            "at once although the undo works. A script fails the same way in production whenever the bad release "
+            "outlived progressDeadlineSeconds (600 s by default). Let the status check try again after a few "
+            "seconds, e.g. `kubectl rollout status deployment/<name> --timeout=120s || { sleep 10; kubectl rollout "
+            "status deployment/<name> --timeout=120s; }`.")
+
+
 def _step_advice(data: Mapping[str, Any]) -> list[Recommendation]:
     recs = []
-    for step in data.get("runbook_steps") or []:
+    steps = list(data.get("runbook_steps") or [])
+    for step in steps:
         if step_failed(step):
             tail = [ln for ln in str(step.get("output_tail") or "").splitlines() if ln.strip()]
             last = f" Last output: {tail[-1][:200]}" if tail else ""
             recs.append(Recommendation(
                 "action", f"Runbook step {step.get('index')} failed",
                 f"{step_sentence(step)}. Whoever follows the runbook stops here: fix the command, or "
-                f"document what to do when it fails.{last}"))
+                f"document what to do when it fails.{last}{_stale_deadline(steps, step)}"))
     return recs
 
 

@@ -235,6 +235,34 @@ def test_recommendations_from_what_was_seen() -> None:
     assert all(r.severity == "action" for r in titles.values() if r.title != "No recovery objective")
 
 
+
+def _steps(*rows: tuple[int, str, int, str]) -> dict[str, object]:
+    return {"verdict": "NOT_READY", "expect": "READY", "runbook_steps": [
+        {"index": i, "line": 10 + i, "command": c, "exit_code": code, "output_tail": out} for i, c, code, out in rows]}
+
+
+STATUS_FAILED = "error: deployment \"demo\" exceeded its progress deadline"
+
+
+@pytest.mark.parametrize(("rows", "stale"), [
+    # rollout status straight after an undo, failing on the deadline: the stale condition
+    ([(1, "kubectl -n ns rollout undo deployment/demo", 0, "rolled back"),
+      (2, "kubectl -n ns rollout status deployment/demo --timeout=120s", 1, STATUS_FAILED)], True),
+    ([(1, "kubectl rollout undo deploy/demo && kubectl rollout status deploy/demo", 1, STATUS_FAILED)], True),
+    # no undo before it: a bad rollout that really missed its deadline
+    ([(1, "kubectl rollout status deployment/demo", 1, STATUS_FAILED)], False),
+    # another failure of rollout status after an undo
+    ([(1, "kubectl rollout undo deployment/demo", 0, ""),
+      (2, "kubectl rollout status deployment/demo --timeout=5s", 1, "error: timed out waiting for the condition")],
+     False),
+    # the deadline words from another command
+    ([(1, "kubectl rollout undo deployment/demo", 0, ""), (2, "./check.sh", 1, STATUS_FAILED)], False),
+])
+def test_a_status_check_failing_on_the_stale_deadline_after_an_undo_is_explained(rows, stale: bool) -> None:
+    rec = next(r for r in recommendations(_steps(*rows)) if r.title.startswith("Runbook step"))
+    assert ("ProgressDeadlineExceeded condition the bad rollout left" in rec.text) is stale, rec.text
+    assert ("|| { sleep 10; kubectl rollout status" in rec.text) is stale
+
 def test_recommendation_bad_version_not_detected() -> None:
     data = load("rr1", "bad-migration").model_dump(mode="json")
     titles = [r.title for r in recommendations(data)]
