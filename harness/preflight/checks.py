@@ -34,6 +34,7 @@ from harness.preflight.ids import (
     RUNBOOK_OBJECTS,
     SHELLCHECK,
     SKIPPED_STEP,
+    STATUS_AFTER_UNDO,
     WARNING,
     WORKLOADS,
     Severity,
@@ -60,7 +61,7 @@ from harness.preflight.destructive import destructive_finding
 from harness.preflight.framework_checks import check_framework_destructive, check_framework_down
 from harness.preflight.sql import SCHEMA_CHANGING, is_noop, non_transactional, statement_hazards
 from harness.runbook_commands import Step
-from harness.scenario.models import Scenario
+from harness.scenario.models import FailureMode, Scenario
 
 DEFAULT_REVISION_HISTORY_LIMIT = 10  # Kubernetes' default for apps/v1 Deployments
 # Revisions the rehearsal creates before the runbook runs: the good release, then the bad one.
@@ -352,6 +353,41 @@ def check_double_undo(inp: Inputs) -> list[Finding]:
     return out
 
 
+# What lets `rollout status` outwait the stale condition: a retry (`||`, a loop) or a pause after the undo.
+_WAITS_OUT = re.compile(r"\|\||\b(until|while|for|sleep)\b")
+
+
+def check_status_after_undo(inp: Inputs) -> list[Finding]:
+    """`rollout status` straight after `rollout undo` when the rehearsal waits for the bad release's progress
+    deadline (failure mode rollout_deadline): right after the undo the Deployment may still carry the
+    ProgressDeadlineExceeded condition, and kubectl fails on it at once although the undo works (a race:
+    3 of 10 runs failed on the rehearsal cluster, docs/preflight.md). Other modes undo long before the deadline, so it cannot show."""
+    if inp.scenario.failure.mode is not FailureMode.ROLLOUT_DEADLINE:
+        return []
+    undone: dict[str, Kubectl] = {}
+    out: list[Finding] = []
+    for call in kubectl_calls(inp.steps):
+        for ref in (r for r in call.refs if r.kind == "deployment"):
+            name = _resolve(ref.name, inp.variables)
+            undo = undone.pop(name, None)
+            if call.is_undo:
+                undone[name] = call
+            elif undo is not None and call.verb == ("rollout", "status") and not any(
+                    _WAITS_OUT.search(s.command) for s in inp.steps if undo.step.index <= s.index <= call.step.index):
+                out.append(Finding(
+                    check=STATUS_AFTER_UNDO, severity=WARNING, file=str(inp.runbook_path),
+                    message=f"{inp.step_where(call.step)} runs `rollout status` for deployment/{ref.name} right after "
+                            f"`rollout undo` ({inp.step_where(undo.step)}), once the bad release has exceeded its "
+                            "progress deadline: until the controller sees the rollback progress, the Deployment keeps "
+                            "its ProgressDeadlineExceeded condition and `rollout status` can fail at once although "
+                            "the undo works (in production too, whenever the bad release outlived "
+                            "progressDeadlineSeconds)",
+                    fix=f"let the check try again after a few seconds: `kubectl rollout status deployment/{ref.name} "
+                        f"--timeout=120s || {{ sleep 10; kubectl rollout status deployment/{ref.name} "
+                        "--timeout=120s; }`"))
+    return out
+
+
 def _good_image_patterns(s: Scenario) -> list[re.Pattern[str]]:
     pats = [re.compile(r"\$\{?GOOD_IMAGE\}?"), re.compile(r"\$\{?GOOD_TAG\}?"),
             re.compile(r"(^|=)" + re.escape(s.versions.good.image) + r"$")]
@@ -461,6 +497,7 @@ CHECKS: dict[str, Check] = {
     REVISION_HISTORY: check_revision_history,
     RUNBOOK_OBJECTS: check_runbook_objects,  # also reports RUNBOOK_NAMESPACE
     DOUBLE_UNDO: check_double_undo,
+    STATUS_AFTER_UNDO: check_status_after_undo,
     DOWN_WITH_GOOD_IMAGE: check_down_with_good_image,
     PLACEHOLDERS: check_placeholders,
     SKIPPED_STEP: check_skipped_steps,

@@ -20,6 +20,7 @@ REVISION_HISTORY = "revision-history"
 RUNBOOK_OBJECTS = "runbook-objects"
 RUNBOOK_NAMESPACE = "runbook-namespace"
 DOUBLE_UNDO = "double-undo"
+STATUS_AFTER_UNDO = "status-after-undo"  # rollout status may read the stale ProgressDeadlineExceeded condition
 DOWN_WITH_GOOD_IMAGE = "down-with-good-image"
 WORKLOADS = "workloads"
 PLACEHOLDERS = "placeholders"

@@ -431,6 +431,36 @@ def test_undo_to_revision_zero_is_a_plain_undo(make) -> None:
     assert found(pf.run_checks(make(rb=rb), only=[pf.DOUBLE_UNDO])) == [(pf.DOUBLE_UNDO, "failure")]
 
 
+
+# ══ rollout status right after the undo, past the progress deadline ═══════
+DEADLINE = {"mode": "rollout_deadline", "within_s": 120}
+
+
+def test_status_right_after_undo_past_the_deadline_is_a_warning(make) -> None:
+    f = pf.run_checks(make(rb=runbook(UNDO, STATUS), failure=DEADLINE), only=[pf.STATUS_AFTER_UNDO])
+    assert found(f) == [(pf.STATUS_AFTER_UNDO, "warning")]
+    assert f[0].message.startswith("runbook step 2 (line 7) runs `rollout status` for deployment/demo right after "
+                                   "`rollout undo` (runbook step 1 (line 6))")
+    assert "|| { sleep 10; kubectl rollout status deployment/demo --timeout=120s; }" in f[0].fix
+    one_line = runbook(f"{UNDO} && {STATUS}")
+    assert found(pf.run_checks(make(rb=one_line, failure=DEADLINE), only=[pf.STATUS_AFTER_UNDO])) == [
+        (pf.STATUS_AFTER_UNDO, "warning")]
+
+
+@pytest.mark.parametrize(("commands", "failure"), [
+    ((UNDO, STATUS), {"mode": "readiness"}),  # undone long before the deadline: the race cannot show
+    ((UNDO, f"{STATUS} || {{ sleep 10; {STATUS}; }}"), DEADLINE),  # the fix
+    ((UNDO, "sleep 5", STATUS), DEADLINE),
+    ((UNDO, f"until {STATUS}; do sleep 2; done"), DEADLINE),
+    ((STATUS,), DEADLINE),  # no undo before it
+    ((UNDO, 'kubectl -n "$NAMESPACE" rollout status deployment/worker'), DEADLINE),  # another deployment
+    ((UNDO, 'kubectl -n "$NAMESPACE" get deployment/demo', STATUS), DEADLINE),  # something in between
+])
+def test_status_after_undo_that_outwaits_the_condition_is_fine(make, commands: tuple[str, ...],
+                                                               failure: dict[str, Any]) -> None:
+    s = make(rb=runbook(*commands), failure=failure, workloads=("demo",))
+    assert pf.run_checks(s, only=[pf.STATUS_AFTER_UNDO]) == []
+
 # ══ migrate down with the good image ══════════════════════════════════════
 @pytest.mark.parametrize("command", [
     'docker run --rm --network host -e DATABASE_URL "$GOOD_IMAGE" migrate down 1',
@@ -556,7 +586,8 @@ def test_verdict_ignores_findings() -> None:
 def test_docs_name_every_check() -> None:
     doc = (REPO / "docs" / "preflight.md").read_text()
     ids = [pf.MIGRATION_PAIRS, pf.NOOP_DOWN, pf.DESTRUCTIVE, pf.NON_TRANSACTIONAL, pf.WORKLOADS,
-           pf.REVISION_HISTORY, pf.RUNBOOK_OBJECTS, pf.RUNBOOK_NAMESPACE, pf.DOUBLE_UNDO, pf.DOWN_WITH_GOOD_IMAGE,
+           pf.REVISION_HISTORY, pf.RUNBOOK_OBJECTS, pf.RUNBOOK_NAMESPACE, pf.DOUBLE_UNDO, pf.STATUS_AFTER_UNDO,
+               pf.DOWN_WITH_GOOD_IMAGE,
            pf.PLACEHOLDERS, pf.SKIPPED_STEP, pf.SHELLCHECK, pf.HELM_HISTORY, pf.HELM_CRDS, pf.HELM_ROLLBACK_SCHEMA,
            pf.HELM_ROLLBACK_HOOKS, pf.FRAMEWORK_DOWN, pf.FRAMEWORK_DESTRUCTIVE]
     assert [i for i in ids if f"`{i}`" not in doc] == []
