@@ -354,7 +354,7 @@ def check_double_undo(inp: Inputs) -> list[Finding]:
 
 
 # What lets `rollout status` outwait the stale condition: a retry (`||`, a loop) or a pause after the undo.
-_WAITS_OUT = re.compile(r"\|\||\b(until|while|for|sleep)\b")
+_WAITS_OUT = re.compile(r"\|\||(^|[;&|({]|\bdo|\bthen)\s*(until|while|for|sleep)\s", re.MULTILINE)
 
 
 def check_status_after_undo(inp: Inputs) -> list[Finding]:

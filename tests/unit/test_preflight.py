@@ -442,6 +442,9 @@ def test_status_right_after_undo_past_the_deadline_is_a_warning(make) -> None:
     assert f[0].message.startswith("runbook step 2 (line 7) runs `rollout status` for deployment/demo right after "
                                    "`rollout undo` (runbook step 1 (line 6))")
     assert "|| { sleep 10; kubectl rollout status deployment/demo --timeout=120s; }" in f[0].fix
+    waits_for_nothing = runbook(UNDO, 'kubectl -n "$NAMESPACE" wait --for=condition=Available deployment/worker',
+                                STATUS)  # `--for=` is no loop, and Available is true before the rollout ends
+    assert len(pf.run_checks(make(rb=waits_for_nothing, failure=DEADLINE), only=[pf.STATUS_AFTER_UNDO])) == 1
     one_line = runbook(f"{UNDO} && {STATUS}")
     assert found(pf.run_checks(make(rb=one_line, failure=DEADLINE), only=[pf.STATUS_AFTER_UNDO])) == [
         (pf.STATUS_AFTER_UNDO, "warning")]
@@ -455,6 +458,7 @@ def test_status_right_after_undo_past_the_deadline_is_a_warning(make) -> None:
     ((STATUS,), DEADLINE),  # no undo before it
     ((UNDO, 'kubectl -n "$NAMESPACE" rollout status deployment/worker'), DEADLINE),  # another deployment
     ((UNDO, 'kubectl -n "$NAMESPACE" get deployment/demo', STATUS), DEADLINE),  # something in between
+    ((f"{UNDO} && sleep 5 && {STATUS}",), DEADLINE),
 ])
 def test_status_after_undo_that_outwaits_the_condition_is_fine(make, commands: tuple[str, ...],
                                                                failure: dict[str, Any]) -> None:
