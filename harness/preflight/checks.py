@@ -358,10 +358,11 @@ _WAITS_OUT = re.compile(r"\|\||(^|[;&|({]|\bdo|\bthen)\s*(until|while|for|sleep)
 
 
 def check_status_after_undo(inp: Inputs) -> list[Finding]:
-    """`rollout status` straight after `rollout undo` when the rehearsal waits for the bad release's progress
-    deadline (failure mode rollout_deadline): right after the undo the Deployment may still carry the
-    ProgressDeadlineExceeded condition, and kubectl fails on it at once although the undo works (a race:
-    3 of 10 runs failed on the rehearsal cluster, docs/preflight.md). Other modes undo long before the deadline, so it cannot show."""
+    """`rollout status` straight after a rollback (`rollout undo`, or `set image` back) when the rehearsal waits for
+    the bad release's progress deadline (failure mode rollout_deadline): right after it the Deployment may still
+    carry the ProgressDeadlineExceeded condition, and kubectl fails on it at once although the rollback works (a
+    race: 3 of 10 runs failed on the rehearsal cluster, docs/preflight.md). Other modes roll back long before the
+    deadline, so it cannot show there."""
     if inp.scenario.failure.mode is not FailureMode.ROLLOUT_DEADLINE:
         return []
     undone: dict[str, Kubectl] = {}
@@ -370,14 +371,14 @@ def check_status_after_undo(inp: Inputs) -> list[Finding]:
         for ref in (r for r in call.refs if r.kind == "deployment"):
             name = _resolve(ref.name, inp.variables)
             undo = undone.pop(name, None)
-            if call.is_undo:
+            if call.is_undo or call.positionals[:2] == ("set", "image"):  # back to a ReplicaSet that exists
                 undone[name] = call
             elif undo is not None and call.verb == ("rollout", "status") and not any(
                     _WAITS_OUT.search(s.command) for s in inp.steps if undo.step.index <= s.index <= call.step.index):
                 out.append(Finding(
                     check=STATUS_AFTER_UNDO, severity=WARNING, file=str(inp.runbook_path),
                     message=f"{inp.step_where(call.step)} runs `rollout status` for deployment/{ref.name} right after "
-                            f"`rollout undo` ({inp.step_where(undo.step)}), once the bad release has exceeded its "
+                            f"`{' '.join(undo.verb)}` ({inp.step_where(undo.step)}), once the bad release has exceeded its "
                             "progress deadline: until the controller sees the rollback progress, the Deployment keeps "
                             "its ProgressDeadlineExceeded condition and `rollout status` can fail at once although "
                             "the undo works (in production too, whenever the bad release outlived "

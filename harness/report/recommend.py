@@ -166,19 +166,23 @@ def _detection_advice(data: Mapping[str, Any]) -> list[Recommendation]:
 # whenever the bad release outlived progressDeadlineSeconds (600 s unless the manifest says otherwise).
 _DEADLINE_WORDS = "exceeded its progress deadline"
 _STATUS = re.compile(r"\brollout\s+status\b")
-_UNDO = re.compile(r"\brollout\s+undo\b")
+# Rollbacks that send the Deployment back to a ReplicaSet it has (a new one would reset the condition).
+_UNDO = re.compile(r"\brollout\s+undo\b|\bset\s+image\b|\bhelm\s+rollback\b")
+_STALE_WITHIN_S = 30  # a stale read fails at once; a rollout that really misses its deadline waits the deadline
 
 
 def _stale_deadline(steps: list[Mapping[str, Any]], step: Mapping[str, Any]) -> str:
-    """Why `step` may have failed on a stale progress-deadline condition after an undo ('' when not that)."""
+    """Why `step` may have failed on a stale progress-deadline condition after a rollback ('' when not that)."""
     before = [s for s in steps if (s.get("index") or 0) <= (step.get("index") or 0)]
     command = str(step.get("command") or "")
     if (_DEADLINE_WORDS not in str(step.get("output_tail") or "") or not _STATUS.search(command)
+            or float(step.get("duration_s") or 0) > _STALE_WITHIN_S
             or not any(_UNDO.search(str(s.get("command") or "")) for s in before)):
         return ""
-    return (" kubectl read the ProgressDeadlineExceeded condition the bad rollout left: right after `rollout undo` "
-            "the Deployment keeps it until the controller sees the rollback progress, so `rollout status` can fail "
-            "at once although the undo works. A script fails the same way in production whenever the bad release "
+    return (" kubectl read the ProgressDeadlineExceeded condition the bad rollout left: right after a rollback to "
+            "a ReplicaSet it still has (`rollout undo`, `set image` back, `helm rollback`) the Deployment keeps it "
+            "until the controller sees the rollback progress, so `rollout status` can fail at once although the "
+            "rollback works. A script fails the same way in production whenever the bad release "
             "outlived progressDeadlineSeconds (600 s by default). Let the status check try again after a few "
             "seconds, e.g. `kubectl rollout status deployment/<name> --timeout=120s || { sleep 10; kubectl rollout "
             "status deployment/<name> --timeout=120s; }`.")

@@ -445,6 +445,9 @@ def test_status_right_after_undo_past_the_deadline_is_a_warning(make) -> None:
     waits_for_nothing = runbook(UNDO, 'kubectl -n "$NAMESPACE" wait --for=condition=Available deployment/worker',
                                 STATUS)  # `--for=` is no loop, and Available is true before the rollout ends
     assert len(pf.run_checks(make(rb=waits_for_nothing, failure=DEADLINE), only=[pf.STATUS_AFTER_UNDO])) == 1
+    set_back = runbook('kubectl -n "$NAMESPACE" set image deployment/demo app="$GOOD_IMAGE"', STATUS)
+    f = pf.run_checks(make(rb=set_back, failure=DEADLINE), only=[pf.STATUS_AFTER_UNDO])
+    assert len(f) == 1 and "right after `set image` (runbook step 1 (line 6))" in f[0].message
     one_line = runbook(f"{UNDO} && {STATUS}")
     assert found(pf.run_checks(make(rb=one_line, failure=DEADLINE), only=[pf.STATUS_AFTER_UNDO])) == [
         (pf.STATUS_AFTER_UNDO, "warning")]

@@ -238,7 +238,8 @@ def test_recommendations_from_what_was_seen() -> None:
 
 def _steps(*rows: tuple[int, str, int, str]) -> dict[str, object]:
     return {"verdict": "NOT_READY", "expect": "READY", "runbook_steps": [
-        {"index": i, "line": 10 + i, "command": c, "exit_code": code, "output_tail": out} for i, c, code, out in rows]}
+        {"index": i, "line": 10 + i, "command": c, "exit_code": code, "output_tail": out, "duration_s": 0.4}
+        for i, c, code, out in rows]}
 
 
 STATUS_FAILED = "error: deployment \"demo\" exceeded its progress deadline"
@@ -257,11 +258,23 @@ STATUS_FAILED = "error: deployment \"demo\" exceeded its progress deadline"
      False),
     # the deadline words from another command
     ([(1, "kubectl rollout undo deployment/demo", 0, ""), (2, "./check.sh", 1, STATUS_FAILED)], False),
+    # helm rollback and set image back go to an existing ReplicaSet too
+    ([(1, "helm rollback demo 1", 0, ""), (2, "kubectl rollout status deploy/demo", 1, STATUS_FAILED)], True),
+    ([(1, "kubectl set image deploy/demo app=demo:v1", 0, ""), (2, "kubectl rollout status deploy/demo", 1,
+                                                                 STATUS_FAILED)], True),
 ])
 def test_a_status_check_failing_on_the_stale_deadline_after_an_undo_is_explained(rows, stale: bool) -> None:
     rec = next(r for r in recommendations(_steps(*rows)) if r.title.startswith("Runbook step"))
     assert ("ProgressDeadlineExceeded condition the bad rollout left" in rec.text) is stale, rec.text
     assert ("|| { sleep 10; kubectl rollout status" in rec.text) is stale
+
+
+def test_a_status_check_that_waited_out_a_real_deadline_is_not_called_stale() -> None:
+    data = _steps((1, "kubectl rollout undo deployment/demo", 0, ""),
+                  (2, "kubectl rollout status deployment/demo --timeout=900s", 1, STATUS_FAILED))
+    data["runbook_steps"][1]["duration_s"] = 600.5  # it watched until the rollback itself missed the deadline
+    rec = next(r for r in recommendations(data) if r.title == "Runbook step 2 failed")
+    assert "ProgressDeadlineExceeded condition the bad rollout left" not in rec.text
 
 def test_recommendation_bad_version_not_detected() -> None:
     data = load("rr1", "bad-migration").model_dump(mode="json")
