@@ -6,6 +6,7 @@ Pure files only: nothing here starts a cluster, a container or a database.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -467,6 +468,19 @@ def test_status_after_undo_that_outwaits_the_condition_is_fine(make, commands: t
                                                                failure: dict[str, Any]) -> None:
     s = make(rb=runbook(*commands), failure=failure, workloads=("demo",))
     assert pf.run_checks(s, only=[pf.STATUS_AFTER_UNDO]) == []
+
+
+def test_the_rollout_deadline_demo_retries_and_without_the_retry_is_warned(tmp_path: Path) -> None:
+    demo = EXAMPLES / "rollout-deadline"
+    assert pf.run_checks(load_scenario(demo)) == []
+    copy = tmp_path / "rollout-deadline"
+    shutil.copytree(demo, copy)
+    text = (copy / "runbook.md").read_text()
+    retry = ' || { sleep 10; kubectl -n "$NAMESPACE" rollout status deployment/demo --timeout=120s; }'
+    assert retry in text
+    (copy / "runbook.md").write_text(text.replace(retry, ""))
+    (copy / "scenario.yaml").write_text((demo / "scenario.yaml").read_text().replace("../../", f"{REPO}/"))
+    assert found(pf.run_checks(load_scenario(copy))) == [(pf.STATUS_AFTER_UNDO, "warning")]
 
 # ══ migrate down with the good image ══════════════════════════════════════
 @pytest.mark.parametrize("command", [

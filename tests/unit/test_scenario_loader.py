@@ -20,6 +20,7 @@ EXAMPLE_EXPECT = {
     "runbook-drift": ("NOT_READY", "readiness"),
     "undo-twice": ("NOT_READY", "crashloop"),
     "history-limit-too-low": ("NOT_READY", "smoke"),
+    "rollout-deadline": ("READY", "rollout_deadline"),
     "down-script-missing": ("NOT_READY", "readiness"),
     "configmap-drift": ("NOT_READY", "crashloop"),
     "fault-db-connections-during-migrate-down": ("NOT_READY", "readiness"),
