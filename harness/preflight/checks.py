@@ -378,10 +378,10 @@ def check_status_after_undo(inp: Inputs) -> list[Finding]:
                 out.append(Finding(
                     check=STATUS_AFTER_UNDO, severity=WARNING, file=str(inp.runbook_path),
                     message=f"{inp.step_where(call.step)} runs `rollout status` for deployment/{ref.name} right after "
-                            f"`{' '.join(undo.verb)}` ({inp.step_where(undo.step)}), once the bad release has exceeded its "
-                            "progress deadline: until the controller sees the rollback progress, the Deployment keeps "
-                            "its ProgressDeadlineExceeded condition and `rollout status` can fail at once although "
-                            "the undo works (in production too, whenever the bad release outlived "
+                            f"`{' '.join(undo.verb)}` ({inp.step_where(undo.step)}), once the bad release has "
+                            "exceeded its progress deadline: until the controller sees the rollback progress, the "
+                            "Deployment keeps its ProgressDeadlineExceeded condition and `rollout status` can fail at "
+                            "once although the rollback works (in production too, whenever the bad release outlived "
                             "progressDeadlineSeconds)",
                     fix=f"let the check try again after a few seconds: `kubectl rollout status deployment/{ref.name} "
                         f"--timeout=120s || {{ sleep 10; kubectl rollout status deployment/{ref.name} "

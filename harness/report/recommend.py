@@ -101,12 +101,14 @@ def _fault_advice(data: Mapping[str, Any]) -> list[Recommendation]:
         status = f.get("status")
         if status in ("unsupported", "failed", "skipped"):
             detail = str(f.get("detail") or "").splitlines()[:1]
-            said = f"{detail[0].rstrip('.') if detail else 'no detail'}. The rollback was not rehearsed under this fault"
+            said = (f"{detail[0].rstrip('.') if detail else 'no detail'}. "
+                    "The rollback was not rehearsed under this fault")
             recs.append(Recommendation(  # failed: an error, so the verdict is not READY (harness/judge.py)
                 "action", f"Fault {f.get('kind')} could not be applied", f"{said}, so it cannot be called READY. "
                 "Rehearse again; if it fails the same way, the detail above names the cause.")
                 if status == "failed" else Recommendation(
-                "info", f"Fault {f.get('kind')} was not applied ({status})", f"{said}: its result says nothing about it."))
+                "info", f"Fault {f.get('kind')} was not applied ({status})",
+                f"{said}: its result says nothing about it."))
     return recs
 
 

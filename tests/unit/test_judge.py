@@ -43,7 +43,8 @@ def _journal(phases: tuple[PhaseRecord, ...] = (), differences: tuple[Difference
     # A fault that failed to apply: READY would claim a rehearsal under it; a difference is conclusive anyway.
     (_journal(faults=[FAILED]), [], "ERROR", [UNFACED]),
     (_journal(differences=(DIFF,), faults=[FAILED]), [], "NOT_READY", [DIFF.message, UNFACED]),
-    (_journal((_phase("verify", "error", "boom"),), faults=[FAILED]), [], "ERROR", ["phase verify could not run: boom"]),
+    (_journal((_phase("verify", "error", "boom"),), faults=[FAILED]), [], "ERROR",
+     ["phase verify could not run: boom"]),
     (_journal(faults=NOT_THERE), [], "READY", [judge.READY_REASON]),  # unsupported/skipped: recommendations only
     (_journal(differences=(DIFF,)), [LEFT, "node n still has a netem qdisc"], "ERROR",
      [f"a fault was not removed: {LEFT}", "a fault was not removed: node n still has a netem qdisc", DIFF.message]),

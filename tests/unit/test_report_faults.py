@@ -279,7 +279,8 @@ def test_a_fault_that_could_not_be_applied_is_an_action_not_an_aside() -> None:
                              detail="RuntimeError: `docker pause n` failed (1) after 4 tries: unable to freeze\nmore")
     rec = next(r for r in recommendations(data) if r.title.startswith(f"Fault {data['faults'][0]['kind']}"))
     assert rec.title.endswith("could not be applied") and rec.severity == "action"
-    assert rec.text.startswith("RuntimeError: `docker pause n` failed (1) after 4 tries: unable to freeze. The rollback")
+    assert rec.text.startswith(
+        "RuntimeError: `docker pause n` failed (1) after 4 tries: unable to freeze. The rollback")
     assert "cannot be called READY" in rec.text and "more" not in rec.text
 
 def test_recommendation_when_only_a_second_run_recovered() -> None:
