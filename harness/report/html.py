@@ -37,7 +37,8 @@ from harness.snapshot.kinds import KINDS, labelled_objects
 VERDICT_TEXT = {
     "READY": "The rollback works: the app, schema and tracked data are back to the baseline.",
     "NOT_READY": "The rollback does not bring everything back: see the differences.",
-    "ERROR": "The rehearsal could not run to the end: nothing conclusive was compared.",
+    "ERROR": ("The rehearsal could not do what the scenario asks (a phase could not run, a declared fault could "
+              "not be applied, or a fault stayed in place): nothing conclusive was found about this rollback."),
 }
 
 CSS = """

@@ -16,6 +16,7 @@ import pytest
 from junitparser import Failure, JUnitXml
 from schema_support import load_validator, schema_errors
 
+from harness import judge
 from harness.journal import Difference, FaultRecord, Journal, PhaseRecord, Risk
 from harness.redact import MASK, Redactor
 from harness.report import write_json, write_run_reports, write_scenario_reports
@@ -282,6 +283,17 @@ def test_a_fault_that_could_not_be_applied_is_an_action_not_an_aside() -> None:
     assert rec.text.startswith(
         "RuntimeError: `docker pause n` failed (1) after 4 tries: unable to freeze. The rollback")
     assert "cannot be called READY" in rec.text and "more" not in rec.text
+
+
+def test_a_fault_that_could_not_be_applied_is_judged_error_and_the_page_says_why() -> None:
+    j = faulted_journal()
+    j.differences = []
+    j.faults[0] = j.faults[0].model_copy(update={"status": "failed", "applied_at": None, "reverted_at": None,
+                                                 "detail": "RuntimeError: `docker pause n` failed (1): boom"})
+    judge.decide(j).record(j)
+    assert j.verdict == "ERROR" and j.reasons[0].startswith(f"fault {j.faults[0].kind} (")
+    page = html.unescape(render_html(j, Redactor()))
+    assert "a declared fault could not be applied" in page and "could not be applied, so the rollback" in page
 
 def test_recommendation_when_only_a_second_run_recovered() -> None:
     data = faulted_journal().model_dump(mode="json")
