@@ -172,6 +172,11 @@ class TerminateDbConnections:
 # moment later works (seen in CI on a loaded machine). Other refusals (not running, already paused) are final.
 PAUSE_RETRY_ON = ("OCI runtime pause", "unable to freeze")
 PAUSE_BACKOFF_S = (0.5, 1.0, 2.0)  # then give up: 4 tries in about 4 s
+# A `docker exec` that starts while its container is being frozen can wedge it: runc's init process stays
+# frozen, and `docker unpause` and `docker rm -f` hang until the cgroup is thawed by hand (seen here on cgroup
+# v1, with execs and pauses of a kind node overlapping). Docker refuses an exec into a container that is
+# already paused, so it is enough that no fault's exec overlaps a fault's pause or unpause: they take turns.
+CONTAINER_STATE = threading.Lock()
 
 
 class PauseContainer:
@@ -188,7 +193,8 @@ class PauseContainer:
         cmd = ["docker", "pause", self.container]
         tries: list[str] = []
         for backoff in (*PAUSE_BACKOFF_S, None):
-            proc = self.run(cmd)
+            with CONTAINER_STATE:
+                proc = self.run(cmd)
             if proc.returncode == 0:
                 again = f" (at try {len(tries) + 1}; before: {' | '.join(tries)})" if tries else ""
                 return f"paused {self.what}{again}"
@@ -201,7 +207,8 @@ class PauseContainer:
         raise RuntimeError(f"`{' '.join(cmd)}` failed ({proc.returncode}){earlier}: {err}")
 
     def revert(self) -> str:
-        proc = self.run(["docker", "unpause", self.container])
+        with CONTAINER_STATE:
+            proc = self.run(["docker", "unpause", self.container])
         if proc.returncode != 0 and "is not paused" not in proc.stderr:
             raise RuntimeError(f"`docker unpause {self.container}` failed ({proc.returncode}): {proc.stderr.strip()}")
         if self.state is not None:
@@ -273,7 +280,8 @@ class NetworkLatency:
                 self.state.add(runstate.NETEM, node, self.device)
             cmd = ["docker", "exec", node, "tc", "qdisc", "add", "dev", self.device, "root", "netem",
                    "delay", f"{self.latency_ms}ms"]
-            proc = self.run(cmd)
+            with CONTAINER_STATE:
+                proc = self.run(cmd)
             if proc.returncode != 0:
                 if self.state is not None:  # no qdisc was added: nothing is left for a reaper to remove
                     self.state.forget(runstate.NETEM, node)
@@ -287,7 +295,8 @@ class NetworkLatency:
 
     def revert(self) -> str:
         for node in list(self.applied):
-            _checked(self.run, ["docker", "exec", node, "tc", "qdisc", "del", "dev", self.device, "root"])
+            with CONTAINER_STATE:
+                _checked(self.run, ["docker", "exec", node, "tc", "qdisc", "del", "dev", self.device, "root"])
             self.applied.remove(node)
             if self.state is not None:
                 self.state.forget(runstate.NETEM, node)

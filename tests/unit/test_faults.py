@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -459,6 +460,32 @@ def test_pause_container_does_not_retry_a_final_refusal() -> None:
         action.apply()
     assert len(cmds) == 1
 
+
+
+def test_a_pause_waits_for_an_exec_in_flight_into_the_node() -> None:
+    """An exec (netem) and a pause of one node never overlap: an exec caught by the freezer wedges the node."""
+    events: list[str] = []
+    in_exec, release = threading.Event(), threading.Event()
+
+    def run(cmd: list[str]) -> Any:
+        events.append(f"start {cmd[1]}")
+        if cmd[1] == "exec":
+            in_exec.set()
+            release.wait(5)
+        events.append(f"end {cmd[1]}")
+        return _proc()
+
+    latency = threading.Thread(target=NetworkLatency(["n1"], 50, run=run).apply)
+    latency.start()
+    assert in_exec.wait(5)
+    pause = threading.Thread(target=PauseContainer("n1", "the node", run=run).apply)
+    pause.start()
+    time.sleep(0.2)  # the pause is waiting for the exec to end
+    assert events == ["start exec"]
+    release.set()
+    latency.join(5)
+    pause.join(5)
+    assert events == ["start exec", "end exec", "start pause", "end pause"]
 
 def _pod(name: str, phase: str, created: str, deleting: bool = False) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "creationTimestamp": created}
