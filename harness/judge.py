@@ -49,13 +49,14 @@ class Judgement:
 def decide(journal: Journal, leftovers: Sequence[str] = ()) -> Judgement:
     """The verdict of a finished rehearsal and its reasons; `leftovers`: what the fault after-check found."""
     errored = [p for p in journal.phases if p.status == "error"]
+    unfaced = unfaced_reasons(journal)
     if errored:
         verdict = Verdict.ERROR
         reasons = [f"phase {p.name} could not run: {p.detail.splitlines()[0] if p.detail else ''}" for p in errored]
     elif journal.differences:  # conclusive even without the fault: the rollback failed anyway
-        verdict, reasons = Verdict.NOT_READY, [d.message for d in journal.differences] + unfaced_reasons(journal)
-    elif unfaced_reasons(journal):
-        verdict, reasons = Verdict.ERROR, unfaced_reasons(journal)
+        verdict, reasons = Verdict.NOT_READY, [d.message for d in journal.differences] + unfaced
+    elif unfaced:
+        verdict, reasons = Verdict.ERROR, unfaced
     else:
         verdict, reasons = Verdict.READY, [READY_REASON]
     if leftovers:  # whatever the state said: its reasons stay, after the leftovers
